@@ -1,0 +1,60 @@
+import { parseArgs } from 'node:util';
+import { loadConfig } from '../../lib/config/load';
+import { ConfigError } from '../../lib/errors';
+import { startDispatcher } from '../../lib/dispatcher';
+import { createLogger, safeRedisUrl } from '../../lib/logger';
+import { createRedis, waitForRedis } from '../../lib/store/redis-client';
+
+const USAGE = 'usage: sip-dispatcher [--config <file>]   (default: $SIPD_CONFIG or config/default.yaml)';
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } } });
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return;
+  }
+  const file = values.config ?? process.env.SIPD_CONFIG ?? 'config/default.yaml';
+
+  let config;
+  try {
+    config = loadConfig(file);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.code}: ${err.message}\n`);
+      process.exit(78); // EX_CONFIG
+    }
+    throw err;
+  }
+
+  const logger = createLogger(config.log.level);
+  process.on('unhandledRejection', (err) => logger.error({ err }, 'unhandled rejection (process continues)'));
+  process.on('uncaughtException', (err) => logger.error({ err }, 'uncaught exception (process continues)'));
+
+  const redis = createRedis(config.redis, logger);
+  if (!(await waitForRedis(redis, config.redis.connectTimeoutMs))) {
+    logger.warn({ redis: safeRedisUrl(config.redis.url) }, 'redis not reachable at start; taking calls without shared state, retrying in background');
+  }
+  const dispatcher = startDispatcher(config, logger, redis);
+
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutdown requested');
+    void dispatcher
+      .shutdown()
+      .then(() => redis.quit())
+      .catch((err: unknown) => logger.error({ err }, 'error during shutdown'))
+      .finally(() => {
+        logger.flush();
+        setTimeout(() => process.exit(0), 50).unref();
+      });
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+void main().catch((err: unknown) => {
+  process.stderr.write(`fatal: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+  process.exit(1);
+});

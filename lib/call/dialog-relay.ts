@@ -1,0 +1,73 @@
+import type { Logger } from '../logger';
+import { copyHeaders, type HeaderMatcher } from '../sip/headers';
+import { SipError, type Dialog, type SipMethod, type SrfRequest, type SrfResponse } from '../drachtio/srf';
+
+/** In-dialog requests relayed to the other leg; BYE is handled by the session's teardown. */
+export const RELAYED_METHODS = ['info', 'notify', 'message', 'options', 'refer', 'update'] as const;
+
+function statusOf(err: unknown): number {
+  return err instanceof SipError ? err.status : 500;
+}
+
+function responseOptions(msg: SrfResponse, matcher: HeaderMatcher): { headers: Record<string, string>; body?: string } {
+  const headers = copyHeaders(msg.headers, matcher);
+  const contentType = msg.get('Content-Type');
+  if (msg.body && contentType) headers['Content-Type'] = contentType;
+  return msg.body ? { headers, body: msg.body } : { headers };
+}
+
+/**
+ * Relays re-INVITE, UPDATE, INFO, NOTIFY, MESSAGE, OPTIONS and REFER between the two legs of a call,
+ * each answered with the other leg's response. Attach synchronously after createB2BUA resolves:
+ * a re-INVITE is not held back by drachtio-srf (lib/dialog.js).
+ */
+export function relayInDialogRequests(a: Dialog, b: Dialog, matcher: HeaderMatcher, log: Logger): void {
+  const wire = (from: Dialog, to: Dialog, side: 'caller' | 'target'): void => {
+    from.on('modify', (req: SrfRequest, res: SrfResponse) => {
+      void relayReinvite(to, from, req, res, matcher, log.child({ from: side }));
+    });
+    for (const method of RELAYED_METHODS) {
+      from.on(method, (req: SrfRequest, res: SrfResponse) => {
+        void relayRequest(to, method.toUpperCase() as SipMethod, req, res, matcher, log.child({ from: side }));
+      });
+    }
+  };
+  wire(a, b, a.type === 'uas' ? 'caller' : 'target');
+  wire(b, a, b.type === 'uas' ? 'caller' : 'target');
+}
+
+async function relayRequest(to: Dialog, method: SipMethod, req: SrfRequest, res: SrfResponse, matcher: HeaderMatcher, log: Logger): Promise<void> {
+  try {
+    const headers = copyHeaders(req.headers, matcher);
+    const contentType = req.get('Content-Type');
+    if (req.body && contentType) headers['Content-Type'] = contentType;
+    const response = await to.request({ method, headers, body: req.body || undefined });
+    const opts = responseOptions(response, matcher);
+    res.send(response.status, response.reason, opts);
+    log.debug({ method, status: response.status }, 'in-dialog request relayed');
+  } catch (err) {
+    const status = to.connected ? statusOf(err) : 481;
+    log.warn({ method, status, err }, 'relaying in-dialog request failed');
+    res.send(status, 'Relay Failed');
+  }
+}
+
+async function relayReinvite(to: Dialog, from: Dialog, req: SrfRequest, res: SrfResponse, matcher: HeaderMatcher, log: Logger): Promise<void> {
+  try {
+    if (req.body) {
+      const answer = await to.modify(req.body);
+      res.send(200, 'OK', { headers: { 'Content-Type': 'application/sdp' }, body: answer });
+      log.debug('re-INVITE relayed');
+      return;
+    }
+    // offer-less re-INVITE: the other leg's offer goes back in our 200, the answer comes in the caller's ACK
+    const { sdp, ack } = await to.modify({ noAck: true });
+    from.once('ack', (ackReq: SrfRequest) => ack(ackReq.body));
+    res.send(200, 'OK', { headers: { 'Content-Type': 'application/sdp' }, body: sdp });
+    log.debug('offer-less re-INVITE relayed');
+  } catch (err) {
+    const status = to.connected ? statusOf(err) : 481;
+    log.warn({ status, err }, 're-INVITE relay failed');
+    res.send(status, 'Relay Failed');
+  }
+}

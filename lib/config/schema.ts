@@ -1,0 +1,180 @@
+import { z } from 'zod';
+import { isValidCidr } from '../routing/cidr';
+
+/**
+ * The configuration schema and every default, in one place.
+ * README.md "Configuration reference" documents each field; keep the two in step.
+ */
+export const DEFAULTS = {
+  drachtioPort: 9022,
+  drachtioSecret: 'cymru',
+  redisUrl: 'redis://127.0.0.1:6379',
+  redisKeyPrefix: 'sipd:',
+  redisCommandTimeoutMs: 1000,
+  redisConnectTimeoutMs: 2000,
+  logLevel: 'info',
+  provisionalTimeoutMs: 2000,
+  maxAttempts: 5,
+  failoverOn: [408, 500, 502, 503, 504],
+  noRouteStatus: 404,
+  allFailedStatus: 503,
+  retryAfterSeconds: 30,
+  drainTimeoutMs: 30000,
+  reconnectMaxDelayMs: 5000,
+  targetPort: 5060,
+  targetTransport: 'udp',
+  targetPriority: 10,
+  targetWeight: 1,
+  parallelCount: 2,
+  callRecordTtlSeconds: 86400,
+  /** headers copied from the caller's INVITE to the INVITE sent to the target */
+  requestHeaders: ['P-Asserted-Identity', 'P-Preferred-Identity', 'Privacy', 'Diversion', 'History-Info', 'Remote-Party-ID', 'User-Agent', 'Subject', 'Accept', 'Allow', 'Supported', 'X-*'],
+  /** headers copied from the target's responses back to the caller */
+  responseHeaders: ['P-Asserted-Identity', 'Privacy', 'Remote-Party-ID', 'Server', 'Allow', 'Supported', 'X-*'],
+  /** headers copied on in-dialog requests (re-INVITE, UPDATE, INFO, …) in both directions */
+  inDialogHeaders: ['Content-Type', 'Event', 'Subscription-State', 'Refer-To', 'Referred-By', 'Replaces', 'Info-Package', 'Recv-Info', 'Reason', 'P-Asserted-Identity', 'X-*'],
+} as const;
+
+const port = z.number().int().min(1).max(65535);
+const sipStatus = z.number().int().min(300).max(699);
+const headerName = z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'a SIP header name (token characters, optionally ending in *)');
+
+const domainPattern = z
+  .string()
+  .min(1)
+  .regex(/^(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$|^\[?[0-9a-fA-F:.]+\]?$/, 'a domain (example.com), a wildcard (*.example.com) or an IP address');
+
+const cidr = z.string().refine(isValidCidr, { message: 'an IPv4/IPv6 address or CIDR block such as 10.0.0.0/8' });
+
+export const targetSchema = z.strictObject({
+  host: z.string().min(1).regex(/^[^\s;:@]+$|^\[[0-9a-fA-F:.]+\]$|^[0-9a-fA-F:]+$/, 'a host name or IP address (no port, no scheme)'),
+  port: port.default(DEFAULTS.targetPort),
+  transport: z.enum(['udp', 'tcp', 'tls']).default(DEFAULTS.targetTransport),
+  priority: z.number().int().min(0).max(65535).default(DEFAULTS.targetPriority),
+  weight: z.number().int().min(0).max(65535).default(DEFAULTS.targetWeight),
+  /** optional label for logs and metrics; defaults to host:port */
+  name: z.string().min(1).optional(),
+});
+
+export const matchSchema = z
+  .strictObject({
+    domains: z.array(domainPattern).min(1).optional(),
+    sources: z.array(cidr).min(1).optional(),
+  })
+  .refine((m) => m.domains !== undefined || m.sources !== undefined, {
+    message: 'at least one of "domains" or "sources" (omit "match" altogether for a default route)',
+  });
+
+const policyFields = {
+  provisionalTimeoutMs: z.number().int().min(100).max(120000).optional(),
+  maxAttempts: z.number().int().min(1).max(100).optional(),
+  failoverOn: z.array(sipStatus).optional(),
+};
+
+export const routeSchema = z.strictObject({
+  name: z.string().min(1).regex(/^[A-Za-z0-9_.-]+$/, 'a name of letters, digits, "_", "." or "-"'),
+  match: matchSchema.optional(),
+  strategy: z.enum(['weighted', 'parallel']).default('weighted'),
+  /** with strategy "parallel": how many targets ring at once */
+  parallelCount: z.number().int().min(1).max(32).default(DEFAULTS.parallelCount),
+  targets: z.array(targetSchema).min(1),
+  ...policyFields,
+});
+
+export const drachtioServerSchema = z.strictObject({
+  host: z.string().min(1),
+  port: port.default(DEFAULTS.drachtioPort),
+  secret: z.string().min(1).default(DEFAULTS.drachtioSecret),
+});
+
+export const configSchema = z
+  .strictObject({
+    instanceId: z.string().min(1).regex(/^[A-Za-z0-9_.:-]+$/, 'letters, digits, "_", ".", ":" or "-"').optional(),
+    drachtio: z
+      .strictObject({
+        mode: z.enum(['inbound', 'outbound']).default('inbound'),
+        /** inbound mode: drachtio-servers this instance connects to */
+        servers: z.array(drachtioServerSchema).default([]),
+        /** outbound mode: where this instance listens for drachtio-server connections */
+        listen: z
+          .strictObject({ host: z.string().min(1).default('127.0.0.1'), port, secret: z.string().min(1).default(DEFAULTS.drachtioSecret) })
+          .optional(),
+        reconnectMaxDelayMs: z.number().int().min(100).default(DEFAULTS.reconnectMaxDelayMs),
+      })
+      .prefault({}),
+    redis: z
+      .strictObject({
+        url: z.string().regex(/^rediss?:\/\//, 'a redis:// or rediss:// URL').default(DEFAULTS.redisUrl),
+        password: z.string().min(1).optional(),
+        username: z.string().min(1).optional(),
+        tls: z
+          .strictObject({
+            caFile: z.string().min(1).optional(),
+            rejectUnauthorized: z.boolean().default(true),
+          })
+          .optional(),
+        keyPrefix: z.string().regex(/^[A-Za-z0-9_.:-]*$/, 'letters, digits, "_", ".", ":" or "-"').default(DEFAULTS.redisKeyPrefix),
+        commandTimeoutMs: z.number().int().min(50).default(DEFAULTS.redisCommandTimeoutMs),
+        connectTimeoutMs: z.number().int().min(50).default(DEFAULTS.redisConnectTimeoutMs),
+        callRecordTtlSeconds: z.number().int().min(60).default(DEFAULTS.callRecordTtlSeconds),
+      })
+      .prefault({}),
+    log: z
+      .strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default(DEFAULTS.logLevel) })
+      .prefault({}),
+    call: z
+      .strictObject({
+        provisionalTimeoutMs: z.number().int().min(100).max(120000).default(DEFAULTS.provisionalTimeoutMs),
+        maxAttempts: z.number().int().min(1).max(100).default(DEFAULTS.maxAttempts),
+        failoverOn: z.array(sipStatus).default([...DEFAULTS.failoverOn]),
+        noRouteStatus: sipStatus.default(DEFAULTS.noRouteStatus),
+        allFailedStatus: sipStatus.default(DEFAULTS.allFailedStatus),
+        retryAfterSeconds: z.number().int().min(0).max(86400).default(DEFAULTS.retryAfterSeconds),
+        drainTimeoutMs: z.number().int().min(0).default(DEFAULTS.drainTimeoutMs),
+        headers: z
+          .strictObject({
+            request: z.array(headerName).default([...DEFAULTS.requestHeaders]),
+            response: z.array(headerName).default([...DEFAULTS.responseHeaders]),
+            inDialog: z.array(headerName).default([...DEFAULTS.inDialogHeaders]),
+          })
+          .prefault({}),
+      })
+      .prefault({}),
+    routes: z.array(routeSchema).min(1),
+  })
+  .superRefine((cfg, ctx) => {
+    const names = new Set<string>();
+    cfg.routes.forEach((route, i) => {
+      if (names.has(route.name)) {
+        ctx.addIssue({ code: 'custom', path: ['routes', i, 'name'], input: route.name, message: 'a route name not used by an earlier route' });
+      }
+      names.add(route.name);
+      if (route.match === undefined && i !== cfg.routes.length - 1) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['routes', i, 'match'],
+          input: undefined,
+          message: `a "match" (a route without one is the default route and must be last, or routes[${i + 1}..] can never match)`,
+        });
+      }
+      if (route.targets.every((t) => t.weight === 0) && route.strategy === 'weighted') {
+        // allowed: RFC 2782 still picks among weight-0 targets in random order
+      }
+    });
+    if (cfg.drachtio.mode === 'inbound' && cfg.drachtio.servers.length === 0) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['drachtio', 'servers'],
+        input: cfg.drachtio.servers,
+        message: 'at least one drachtio server {host, port, secret} in inbound mode (or set DRACHTIO_HOST)',
+      });
+    }
+    if (cfg.drachtio.mode === 'outbound' && cfg.drachtio.listen === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['drachtio', 'listen'], input: undefined, message: 'a {host, port, secret} to listen on in outbound mode' });
+    }
+  });
+
+export type Config = z.output<typeof configSchema>;
+export type RouteConfig = z.output<typeof routeSchema>;
+export type TargetConfig = z.output<typeof targetSchema>;
+export type DrachtioServerConfig = z.output<typeof drachtioServerSchema>;

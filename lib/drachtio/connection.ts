@@ -1,0 +1,46 @@
+import type { Config } from '../config/schema';
+import type { Logger } from '../logger';
+import { createSrf, type Srf } from './srf';
+
+/**
+ * Connects one Srf per configured drachtio-server (inbound mode) or listens for drachtio-servers
+ * (outbound mode). drachtio-srf reconnects by itself with backoff; this logs once per state change.
+ * `install` registers the request handlers on each Srf before it connects.
+ */
+export function startDrachtio(cfg: Config['drachtio'], logger: Logger, install: (srf: Srf) => void): Srf[] {
+  if (cfg.mode === 'outbound' && cfg.listen) {
+    const srf = createSrf();
+    install(srf);
+    const where = `${cfg.listen.host}:${cfg.listen.port}`;
+    srf.on('error', (err: Error) => logger.warn({ err: { message: err.message }, listen: where }, 'drachtio listener error'));
+    srf.listen({ host: cfg.listen.host, port: cfg.listen.port, secret: cfg.listen.secret });
+    srf.on('listening', () => logger.info({ listen: where }, 'listening for drachtio-server connections'));
+    return [srf];
+  }
+  return cfg.servers.map((server) => {
+    const srf = createSrf();
+    install(srf);
+    const where = `${server.host}:${server.port}`;
+    const log = logger.child({ drachtio: where });
+    let state: 'connecting' | 'connected' | 'down' = 'connecting';
+    srf.on('connect', (err, hostport) => {
+      if (err) {
+        log.error({ err: { message: err.message } }, 'drachtio refused the connection (check the secret); retrying');
+        state = 'down';
+        return;
+      }
+      log.info({ sip: hostport }, 'connected to drachtio');
+      state = 'connected';
+    });
+    srf.on('error', (err: Error) => {
+      if (state !== 'down') log.warn({ err: { message: err.message } }, 'drachtio unreachable; retrying');
+      state = 'down';
+    });
+    srf.on('close', () => {
+      if (state === 'connected') log.warn('lost connection to drachtio; reconnecting');
+      state = 'down';
+    });
+    srf.connect({ host: server.host, port: server.port, secret: server.secret, reconnect: { retryMaxDelay: cfg.reconnectMaxDelayMs } });
+    return srf;
+  });
+}

@@ -1,0 +1,51 @@
+/**
+ * Every error the dispatcher raises on purpose, declared in one table so that callers
+ * branch on `code` (never on message text) and operators can grep for it.
+ * The table is documented in README.md ("Error codes"); test/unit/errors.test.ts keeps the two in sync.
+ */
+export const ERROR_CODES = {
+  B2B_ERR_CONFIG_READ: 'The configuration file could not be read or parsed',
+  B2B_ERR_CONFIG_INVALID: 'The configuration does not match the schema',
+  B2B_ERR_NO_ROUTE: 'No route matches the request',
+  B2B_ERR_NO_TARGET: 'Every target of the route was tried and none answered',
+  B2B_ERR_CALL_CANCELED: 'The caller cancelled the call while it was being set up',
+  B2B_ERR_ATTEMPT_TIMEOUT: 'A target sent no provisional response in time',
+  B2B_ERR_SHUTTING_DOWN: 'The instance is draining and takes no new calls',
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export class DispatcherError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message?: string, options?: { cause?: unknown }) {
+    super(message ?? ERROR_CODES[code], options);
+    this.name = 'DispatcherError';
+    this.code = code;
+  }
+}
+
+export interface ConfigIssue {
+  /** dotted path of the field, e.g. `routes[0].targets[1].weight` */
+  path: string;
+  /** what was found there, JSON-encoded (or `undefined`) */
+  found: string;
+  /** what was expected instead */
+  expected: string;
+}
+
+export class ConfigError extends DispatcherError {
+  readonly issues: ConfigIssue[];
+  constructor(code: 'B2B_ERR_CONFIG_READ' | 'B2B_ERR_CONFIG_INVALID', message: string, issues: ConfigIssue[] = [], options?: { cause?: unknown }) {
+    super(code, message, options);
+    this.name = 'ConfigError';
+    this.issues = issues;
+  }
+}
+
+/** The caller sent CANCEL (or went away) while the hunt was in progress. */
+export class CallCanceledError extends DispatcherError {
+  constructor() {
+    super('B2B_ERR_CALL_CANCELED');
+    this.name = 'CallCanceledError';
+  }
+}

@@ -1,0 +1,107 @@
+import type { Redis } from 'ioredis';
+import { makeKeys, type Keys } from './keys';
+import { END_CALL, RECORD_ANSWERED } from './scripts';
+
+/** Everything another instance needs to end this call: both legs' dialog identifiers. */
+export interface CallRecord {
+  callId: string;
+  route: string;
+  target: string;
+  instance: string;
+  /** epoch ms when the caller was answered */
+  answeredAt: number;
+  /** epoch ms when the INVITE arrived */
+  startedAt: number;
+  /** caller leg (UAS side): Call-ID, tags as seen from the dispatcher, drachtio dialog id */
+  aCallId: string;
+  aLocalTag: string;
+  aRemoteTag: string;
+  aDialogId: string;
+  /** target leg (UAC side) */
+  bCallId: string;
+  bLocalTag: string;
+  bRemoteTag: string;
+  bDialogId: string;
+  bUri: string;
+}
+
+export interface TargetCounters {
+  active: number;
+  attempts: number;
+  answered: number;
+  /** failed:<status> fields, e.g. { '503': 4, timeout: 1 } */
+  failed: Record<string, number>;
+}
+
+type StoreRedis = Redis & {
+  sipdRecordAnswered(k1: string, k2: string, k3: string, k4: string, ...argv: string[]): Promise<number>;
+  sipdEndCall(k1: string, callId: string, prefix: string): Promise<string | null>;
+};
+
+/**
+ * Call records and per-target counters in Redis. Each method is one round trip.
+ */
+export class CallStore {
+  readonly keys: Keys;
+  private readonly redis: StoreRedis;
+
+  constructor(redis: Redis, prefix: string) {
+    this.keys = makeKeys(prefix);
+    redis.defineCommand('sipdRecordAnswered', { numberOfKeys: 4, lua: RECORD_ANSWERED });
+    redis.defineCommand('sipdEndCall', { numberOfKeys: 1, lua: END_CALL });
+    this.redis = redis as StoreRedis;
+  }
+
+  /** Counts a failed attempt at a target: attempts + failed:<label>. */
+  async recordFailedAttempt(targetId: string, label: string): Promise<void> {
+    await this.redis
+      .multi()
+      .hincrby(this.keys.target(targetId), 'attempts', 1)
+      .hincrby(this.keys.target(targetId), `failed:${label}`, 1)
+      .sadd(this.keys.targets(), targetId)
+      .exec();
+  }
+
+  /** Stores the call record and counts the answered attempt; false when the Call-ID was already recorded. */
+  async recordAnswered(rec: CallRecord): Promise<boolean> {
+    const argv: string[] = [];
+    for (const [k, v] of Object.entries(rec)) argv.push(k, String(v));
+    const created = await this.redis.sipdRecordAnswered(
+      this.keys.call(rec.callId),
+      this.keys.target(rec.target),
+      this.keys.instanceCalls(rec.instance),
+      this.keys.targets(),
+      rec.callId,
+      rec.target,
+      ...argv,
+    );
+    return created === 1;
+  }
+
+  /** Removes the record and decrements `active` exactly once; returns the target id, or null if already ended. */
+  async endCall(callId: string): Promise<string | null> {
+    const target = await this.redis.sipdEndCall(this.keys.call(callId), callId, this.keys.prefix);
+    return target ?? null;
+  }
+
+  async getCall(callId: string): Promise<CallRecord | null> {
+    const h = await this.redis.hgetall(this.keys.call(callId));
+    if (!h.target) return null;
+    return {
+      ...(h as unknown as CallRecord),
+      answeredAt: Number(h.answeredAt),
+      startedAt: Number(h.startedAt),
+    };
+  }
+
+  async targetCounters(targetId: string): Promise<TargetCounters> {
+    const h = await this.redis.hgetall(this.keys.target(targetId));
+    const failed: Record<string, number> = {};
+    for (const [k, v] of Object.entries(h)) if (k.startsWith('failed:')) failed[k.slice(7)] = Number(v);
+    return { active: Number(h.active ?? 0), attempts: Number(h.attempts ?? 0), answered: Number(h.answered ?? 0), failed };
+  }
+
+  async targetIds(): Promise<string[]> {
+    return this.redis.smembers(this.keys.targets());
+  }
+}
