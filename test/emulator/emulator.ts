@@ -1,0 +1,865 @@
+/**
+ * drachtio-server emulator core: glues the admin wire protocol (wire-server.ts) to a UDP SIP
+ * stack (udp-transport.ts, transactions.ts, dialogs.ts) and performs the SIP duties that
+ * drachtio-server performs for its applications. See EMULATOR.md for the source map.
+ */
+import dns from 'node:dns/promises';
+import net from 'node:net';
+import { Dialog, DialogStore } from './dialogs';
+import { findHeader, parseAppHeaders, type AppHeader } from './headers';
+import {
+  REASONS,
+  SipMessage,
+  getTag,
+  parseNameAddr,
+  parseUri,
+  replaceHostInNameAddr,
+  withTag,
+} from './sip-message';
+import { ClientTransaction, ServerTransaction, TransactionLayer, stampTopVia } from './transactions';
+import { UdpTransport, type Endpoint } from './udp-transport';
+import { Timers, makeLogger, makeTimerConfig, randomToken, stackTime, uuid, type LogLevel, type Logger, type SipTimerConfig } from './util';
+import { AppClient, EMULATED_VERSION, WireServer, type SipCommand, type SipMeta } from './wire-server';
+
+export interface EmulatorOptions {
+  /** address the admin TCP server listens on (default 127.0.0.1) */
+  adminAddress?: string;
+  /** admin TCP port; 0 picks a free port */
+  adminPort?: number;
+  /** SIP UDP address (default 127.0.0.1) */
+  sipAddress?: string;
+  /** SIP UDP port; 0 picks a free port */
+  sipPort?: number;
+  secret: string;
+  loglevel?: LogLevel | 'silent';
+  /** RFC 3261 T1 in ms (default 500); all other timers scale from it */
+  t1?: number;
+}
+
+export interface EmulatorHandle {
+  adminPort: number;
+  sipPort: number;
+  sipAddress: string;
+  emulator: DrachtioEmulator;
+  close(): Promise<void>;
+}
+
+/** methods drachtio hands to apps as new requests (DrachtioController::processMessageStatelessly) */
+const NEW_REQUEST_METHODS = new Set(['INVITE', 'REGISTER', 'MESSAGE', 'OPTIONS', 'INFO', 'NOTIFY', 'SUBSCRIBE', 'PUBLISH']);
+/** m_mapMethod2Type: methods drachtio accepts from apps */
+const KNOWN_METHODS = new Set([
+  'INVITE', 'ACK', 'CANCEL', 'BYE', 'OPTIONS', 'REGISTER', 'INFO', 'PRACK', 'UPDATE', 'MESSAGE', 'SUBSCRIBE', 'NOTIFY', 'REFER', 'PUBLISH',
+]);
+
+/** an incoming INVITE handed to an app (PendingRequest_t, then IIP once the app responds) */
+interface UasInvite {
+  txnId: string;
+  stx: ServerTransaction;
+  client: AppClient;
+  req: SipMessage;
+  source: Endpoint;
+  localTag: string;
+  /** set once the app sent its first response (IIP created in setupLegForIncomingRequest) */
+  dialog?: Dialog;
+  canceled: boolean;
+  pendingTimer?: NodeJS.Timeout;
+}
+
+/** any other incoming request handed to an app (m_mapTransactionId2Irq) */
+interface IncomingRequest {
+  txnId: string;
+  stx: ServerTransaction;
+  client: AppClient;
+  dialogId: string;
+  localTag: string;
+  pendingTimer?: NodeJS.Timeout;
+}
+
+/** an INVITE sent by an app (IIP, uac side) */
+interface UacInvite {
+  txnId: string;
+  ctx: ClientTransaction;
+  dialog: Dialog;
+  client: AppClient;
+  canceled: boolean;
+  final: boolean;
+}
+
+function isIp(host: string): boolean {
+  return net.isIP(host.replace(/^\[|\]$/g, '')) !== 0;
+}
+
+export class DrachtioEmulator {
+  readonly log: Logger;
+  readonly timers = new Timers();
+  readonly cfg: SipTimerConfig;
+  readonly wire: WireServer;
+  readonly udp: UdpTransport;
+  readonly layer: TransactionLayer;
+  readonly dialogs = new DialogStore();
+  private readonly uasInvites = new Map<string, UasInvite>();
+  private readonly incoming = new Map<string, IncomingRequest>();
+  private readonly uacInvites = new Map<string, UacInvite>();
+  private readonly secret: string;
+
+  constructor(opts: EmulatorOptions) {
+    this.log = makeLogger(opts.loglevel ?? 'info');
+    this.cfg = makeTimerConfig(opts.t1 ?? 500);
+    this.secret = opts.secret;
+    this.udp = new UdpTransport(opts.sipAddress ?? '127.0.0.1', opts.sipPort ?? 0, this.log, (raw, from) =>
+      this.onSipMessage(raw, from),
+    );
+    this.layer = new TransactionLayer({
+      send: (raw, to) => this.udp.send(raw, to),
+      timers: this.timers,
+      cfg: this.cfg,
+      log: this.log,
+    });
+    this.wire = new WireServer(opts.adminAddress ?? '127.0.0.1', opts.adminPort ?? 0, this.log, {
+      authenticated: (secret) => secret === this.secret,
+      authResponse: () => `${this.hostport}|${EMULATED_VERSION}|${this.hostport}`,
+      onSip: (client, cmd) => this.onAppSip(client, cmd),
+      onClientGone: (client) => this.onClientGone(client),
+    });
+  }
+
+  async start(): Promise<void> {
+    await this.udp.start();
+    await this.wire.start();
+    this.log.info(`listening for applications on tcp/${this.wire.port}, sip on udp/${this.udp.address}:${this.udp.port}`);
+  }
+
+  async close(): Promise<void> {
+    this.timers.clearAll();
+    this.layer.clear();
+    this.timers.clearAll();
+    await this.wire.close();
+    await this.udp.close();
+  }
+
+  /** SipTransport::getHostport: `udp/<host>:<port>` */
+  get hostport(): string {
+    return `udp/${this.udp.address}:${this.udp.port}`;
+  }
+
+  /** SipTransport::getContactUri (udp => no transport param) */
+  private get contactUri(): string {
+    return `sip:${this.udp.address}:${this.udp.port}`;
+  }
+
+  private newVia(): string {
+    return `SIP/2.0/UDP ${this.udp.address}:${this.udp.port};rport;branch=z9hG4bK${randomToken(10)}`;
+  }
+
+  // ---------------------------------------------------------------- metadata (SipMsgData_t)
+
+  private networkMeta(raw: string, from: Endpoint): SipMeta {
+    return { source: 'network', bytes: Buffer.byteLength(raw), protocol: 'udp', address: from.address, port: from.port, time: stackTime() };
+  }
+
+  /** requests we send: address/port are our transport's (tport_name) */
+  private appRequestMeta(raw: string): SipMeta {
+    return { source: 'application', bytes: Buffer.byteLength(raw), protocol: 'udp', address: this.udp.address, port: this.udp.port, time: stackTime() };
+  }
+
+  /** responses we send: address/port are the destination (msg_addr) */
+  private appResponseMeta(raw: string, to: Endpoint): SipMeta {
+    return { source: 'application', bytes: Buffer.byteLength(raw), protocol: 'udp', address: to.address, port: to.port, time: stackTime() };
+  }
+
+  private static metaString(m: SipMeta): string {
+    return `${m.source}|${m.bytes}|${m.protocol}|${m.address}|${m.port}|${m.time}`;
+  }
+
+  // ================================================================ network side
+
+  private onSipMessage(raw: string, from: Endpoint): void {
+    let msg: SipMessage;
+    try {
+      msg = SipMessage.parse(raw);
+    } catch (err) {
+      this.log.warn(`discarding unparseable message from ${from.address}:${from.port}: ${(err as Error).message}`);
+      return;
+    }
+    if (!msg.isRequest) {
+      if (!this.layer.handleResponse(msg, from, raw)) {
+        this.log.info(`unknown response (possibly late arriving?) - discarding: ${msg.status} ${msg.cseq.method}`);
+      }
+      return;
+    }
+    if (!msg.callId || !msg.get('from') || !msg.get('to') || !msg.get('cseq') || !msg.topVia) {
+      // sip_sanity_check failure: 400 (only possible if we can route a response back)
+      if (msg.topVia && msg.method !== 'ACK') this.sendStateless(msg, from, 400);
+      return;
+    }
+    stampTopVia(msg, from);
+    this.onRequest(msg, from);
+  }
+
+  private sendStateless(req: SipMessage, to: Endpoint, status: number): void {
+    const res = this.buildResponse(req, status, REASONS[status] ?? '', [], '', { localTag: randomToken(5) });
+    this.udp.send(res.toString(), to);
+  }
+
+  private onRequest(req: SipMessage, from: Endpoint): void {
+    const method = req.method ?? '';
+    if (method === 'ACK') return this.onAck(req, from);
+    if (method === 'CANCEL') return this.onCancel(req, from);
+
+    const existing = this.layer.findServer(req);
+    if (existing) {
+      this.log.info(`discarding retransmitted request: ${req.callId} ${method}`);
+      existing.retransmission();
+      return;
+    }
+
+    if (req.toTag) {
+      const dlg = this.dialogs.findForRequest(req.callId, req.fromTag, req.toTag);
+      if (dlg) return this.onRequestInsideDialog(dlg, req, from);
+      if (method === 'INVITE') {
+        // PendingRequestController::processNewRequest: new INVITE with a to tag we are not tracking
+        return this.rejectNew(req, from, 481);
+      }
+    }
+
+    if (NEW_REQUEST_METHODS.has(method)) return this.onNewRequest(req, from);
+    if (method === 'BYE' || method === 'UPDATE') return this.rejectNew(req, from, 481);
+    this.log.info(`discarding ${method} outside of any dialog: ${req.callId}`);
+  }
+
+  private rejectNew(req: SipMessage, from: Endpoint, status: number): void {
+    const stx = this.layer.createServer(req, from);
+    stx.respond(this.buildResponse(req, status, REASONS[status] ?? '', [], '', { localTag: randomToken(5) }));
+  }
+
+  /** processMessageStatelessly + PendingRequestController::processNewRequest */
+  private onNewRequest(req: SipMessage, from: Endpoint): void {
+    const method = req.method ?? '';
+    const stx = this.layer.createServer(req, from);
+    const localTag = randomToken(5);
+    if (method === 'INVITE') {
+      stx.respond(this.buildResponse(req, 100, 'Trying', [], '', {}));
+    }
+    const client = this.wire.routes.select(method);
+    if (!client) {
+      this.log.info(`No providers available for ${method}`);
+      stx.respond(this.buildResponse(req, 503, REASONS[503], [], '', { localTag }));
+      return;
+    }
+    const txnId = uuid();
+    stx.txnId = txnId;
+    const raw = req.toString();
+    const meta = this.networkMeta(raw, from);
+    // CLIENT_TIMEOUT: give the app 64s to respond before clearing state
+    const pendingTimer = this.timers.after(128 * this.cfg.t1, () => {
+      this.uasInvites.delete(txnId);
+      this.incoming.delete(txnId);
+    });
+    if (method === 'INVITE') {
+      this.uasInvites.set(txnId, { txnId, stx, client, req, source: from, localTag, canceled: false, pendingTimer });
+    } else {
+      this.incoming.set(txnId, { txnId, stx, client, dialogId: '', localTag, pendingTimer });
+    }
+    client.sendNewSip(txnId, raw, meta, { address: this.udp.address, port: this.udp.port });
+  }
+
+  /** SipDialogController::processRequestInsideDialog (default case) */
+  private onRequestInsideDialog(dlg: Dialog, req: SipMessage, from: Endpoint): void {
+    const method = req.method ?? '';
+    const stx = this.layer.createServer(req, from);
+    if (method === 'INVITE') stx.respond(this.buildResponse(req, 100, 'Trying', [], '', {}));
+    dlg.remoteCSeq = req.cseq.seq;
+    if ((method === 'INVITE' || method === 'UPDATE') && req.get('contact')) {
+      dlg.remoteTarget = parseNameAddr(req.getAll('contact', true)[0]).uri; // target refresh
+    }
+    const client = dlg.client && !dlg.client.closed ? dlg.client : undefined;
+    if (!client) {
+      this.log.warn(`no client found for ${method} in dialog ${dlg.id}`);
+      if (method === 'BYE') this.clearDialog(dlg);
+      stx.respond(this.buildResponse(req, 481, REASONS[481], [], '', {}));
+      return;
+    }
+    const txnId = uuid();
+    stx.txnId = txnId;
+    this.incoming.set(txnId, { txnId, stx, client, dialogId: dlg.id, localTag: dlg.localTag });
+    const raw = req.toString();
+    client.sendSip(txnId, dlg.id, raw, this.networkMeta(raw, from));
+    if (method === 'BYE') {
+      // dialog is cleared when the BYE is received, not when it is answered
+      this.clearDialog(dlg);
+      this.timers.after(64 * this.cfg.t1, () => this.incoming.delete(txnId)); // timeoutBye
+    }
+  }
+
+  private onAck(req: SipMessage, from: Endpoint): void {
+    const stx = this.layer.findServer(req);
+    if (stx && stx.state === 'completed') {
+      stx.ack(); // ACK for a non-2xx final: absorbed by the transaction layer
+      return;
+    }
+    const dlg = this.dialogs.findForRequest(req.callId, req.fromTag, req.toTag);
+    if (!dlg) {
+      this.log.warn(`received ACK but no dialog found (stale or invalid ACK): ${req.callId}`);
+      return;
+    }
+    let txnId = uuid();
+    for (const [id, rec] of this.uasInvites) {
+      if (rec.dialog === dlg) {
+        txnId = id;
+        this.uasInvites.delete(id);
+      }
+    }
+    this.clearSipTimers(dlg);
+    if (dlg.inviteStx) {
+      dlg.inviteStx.terminate();
+      dlg.inviteStx = undefined;
+    }
+    const client = dlg.client && !dlg.client.closed ? dlg.client : undefined;
+    if (!client) return;
+    const raw = req.toString();
+    client.sendSip(txnId, dlg.id, raw, this.networkMeta(raw, from));
+  }
+
+  private onCancel(req: SipMessage, from: Endpoint): void {
+    const inv = this.layer.findServer(req, 'INVITE');
+    const existing = this.layer.findServer(req, 'CANCEL');
+    if (existing) {
+      existing.retransmission();
+      return;
+    }
+    const cancelStx = this.layer.createServer(req, from);
+    if (!inv) {
+      cancelStx.respond(this.buildResponse(req, 481, REASONS[481], [], '', { localTag: randomToken(5) }));
+      return;
+    }
+    const rec = [...this.uasInvites.values()].find((r) => r.stx === inv);
+    if (inv.state === 'proceeding') {
+      const localTag = rec?.localTag ?? randomToken(5);
+      cancelStx.respond(this.buildResponse(req, 200, 'OK', [], '', { localTag }));
+      inv.respond(this.buildResponse(inv.request, 487, REASONS[487], [], '', { localTag }));
+      if (rec) {
+        rec.canceled = true;
+        this.timers.cancel(rec.pendingTimer);
+        this.uasInvites.delete(rec.txnId);
+        if (!rec.client.closed) {
+          const raw = req.toString();
+          const meta = this.networkMeta(raw, from);
+          if (rec.dialog) rec.client.sendSip(rec.txnId, rec.dialog.id, raw, meta);
+          else rec.client.sendNewSip(rec.txnId, raw, meta);
+        }
+      }
+      return;
+    }
+    const dlg = rec?.dialog;
+    if (inv.state === 'accepted' && dlg && this.dialogs.get(dlg.id) === dlg) {
+      // CANCEL after 200 OK but before ACK: 481 to the CANCEL, then tear the dialog down with a BYE
+      cancelStx.respond(this.buildResponse(req, 481, REASONS[481], [], '', {}));
+      this.clearSipTimers(dlg);
+      this.terminateDialogWithBye(dlg, 'SIP ;cause=200 ;text="CANCEL after 200 OK"');
+      if (rec) this.uasInvites.delete(rec.txnId);
+      return;
+    }
+    cancelStx.respond(this.buildResponse(req, 200, 'OK', [], '', { localTag: inv.localTag ?? randomToken(5) }));
+  }
+
+  // ================================================================ application side
+
+  private onAppSip(client: AppClient, cmd: SipCommand): void {
+    if (cmd.startLine.startsWith('SIP/')) {
+      if (!cmd.transactionId) {
+        client.sendApiResponse(cmd.msgId, 'NOK', 'transaction id missing');
+        return;
+      }
+      this.respondToSipRequest(client, cmd);
+    } else if (cmd.dialogId) {
+      this.sendRequestInsideDialog(client, cmd);
+    } else if (cmd.transactionId) {
+      if (cmd.startLine.startsWith('CANCEL')) this.sendCancelRequest(client, cmd);
+      else client.sendApiResponse(cmd.msgId, 'NOK', 'only CANCEL may be sent inside a transaction');
+    } else {
+      this.sendRequestOutsideDialog(client, cmd).catch((err: Error) => {
+        this.log.error(`sendRequestOutsideDialog - ${err.message}`);
+        client.sendApiResponse(cmd.msgId, 'NOK', err.message);
+      });
+    }
+  }
+
+  private get localhostReplacement(): { host: string; port: number } {
+    return { host: this.udp.address, port: this.udp.port };
+  }
+
+  /** Build a response to `req` (sofia nta_incoming_treply + drachtio's Contact / content-type rules). */
+  private buildResponse(
+    req: SipMessage,
+    status: number,
+    reason: string,
+    appHeaders: AppHeader[],
+    body: string,
+    opts: { localTag?: string; contact?: string },
+  ): SipMessage {
+    const res = SipMessage.response(status, reason);
+    for (const v of req.getAll('via')) res.append('Via', v);
+    res.append('From', req.get('from') ?? '');
+    let to = req.get('to') ?? '';
+    if (status > 100 && opts.localTag && !getTag(to)) to = withTag(to, opts.localTag);
+    res.append('To', to);
+    res.append('Call-ID', req.callId);
+    res.append('CSeq', req.get('cseq') ?? '');
+    if (opts.contact) res.append('Contact', opts.contact);
+    for (const h of appHeaders) {
+      if (['from', 'to', 'call-id', 'cseq'].includes(h.lname)) continue;
+      res.append(h.name, h.value);
+    }
+    this.setBody(res, appHeaders, body);
+    return res;
+  }
+
+  /** body + content-type auto-detection ("v=0" => application/sdp); returns false if content-type is missing */
+  private setBody(m: SipMessage, appHeaders: AppHeader[], body: string): boolean {
+    if (!body) return true;
+    m.body = body;
+    if (!findHeader(appHeaders, 'content-type')) {
+      if (body.startsWith('v=0')) m.append('Content-Type', 'application/sdp');
+      else return false;
+    }
+    return true;
+  }
+
+  /** SipDialogController::doRespondToSipRequest */
+  private respondToSipRequest(client: AppClient, cmd: SipCommand): void {
+    const m = /^SIP\/2\.0\s+(\d{3})\s*(.*)$/.exec(cmd.startLine.trim());
+    if (!m) {
+      client.sendApiResponse(cmd.msgId, 'NOK', 'Unknown server error sending response');
+      return;
+    }
+    const code = parseInt(m[1], 10);
+    const reason = m[2] || REASONS[code] || '';
+    const hdrs = parseAppHeaders(cmd.headers, { localhost: this.localhostReplacement });
+    const customContact = findHeader(hdrs, 'contact');
+
+    const inv = this.uasInvites.get(cmd.transactionId);
+    if (inv && !inv.canceled) return this.respondToInvite(client, cmd, inv, code, reason, hdrs);
+
+    const rec = this.incoming.get(cmd.transactionId);
+    if (!rec) {
+      const cseqLine = cmd.headers.split(/\r\n/).find((l) => /^cseq\s*:/i.test(l)) ?? '';
+      const failMsg = /\bCANCEL\s*$/i.test(cseqLine)
+        ? '200 OK to incoming CANCEL is automatically generated by the stack'
+        : 'Response not sent due to unknown transaction';
+      client.sendApiResponse(cmd.msgId, 'NOK', failMsg);
+      return;
+    }
+    const req = rec.stx.request;
+    const method = req.method ?? '';
+    let dialogId = rec.dialogId;
+    const needsContact = (method === 'INVITE' || method === 'SUBSCRIBE') && !customContact;
+    const res = this.buildResponse(req, code, reason, hdrs, cmd.body, {
+      localTag: rec.localTag,
+      contact: needsContact ? `<${this.contactUri}>` : undefined,
+    });
+    if (rec.stx.state === 'terminated') {
+      client.sendApiResponse(cmd.msgId, 'NOK', 'transport for response has been shutdown or closed');
+      return;
+    }
+    const raw = rec.stx.respond(res);
+    if (dialogId) {
+      const dlg = this.dialogs.get(dialogId);
+      if (method === 'INVITE' && dlg && cmd.body && code === 200) dlg.localContact = customContact?.value ?? dlg.localContact;
+    } else {
+      dialogId = '';
+    }
+    this.apiResponseForResponse(client, cmd.msgId, raw, rec.stx.source, cmd.transactionId, dialogId);
+    if (code >= 200) {
+      this.timers.cancel(rec.pendingTimer);
+      this.incoming.delete(cmd.transactionId);
+    }
+  }
+
+  private respondToInvite(client: AppClient, cmd: SipCommand, inv: UasInvite, code: number, reason: string, hdrs: AppHeader[]): void {
+    const req = inv.req;
+    if (!inv.dialog) {
+      // setupLegForIncomingRequest: the app may choose the local tag via the To header
+      const toHdr = findHeader(hdrs, 'to');
+      const appTag = toHdr ? /tag=([^;>\s]+)/.exec(toHdr.value)?.[1] : undefined;
+      if (appTag) inv.localTag = appTag;
+      const dlg = new Dialog('uas', req.callId, inv.localTag, req.fromTag ?? '');
+      dlg.transactionId = inv.txnId;
+      dlg.client = inv.client;
+      dlg.remoteParty = req.get('from') ?? '';
+      dlg.localParty = withTag(req.get('to') ?? '', inv.localTag);
+      dlg.remoteTarget = parseNameAddr(req.getAll('contact', true)[0] ?? '').uri;
+      dlg.routeSet = req.getAll('record-route', true);
+      dlg.remoteCSeq = req.cseq.seq;
+      dlg.localCSeq = Math.floor(Math.random() * 30000) + 1;
+      const target = parseUri(dlg.remoteTarget);
+      if (!dlg.routeSet.length && target && (target.host !== inv.source.address || (target.port ?? 5060) !== inv.source.port)) {
+        this.log.info(`(UAS) detected client behind nat, using ${inv.source.address}:${inv.source.port} as route`);
+        dlg.natRoute = inv.source;
+      }
+      inv.dialog = dlg;
+    }
+    const dlg = inv.dialog;
+    if (inv.stx.finalSent) {
+      this.log.warn(`application attempting to send final response ${code} when a final response has already been sent; discarding`);
+      client.sendApiResponse(cmd.msgId, 'NOK', 'final response already sent');
+      return;
+    }
+    const customContact = findHeader(hdrs, 'contact');
+    const ourContact = `<${this.contactUri}>`;
+    dlg.localContact = customContact ? customContact.value : ourContact;
+    dlg.sipStatus = code;
+    const res = this.buildResponse(req, code, reason, hdrs, cmd.body, {
+      localTag: inv.localTag,
+      contact: code >= 200 && code < 300 && !customContact ? ourContact : undefined,
+    });
+    const raw = inv.stx.respond(res);
+    this.apiResponseForResponse(client, cmd.msgId, raw, inv.source, inv.txnId, dlg.id);
+    if (code >= 200) this.timers.cancel(inv.pendingTimer);
+    if (code === 200) {
+      this.dialogs.add(dlg);
+      dlg.inviteStx = inv.stx;
+      this.startTimerGH(dlg, inv.stx);
+    } else if (code > 200) {
+      this.uasInvites.delete(inv.txnId);
+    }
+  }
+
+  /** timer G (retransmit 2xx, T1 doubling up to T2) and timer H (64*T1, then BYE "ACK timeout") */
+  private startTimerGH(dlg: Dialog, stx: ServerTransaction): void {
+    dlg.timerGInterval = this.cfg.t1;
+    const g = () => {
+      dlg.timerG = undefined;
+      if (stx.state === 'terminated') return;
+      stx.retransmission();
+      dlg.timerGInterval = Math.min(dlg.timerGInterval * 2, this.cfg.t2);
+      dlg.timerG = this.timers.after(dlg.timerGInterval, g);
+    };
+    dlg.timerG = this.timers.after(dlg.timerGInterval, g);
+    dlg.timerH = this.timers.after(64 * this.cfg.t1, () => {
+      dlg.timerH = undefined;
+      this.log.error(`never received ACK for final response to incoming INVITE ${dlg.callId}; sending BYE`);
+      this.clearSipTimers(dlg);
+      stx.terminate();
+      for (const [id, rec] of this.uasInvites) if (rec.dialog === dlg) this.uasInvites.delete(id);
+      this.terminateDialogWithBye(dlg, 'SIP ;cause=200 ;text="ACK timeout"');
+    });
+  }
+
+  private clearSipTimers(dlg: Dialog): void {
+    this.timers.cancel(dlg.timerG);
+    this.timers.cancel(dlg.timerH);
+    dlg.timerG = undefined;
+    dlg.timerH = undefined;
+  }
+
+  private clearDialog(dlg: Dialog): void {
+    this.clearSipTimers(dlg);
+    this.dialogs.delete(dlg);
+  }
+
+  /**
+   * Send a BYE on the dialog ourselves and tell the owning app with an `unsolicited` BYE
+   * (SipDialogController::endRetransmitFinalResponse / notifyTerminateStaleDialog).
+   */
+  private terminateDialogWithBye(dlg: Dialog, reasonHdr: string): void {
+    const bye = this.buildInDialogRequest(dlg, 'BYE', [{ name: 'Reason', lname: 'reason', value: reasonHdr }], '');
+    const dest = dlg.nextHop();
+    if (dest) this.layer.createClient(bye, dest, {});
+    const raw = bye.toString();
+    const client = dlg.client && !dlg.client.closed ? dlg.client : undefined;
+    if (client) client.sendSip('unsolicited', dlg.id, raw, this.appRequestMeta(raw));
+    this.clearDialog(dlg);
+  }
+
+  private apiResponseForResponse(client: AppClient, msgId: string, raw: string, dest: Endpoint, txnId: string, dialogId: string): void {
+    const meta = this.appResponseMeta(raw, dest);
+    client.sendApiResponse(msgId, 'OK', `${DrachtioEmulator.metaString(meta)}|${txnId}|${dialogId}||Msg sent:|\r\n${raw}`);
+  }
+
+  private apiResponseForRequest(client: AppClient, msgId: string, raw: string, txnId: string): void {
+    const meta = this.appRequestMeta(raw);
+    client.sendApiResponse(msgId, 'OK', `${DrachtioEmulator.metaString(meta)}|${txnId}|Msg sent:|\r\n${raw}`);
+  }
+
+  /** Build an in-dialog request from dialog state (sofia nta_outgoing_tcreate on a leg). */
+  private buildInDialogRequest(dlg: Dialog, method: string, hdrs: AppHeader[], body: string, uri?: string): SipMessage {
+    const req = SipMessage.request(method, uri ?? dlg.remoteTarget);
+    req.append('Via', this.newVia());
+    req.append('Max-Forwards', findHeader(hdrs, 'max-forwards')?.value ?? '70');
+    req.append('From', dlg.localParty);
+    req.append('To', dlg.remoteParty);
+    req.append('Call-ID', dlg.callId);
+    let seq: number;
+    if (method === 'ACK') seq = dlg.lastInviteCSeq;
+    else {
+      dlg.localCSeq += 1;
+      seq = dlg.localCSeq;
+      if (method === 'INVITE') dlg.lastInviteCSeq = seq;
+    }
+    req.append('CSeq', `${seq} ${method}`);
+    for (const r of dlg.routeSet) req.append('Route', r);
+    if ((method === 'INVITE' || method === 'SUBSCRIBE' || method === 'REFER') && !findHeader(hdrs, 'contact')) {
+      req.append('Contact', dlg.localContact || `<${this.contactUri}>`);
+    }
+    for (const h of hdrs) {
+      if (['from', 'to', 'call-id', 'cseq', 'max-forwards'].includes(h.lname)) continue;
+      req.append(h.name, h.value);
+    }
+    this.setBody(req, hdrs, body);
+    return req;
+  }
+
+  /** SipDialogController::doSendRequestInsideDialog */
+  private sendRequestInsideDialog(client: AppClient, cmd: SipCommand): void {
+    const [rawMethod, rawUri] = cmd.startLine.trim().split(/\s+/);
+    const method = (rawMethod ?? '').toUpperCase();
+    const dlg = this.dialogs.get(cmd.dialogId);
+    if (!dlg) {
+      const err =
+        method === 'ACK'
+          ? 'ACK for non-success final response is automatically generated by server'
+          : 'unable to find dialog for dialog id provided';
+      client.sendApiResponse(cmd.msgId, 'NOK', `Server error: ${err}`);
+      return;
+    }
+    if (!KNOWN_METHODS.has(method)) {
+      client.sendApiResponse(cmd.msgId, 'NOK', `Server error: invalid or missing method supplied on start line: ${cmd.startLine}`);
+      return;
+    }
+    const hdrs = parseAppHeaders(cmd.headers, { localhost: this.localhostReplacement });
+    if (cmd.body && !findHeader(hdrs, 'content-type') && !cmd.body.startsWith('v=0')) {
+      client.sendApiResponse(cmd.msgId, 'NOK', 'Server error: missing content-type');
+      return;
+    }
+    const uri = method === 'ACK' || !rawUri || rawUri.includes('placeholder') ? dlg.remoteTarget : rawUri;
+    const dest = dlg.nextHop();
+    if (!dest) {
+      client.sendApiResponse(cmd.msgId, 'NOK', `Server error: unable to find route when sending request inside dialog for dialog id ${dlg.id}`);
+      return;
+    }
+    const txnId = uuid();
+
+    if (method === 'ACK') {
+      if (dlg.sipStatus !== 200) {
+        this.dialogs.delete(dlg);
+        client.sendApiResponse(cmd.msgId, 'NOK', 'ACK for non-success responses is automatically generated by the stack');
+        return;
+      }
+      const ack = this.buildInDialogRequest(dlg, 'ACK', hdrs, cmd.body, uri);
+      const raw = ack.toString();
+      this.udp.send(raw, dest);
+      dlg.lastAck = { raw, dest, cseq: dlg.lastInviteCSeq };
+      for (const [id, rec] of this.uacInvites) if (rec.dialog === dlg) this.uacInvites.delete(id); // IIP_Clear
+      this.apiResponseForRequest(client, cmd.msgId, raw, txnId);
+      if (dlg.ackBye) {
+        this.log.info(`ACK-BYE: 200 OK arrived for a canceled INVITE, tearing down ${dlg.id}`);
+        this.terminateDialogWithBye(dlg, 'SIP ;cause=200 ;text="ACK-BYE due to cancel race condition"');
+      }
+      return;
+    }
+
+    const req = this.buildInDialogRequest(dlg, method, hdrs, cmd.body, uri);
+    if (method === 'INVITE' && cmd.body) dlg.localContact = findHeader(hdrs, 'contact')?.value ?? dlg.localContact;
+    const clearOnResponse = method === 'BYE';
+    const ctx = this.layer.createClient(req, dest, {
+      onResponse: (res, from, raw) => {
+        const status = res.status ?? 0;
+        const owner = !client.closed ? client : undefined;
+        if (owner) owner.sendSip(txnId, dlg.id, raw, this.networkMeta(raw, from));
+        if (clearOnResponse && status >= 200 && status !== 401 && status !== 407) this.dialogs.delete(dlg);
+      },
+      on2xxRetransmission: (res) => {
+        if (dlg.lastAck && dlg.lastAck.cseq === res.cseq.seq) this.udp.send(dlg.lastAck.raw, dlg.lastAck.dest);
+      },
+      onTimeout: (res) => {
+        const raw = res.toString();
+        if (!client.closed) client.sendSip(txnId, dlg.id, raw, this.networkMeta(raw, dest));
+        if (clearOnResponse) this.dialogs.delete(dlg);
+      },
+    });
+    if (method === 'INVITE') dlg.ackTarget = ctx;
+    this.apiResponseForRequest(client, cmd.msgId, ctx.raw, txnId);
+  }
+
+  /** SipDialogController::doSendRequestOutsideDialog */
+  private async sendRequestOutsideDialog(client: AppClient, cmd: SipCommand): Promise<void> {
+    const parts = cmd.startLine.trim().split(/\s+/);
+    const method = (parts[0] ?? '').toUpperCase();
+    const requestUri = parts[1] ?? '';
+    const ruri = parseUri(requestUri);
+    if (!KNOWN_METHODS.has(method) || !ruri) throw new Error(`invalid request-uri: ${cmd.startLine}`);
+    const targetUri = cmd.routeUrl ? parseUri(cmd.routeUrl) : ruri;
+    if (!targetUri) throw new Error(`invalid request-uri: ${cmd.routeUrl}`);
+    const transport = targetUri.params.get('transport');
+    if (targetUri.scheme === 'sips' || (transport && transport.toLowerCase() !== 'udp')) {
+      throw new Error('requested protocol/transport not available');
+    }
+    const hdrs = parseAppHeaders(cmd.headers, { localhost: this.localhostReplacement });
+    const host = this.udp.address;
+    const port = this.udp.port;
+    const contact = `<${this.contactUri}>`;
+
+    let from = findHeader(hdrs, 'from')?.value;
+    if (from !== undefined) {
+      if (from.includes('localhost')) {
+        const r = replaceHostInNameAddr(from, host, port);
+        if (!r) throw new Error(`invalid from value provided by client: ${from}`);
+        from = r;
+      }
+    } else {
+      from = contact;
+    }
+    if (!getTag(from)) from = withTag(from, randomToken(5));
+    let to = findHeader(hdrs, 'to')?.value ?? requestUri;
+    if (!to.includes('<') && /^sips?:/i.test(to.trim())) to = `<${to.trim()}>`;
+    const callId = findHeader(hdrs, 'call-id')?.value ?? `${randomToken(8)}-${randomToken(4)}`;
+    if (cmd.body && !findHeader(hdrs, 'content-type') && !cmd.body.startsWith('v=0')) throw new Error('missing content-type');
+
+    // prevent looping messages
+    if ((ruri.host === host || ruri.host === 'localhost') && (ruri.port ?? 5060) === port) {
+      throw new Error('can not send request to myself');
+    }
+
+    const dest = await this.resolve(targetUri.host, targetUri.port ?? 5060);
+    const seq = Math.floor(Math.random() * 30000) + 1;
+    const req = SipMessage.request(method, requestUri);
+    req.append('Via', this.newVia());
+    req.append('Max-Forwards', findHeader(hdrs, 'max-forwards')?.value ?? '70');
+    req.append('From', from);
+    req.append('To', to);
+    req.append('Call-ID', callId);
+    req.append('CSeq', `${seq} ${method}`);
+    const customContact = findHeader(hdrs, 'contact');
+    if ((method === 'INVITE' || method === 'SUBSCRIBE') && !customContact) req.append('Contact', contact);
+    for (const h of hdrs) {
+      if (['from', 'to', 'call-id', 'cseq', 'max-forwards'].includes(h.lname)) continue;
+      req.append(h.name, h.value);
+    }
+    this.setBody(req, hdrs, cmd.body);
+    const txnId = uuid();
+
+    if (method === 'INVITE') {
+      const dlg = new Dialog('uac', callId, getTag(from) ?? '', '');
+      dlg.transactionId = txnId;
+      dlg.client = client;
+      dlg.localParty = from;
+      dlg.localCSeq = seq;
+      dlg.lastInviteCSeq = seq;
+      dlg.localContact = customContact ? customContact.value : contact;
+      const rec: UacInvite = { txnId, dialog: dlg, client, canceled: false, final: false, ctx: undefined as unknown as ClientTransaction };
+      rec.ctx = this.layer.createClient(req, dest, {
+        onResponse: (res, from2, raw) => this.onUacInviteResponse(rec, res, from2, raw),
+        on2xxRetransmission: (res) => {
+          if (dlg.lastAck && dlg.lastAck.cseq === res.cseq.seq) {
+            this.log.info(`retransmitted ACK for callid: ${callId}`);
+            this.udp.send(dlg.lastAck.raw, dlg.lastAck.dest);
+          }
+        },
+        onTimeout: (res) => {
+          rec.final = true;
+          this.uacInvites.delete(txnId);
+          const raw = res.toString();
+          if (!client.closed) client.sendSip(txnId, dlg.id, raw, this.networkMeta(raw, dest));
+        },
+      });
+      this.uacInvites.set(txnId, rec);
+      this.apiResponseForRequest(client, cmd.msgId, rec.ctx.raw, txnId);
+      return;
+    }
+
+    const ctx = this.layer.createClient(req, dest, {
+      onResponse: (res, from2, raw) => {
+        if (!client.closed) client.sendSip(txnId, '', raw, this.networkMeta(raw, from2));
+      },
+      onTimeout: (res) => {
+        const raw = res.toString();
+        if (!client.closed) client.sendSip(txnId, '', raw, this.networkMeta(raw, dest));
+      },
+    });
+    this.apiResponseForRequest(client, cmd.msgId, ctx.raw, txnId);
+  }
+
+  /** SipDialogController::processResponseOutsideDialog for INVITE */
+  private onUacInviteResponse(rec: UacInvite, res: SipMessage, from: Endpoint, raw: string): void {
+    const status = res.status ?? 0;
+    const dlg = rec.dialog;
+    dlg.sipStatus = status;
+    if (status === 200 || (status > 100 && status < 200 && res.has('rseq'))) {
+      dlg.remoteTag = res.toTag ?? '';
+      dlg.remoteParty = res.get('to') ?? '';
+      const contactHdr = res.getAll('contact', true)[0];
+      if (contactHdr) dlg.remoteTarget = parseNameAddr(contactHdr).uri;
+      dlg.routeSet = res.getAll('record-route', true).reverse();
+      const target = parseUri(dlg.remoteTarget);
+      if (!dlg.routeSet.length && target && target.host !== from.address) {
+        this.log.info(`(UAC) detected downstream client; contact ip ${target.host} differs from recv address ${from.address}`);
+        dlg.natRoute = from;
+      }
+      if (rec.canceled) {
+        this.log.info('ACK/BYE race condition - received 200 OK to INVITE that was previously CANCELED');
+        dlg.ackBye = true;
+      }
+      this.dialogs.add(dlg);
+    }
+    if (status >= 200) rec.final = true;
+    if (status > 200) this.uacInvites.delete(rec.txnId);
+    if (!rec.client.closed) rec.client.sendSip(rec.txnId, dlg.id, raw, this.networkMeta(raw, from));
+  }
+
+  /** SipDialogController::doSendCancelRequest */
+  private sendCancelRequest(client: AppClient, cmd: SipCommand): void {
+    const rec = this.uacInvites.get(cmd.transactionId);
+    if (!rec || rec.final) {
+      client.sendApiResponse(cmd.msgId, 'NOK', `unable to cancel unknown transaction id: ${cmd.transactionId}`);
+      return;
+    }
+    rec.canceled = true;
+    const inv = rec.ctx.request;
+    const cancel = SipMessage.request('CANCEL', inv.uri ?? '');
+    const via = inv.topVia;
+    if (via) cancel.append('Via', via);
+    cancel.append('Max-Forwards', '70');
+    cancel.append('From', inv.get('from') ?? '');
+    cancel.append('To', inv.get('to') ?? '');
+    cancel.append('Call-ID', inv.callId);
+    cancel.append('CSeq', `${inv.cseq.seq} CANCEL`);
+    for (const r of inv.getAll('route')) cancel.append('Route', r);
+    for (const h of parseAppHeaders(cmd.headers, { safe: true })) {
+      if (['call-id', 'cseq', 'max-forwards', 'content-type'].includes(h.lname)) continue;
+      cancel.append(h.name, h.value);
+    }
+    // responses to the CANCEL are not passed up to the app
+    const ctx = this.layer.createClient(cancel, rec.ctx.dest, {});
+    this.apiResponseForRequest(client, cmd.msgId, ctx.raw, uuid());
+  }
+
+  private async resolve(host: string, port: number): Promise<Endpoint> {
+    const h = host.replace(/^\[|\]$/g, '');
+    if (isIp(h)) return { address: h, port };
+    const r = await dns.lookup(h, { family: 4 });
+    return { address: r.address, port };
+  }
+
+  /** ClientController::leave: drop the routes and the dialogs owned by the connection */
+  private onClientGone(client: AppClient): void {
+    for (const d of this.dialogs.ownedBy(client)) {
+      this.log.info(`dropping dialog ${d.id} owned by disconnected client#${client.id}`);
+      this.clearDialog(d);
+      d.inviteStx?.terminate();
+    }
+    for (const [id, r] of this.incoming) if (r.client === client) this.incoming.delete(id);
+    for (const [id, r] of this.uacInvites) if (r.client === client) this.uacInvites.delete(id);
+  }
+}
+
+export async function startEmulator(opts: EmulatorOptions): Promise<EmulatorHandle> {
+  const emulator = new DrachtioEmulator(opts);
+  await emulator.start();
+  return {
+    adminPort: emulator.wire.port,
+    sipPort: emulator.udp.port,
+    sipAddress: emulator.udp.address,
+    emulator,
+    close: () => emulator.close(),
+  };
+}

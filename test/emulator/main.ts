@@ -1,0 +1,95 @@
+/**
+ * CLI entry of the drachtio-server emulator:
+ *   npx tsx test/emulator/main.ts --port <adminTcpPort> --sip-address 127.0.0.1 --sip-port <udpPort> \
+ *       --secret <secret> [--address 127.0.0.1] [--loglevel info|debug] [--t1 500]
+ * Also accepts drachtio-style `--contact "sip:ADDR:PORT;transport=udp"`. Logs go to stderr.
+ */
+import { startEmulator, type EmulatorOptions } from './emulator';
+import type { LogLevel } from './util';
+
+function usage(): never {
+  process.stderr.write(
+    'usage: main.ts --port <adminTcpPort> --sip-address <addr> --sip-port <udpPort> --secret <secret> [--address <adminAddr>] [--loglevel error|warn|info|debug] [--t1 <ms>]\n',
+  );
+  process.exit(2);
+}
+
+function parseArgs(argv: string[]): EmulatorOptions {
+  const opts: EmulatorOptions = { secret: 'cymru', adminPort: 9022, sipAddress: '127.0.0.1', sipPort: 5060 };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const next = (): string => {
+      const v = argv[++i];
+      if (v === undefined) usage();
+      return v;
+    };
+    switch (a) {
+      case '--port':
+      case '-p':
+        opts.adminPort = parseInt(next(), 10);
+        break;
+      case '--address':
+        opts.adminAddress = next();
+        break;
+      case '--sip-address':
+        opts.sipAddress = next();
+        break;
+      case '--sip-port':
+        opts.sipPort = parseInt(next(), 10);
+        break;
+      case '--contact':
+      case '-c': {
+        const m = /^sip:([^:;]+)(?::(\d+))?/.exec(next());
+        if (!m) usage();
+        opts.sipAddress = m[1];
+        opts.sipPort = m[2] ? parseInt(m[2], 10) : 5060;
+        break;
+      }
+      case '--secret':
+        opts.secret = next();
+        break;
+      case '--loglevel':
+      case '-l':
+        opts.loglevel = next() as LogLevel;
+        break;
+      case '--t1':
+        opts.t1 = parseInt(next(), 10);
+        break;
+      case '--stdout':
+        break; // accepted for drachtio CLI compatibility; we always log to stderr
+      case '--help':
+      case '-h':
+        usage();
+        break;
+      default:
+        process.stderr.write(`unknown option ${a}\n`);
+        usage();
+    }
+  }
+  return opts;
+}
+
+async function main(): Promise<void> {
+  const opts = parseArgs(process.argv.slice(2));
+  const handle = await startEmulator(opts);
+  process.stderr.write(`drachtio emulator ready: admin tcp/${handle.adminPort}, sip udp/${handle.sipAddress}:${handle.sipPort}\n`);
+  let stopping = false;
+  const stop = (sig: string) => {
+    if (stopping) return;
+    stopping = true;
+    process.stderr.write(`drachtio emulator: received ${sig}, shutting down\n`);
+    const force = setTimeout(() => process.exit(0), 2000);
+    force.unref();
+    handle.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+main().catch((err: Error) => {
+  process.stderr.write(`drachtio emulator failed to start: ${err.stack ?? err.message}\n`);
+  process.exit(1);
+});
