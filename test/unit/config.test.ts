@@ -1,0 +1,182 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { applyEnv, loadConfig, validateConfig } from '../../lib/config/load';
+import { ConfigError } from '../../lib/errors';
+
+const base = () => ({
+  drachtio: { servers: [{ host: '127.0.0.1', port: 9022, secret: 'cymru' }] },
+  routes: [{ name: 'r', targets: [{ host: '10.0.0.1' }] }],
+});
+
+function issuesOf(raw: unknown): ConfigError {
+  try {
+    validateConfig(raw);
+  } catch (err) {
+    if (err instanceof ConfigError) return err;
+    throw err;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('config validation', () => {
+  it('fills documented defaults and freezes the result', () => {
+    const cfg = validateConfig(base());
+    expect(cfg.call.provisionalTimeoutMs).toBe(2000);
+    expect(cfg.call.failoverOn).toEqual([408, 500, 502, 503, 504]);
+    expect(cfg.call.noRouteStatus).toBe(404);
+    expect(cfg.routes[0].strategy).toBe('weighted');
+    expect(cfg.routes[0].targets[0]).toEqual({ host: '10.0.0.1', port: 5060, transport: 'udp', priority: 10, weight: 1 });
+    expect(cfg.redis.keyPrefix).toBe('sipd:');
+    expect(cfg.instanceId).toMatch(/.+-\d+$/);
+    expect(Object.isFrozen(cfg.routes[0].targets[0])).toBe(true);
+  });
+
+  it('names the field, the value found and what was expected for a wrong type', () => {
+    const raw = base();
+    (raw.routes[0].targets[0] as Record<string, unknown>).weight = 'heavy';
+    const err = issuesOf(raw);
+    expect(err.code).toBe('B2B_ERR_CONFIG_INVALID');
+    expect(err.issues).toEqual([{ path: 'routes[0].targets[0].weight', found: '"heavy"', expected: 'a number' }]);
+    expect(err.message).toContain('routes[0].targets[0].weight: found "heavy", expected a number');
+  });
+
+  it('rejects an out-of-range number', () => {
+    const raw = base();
+    (raw.drachtio.servers[0] as Record<string, unknown>).port = 70000;
+    expect(issuesOf(raw).issues).toEqual([{ path: 'drachtio.servers[0].port', found: '70000', expected: 'a value <= 65535' }]);
+  });
+
+  it('rejects a non-integer', () => {
+    const raw = base();
+    (raw.routes[0].targets[0] as Record<string, unknown>).priority = 1.5;
+    const [issue] = issuesOf(raw).issues;
+    expect(issue.path).toBe('routes[0].targets[0].priority');
+    expect(issue.found).toBe('1.5');
+  });
+
+  it('rejects an unknown field (a typo) by name', () => {
+    const raw = { ...base(), call: { provisionalTimout: 100 } };
+    const [issue] = issuesOf(raw).issues;
+    expect(issue.path).toBe('call');
+    expect(issue.expected).toContain('"provisionalTimout" is not a known field');
+  });
+
+  it('rejects a bad enum value with the allowed ones', () => {
+    const raw = base();
+    (raw.routes[0] as Record<string, unknown>).strategy = 'roundrobin';
+    expect(issuesOf(raw).issues).toEqual([{ path: 'routes[0].strategy', found: '"roundrobin"', expected: 'one of "weighted", "parallel"' }]);
+  });
+
+  it('rejects a bad CIDR and a bad domain pattern', () => {
+    const raw = base();
+    (raw.routes[0] as Record<string, unknown>).match = { sources: ['10.0.0.0/33'], domains: ['exa mple.com'] };
+    const issues = issuesOf(raw).issues;
+    expect(issues.map((i) => i.path).sort()).toEqual(['routes[0].match.domains[0]', 'routes[0].match.sources[0]']);
+    expect(issues.find((i) => i.path.endsWith('sources[0]'))?.found).toBe('"10.0.0.0/33"');
+  });
+
+  it('rejects a route without targets and a config without routes', () => {
+    const raw = base();
+    raw.routes[0].targets = [];
+    expect(issuesOf(raw).issues[0]).toEqual({ path: 'routes[0].targets', found: '[]', expected: 'at least 1 item(s)' });
+    const noRoutes = issuesOf({ drachtio: base().drachtio });
+    expect(noRoutes.issues[0].path).toBe('routes');
+    expect(noRoutes.issues[0].found).toBe('nothing (field missing)');
+  });
+
+  it('rejects duplicate route names and a default route that is not last', () => {
+    const raw = base();
+    raw.routes = [
+      { name: 'a', targets: [{ host: 'x' }] },
+      { name: 'a', targets: [{ host: 'y' }], match: { domains: ['y.org'] } } as (typeof raw.routes)[0],
+    ];
+    const paths = issuesOf(raw).issues.map((i) => i.path);
+    expect(paths).toEqual(expect.arrayContaining(['routes[1].name', 'routes[0].match']));
+  });
+
+  it('rejects an empty match and inbound mode with no drachtio server', () => {
+    const raw = base();
+    (raw.routes[0] as Record<string, unknown>).match = {};
+    expect(issuesOf(raw).issues[0].path).toBe('routes[0].match');
+    const err = issuesOf({ routes: base().routes });
+    expect(err.issues[0].path).toBe('drachtio.servers');
+    expect(err.issues[0].expected).toContain('DRACHTIO_HOST');
+  });
+
+  it('never prints a secret it rejects', () => {
+    const raw = base();
+    (raw.drachtio.servers[0] as Record<string, unknown>).secret = 12345;
+    const err = issuesOf(raw);
+    expect(err.issues[0]).toEqual({ path: 'drachtio.servers[0].secret', found: '(secret not shown)', expected: 'a string' });
+    expect(err.message).not.toContain('12345');
+  });
+
+  it('rejects a Redis URL that is not redis:// or rediss://', () => {
+    expect(issuesOf({ ...base(), redis: { url: 'http://x' } }).issues[0].path).toBe('redis.url');
+  });
+});
+
+describe('environment overrides', () => {
+  it('takes drachtio and Redis addresses and secrets from the environment', () => {
+    const raw = applyEnv({ routes: base().routes }, {
+      DRACHTIO_HOST: '10.1.1.1',
+      DRACHTIO_PORT: '9999',
+      DRACHTIO_SECRET: 's3cret',
+      REDIS_URL: 'rediss://redis.internal:6380',
+      REDIS_PASSWORD: 'pw',
+      LOG_LEVEL: 'debug',
+      INSTANCE_ID: 'node-7',
+    });
+    const cfg = validateConfig(raw);
+    expect(cfg.drachtio.servers).toEqual([{ host: '10.1.1.1', port: 9999, secret: 's3cret' }]);
+    expect(cfg.redis.url).toBe('rediss://redis.internal:6380');
+    expect(cfg.redis.password).toBe('pw');
+    expect(cfg.log.level).toBe('debug');
+    expect(cfg.instanceId).toBe('node-7');
+  });
+
+  it('reports a non-numeric DRACHTIO_PORT as a bad field', () => {
+    const err = issuesOf(applyEnv(base(), { DRACHTIO_PORT: 'abc' }));
+    expect(err.issues[0]).toEqual({ path: 'drachtio.servers[0].port', found: '"abc"', expected: 'a number' });
+  });
+
+  it('does not mutate the object it was given', () => {
+    const raw = base();
+    applyEnv(raw, { DRACHTIO_HOST: 'elsewhere' });
+    expect(raw.drachtio.servers[0].host).toBe('127.0.0.1');
+  });
+});
+
+describe('loadConfig', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sipd-config-'));
+
+  it('reads YAML and JSON files', () => {
+    const yamlFile = join(dir, 'c.yaml');
+    writeFileSync(yamlFile, 'drachtio:\n  servers: [{host: 127.0.0.1}]\nroutes:\n  - name: r\n    targets: [{host: 10.0.0.1, weight: 3}]\n');
+    expect(loadConfig(yamlFile, {}).routes[0].targets[0].weight).toBe(3);
+    const jsonFile = join(dir, 'c.json');
+    writeFileSync(jsonFile, JSON.stringify(base()));
+    expect(loadConfig(jsonFile, {}).routes[0].name).toBe('r');
+  });
+
+  it('gives a read error for a missing file and a parse error for broken YAML', () => {
+    expect(() => loadConfig(join(dir, 'missing.yaml'), {})).toThrow(/B2B_ERR_CONFIG_READ|cannot read config file .*missing.yaml: ENOENT/);
+    const bad = join(dir, 'bad.yaml');
+    writeFileSync(bad, 'routes: [\n  - name: x\n  targets');
+    try {
+      loadConfig(bad, {});
+      throw new Error('expected failure');
+    } catch (err) {
+      expect(err).toBeInstanceOf(ConfigError);
+      expect((err as ConfigError).code).toBe('B2B_ERR_CONFIG_READ');
+      expect((err as Error).message).toContain('cannot parse');
+    }
+  });
+
+  it('loads every shipped config file', () => {
+    for (const f of ['config/default.yaml', 'config/examples/even-distribution.yaml', 'config/examples/dynamic-distribution.yaml', 'config/examples/srv-weights.yaml', 'config/examples/parallel-ring.yaml']) {
+      expect(loadConfig(f, {}).routes.length).toBeGreaterThan(0);
+    }
+  });
+});

@@ -1,0 +1,15 @@
+import { makeKeys } from '../../lib/store/keys';
+
+describe('Redis key builders', () => {
+  it('builds the documented key names under the prefix', () => {
+    const k = makeKeys('sipd:');
+    expect(k.call('abc@host')).toBe('sipd:call:abc@host');
+    expect(k.instanceCalls('node-1')).toBe('sipd:instance:node-1:calls');
+    expect(k.target('udp:10.0.0.1:5060')).toBe('sipd:target:udp:10.0.0.1:5060');
+    expect(k.targets()).toBe('sipd:targets');
+  });
+  it('uses any prefix, including none', () => {
+    expect(makeKeys('').call('x')).toBe('call:x');
+    expect(makeKeys('prod:eu:').targets()).toBe('prod:eu:targets');
+  });
+});
