@@ -1,0 +1,195 @@
+/**
+ * Starts a drachtio server for end-to-end tests: the in-repo emulator (test/emulator/main.ts,
+ * spawned through tsx) or, when DRACHTIO_BIN points to one, a real drachtio-server binary with
+ * equivalent command-line options (no config file needed: --noconfig, see drachtio-server
+ * src/controller.cpp DrachtioController::parseCmdArgs / usage()).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import dgram from 'node:dgram';
+import net from 'node:net';
+import path from 'node:path';
+
+export interface DrachtioServer {
+  kind: 'emulator' | 'real';
+  host: string;
+  adminPort: number;
+  sipAddress: string;
+  sipPort: number;
+  secret: string;
+  stop(): Promise<void>;
+}
+
+export interface StartDrachtioOptions {
+  secret?: string;
+  /** emulator only: RFC 3261 T1 in ms (timers scale from it); ignored for a real binary */
+  t1?: number;
+  /** log level passed to the server (default info) */
+  loglevel?: 'error' | 'warn' | 'info' | 'debug';
+}
+
+const HOST = '127.0.0.1';
+const REPO_ROOT = path.resolve(__dirname, '..', '..');
+const MAX_LOG_CHARS = 200_000;
+
+/** A free TCP port on the loopback interface. */
+export function freeTcpPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.once('error', reject);
+    srv.listen(0, HOST, () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** A free UDP port on the loopback interface, verified by binding it. */
+export function freeUdpPort(exclude: number[] = []): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const sock = dgram.createSocket('udp4');
+    sock.once('error', reject);
+    sock.bind(0, HOST, () => {
+      const port = sock.address().port;
+      sock.close(() => {
+        if (exclude.includes(port)) freeUdpPort(exclude).then(resolve, reject);
+        else resolve(port);
+      });
+    });
+  });
+}
+
+function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect({ host: HOST, port });
+    const done = (ok: boolean) => {
+      s.removeAllListeners();
+      s.destroy();
+      resolve(ok);
+    };
+    s.once('connect', () => done(true));
+    s.once('error', () => done(false));
+    s.setTimeout(500, () => done(false));
+  });
+}
+
+const live = new Set<ChildProcess>();
+let exitHookInstalled = false;
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.on('exit', () => {
+    for (const c of live) signalGroup(c, 'SIGKILL');
+  });
+}
+
+/** The child runs in its own process group (tsx spawns node underneath): signal the whole group. */
+function signalGroup(child: ChildProcess, sig: NodeJS.Signals): void {
+  if (child.pid === undefined) return;
+  try {
+    process.kill(-child.pid, sig);
+  } catch {
+    try {
+      child.kill(sig);
+    } catch {
+      /* already gone */
+    }
+  }
+}
+
+function waitExit(child: ChildProcess, ms: number): Promise<boolean> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const t = setTimeout(() => resolve(false), ms);
+    child.once('exit', () => {
+      clearTimeout(t);
+      resolve(true);
+    });
+  });
+}
+
+export async function startDrachtio(opts: StartDrachtioOptions = {}): Promise<DrachtioServer> {
+  const secret = opts.secret ?? 'cymru';
+  const loglevel = opts.loglevel ?? 'info';
+  const adminPort = await freeTcpPort();
+  const sipPort = await freeUdpPort([adminPort]);
+  const bin = process.env.DRACHTIO_BIN;
+  const kind: DrachtioServer['kind'] = bin ? 'real' : 'emulator';
+
+  let command: string;
+  let args: string[];
+  if (bin) {
+    command = bin;
+    args = [
+      '--noconfig',
+      '--contact', `sip:${HOST}:${sipPort};transport=udp`,
+      '--address', HOST,
+      '--port', String(adminPort),
+      '--secret', secret,
+      '--stdout',
+      '--loglevel', loglevel === 'warn' ? 'warning' : loglevel,
+    ];
+  } else {
+    command = path.join(REPO_ROOT, 'node_modules', '.bin', 'tsx');
+    args = [
+      path.join(REPO_ROOT, 'test', 'emulator', 'main.ts'),
+      '--address', HOST,
+      '--port', String(adminPort),
+      '--sip-address', HOST,
+      '--sip-port', String(sipPort),
+      '--secret', secret,
+      '--loglevel', loglevel,
+    ];
+    if (opts.t1) args.push('--t1', String(opts.t1));
+  }
+
+  installExitHook();
+  const child = spawn(command, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  live.add(child);
+  let output = '';
+  const capture = (b: Buffer) => {
+    output += b.toString('utf8');
+    if (output.length > MAX_LOG_CHARS) output = output.slice(-MAX_LOG_CHARS);
+  };
+  child.stdout?.on('data', capture);
+  child.stderr?.on('data', capture);
+  child.once('exit', () => live.delete(child));
+
+  const lastLines = (n = 40) => output.split('\n').slice(-n).join('\n');
+  const kill = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    signalGroup(child, 'SIGTERM');
+    if (!(await waitExit(child, 3000))) {
+      signalGroup(child, 'SIGKILL');
+      await waitExit(child, 2000);
+    }
+    signalGroup(child, 'SIGKILL'); // leftovers of the process group (e.g. node under tsx)
+    live.delete(child);
+  };
+
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new Error(`drachtio (${kind}) exited during startup (code ${child.exitCode}):\n${lastLines()}`);
+    }
+    if (await canConnect(adminPort)) break;
+    if (Date.now() > deadline) {
+      await kill();
+      throw new Error(`drachtio (${kind}) admin port ${adminPort} not accepting connections after 20s:\n${lastLines()}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+
+  return {
+    kind,
+    host: HOST,
+    adminPort,
+    sipAddress: HOST,
+    sipPort,
+    secret,
+    stop: kill,
+    // not part of the interface, handy when debugging a failing test
+    ...({ logs: () => output } as object),
+  };
+}
