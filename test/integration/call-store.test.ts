@@ -1,0 +1,127 @@
+import type Redis from 'ioredis';
+import { CallStore, type CallRecord } from '../../lib/store/call-store';
+import { createRedis } from '../../lib/store/redis-client';
+import { createLogger } from '../../lib/logger';
+import { validateConfig } from '../../lib/config/load';
+import { startRedis, type RedisServer } from '../harness/redis';
+
+const TARGET = 'udp:127.0.0.1:5070';
+
+function record(callId: string, target = TARGET, instance = 'node-a'): CallRecord {
+  return {
+    callId,
+    route: 'r',
+    target,
+    instance,
+    answeredAt: 2,
+    startedAt: 1,
+    aCallId: callId,
+    aLocalTag: 'alt',
+    aRemoteTag: 'art',
+    aDialogId: `${callId};from-tag=art`,
+    bCallId: `b-${callId}`,
+    bLocalTag: 'blt',
+    bRemoteTag: 'brt',
+    bDialogId: `b-${callId};from-tag=blt`,
+    bUri: 'sip:1@127.0.0.1:5070',
+  };
+}
+
+describe('CallStore against a real redis-server', () => {
+  let server: RedisServer;
+  let redis: Redis;
+  let store: CallStore;
+
+  beforeAll(async () => {
+    server = await startRedis();
+    redis = server.client();
+    store = new CallStore(redis, 'test:');
+  });
+  afterAll(async () => {
+    await server.stop();
+  });
+  beforeEach(async () => {
+    await redis.flushdb();
+  });
+
+  it('stores a complete call record and counts the answered attempt', async () => {
+    expect(await store.recordAnswered(record('c1'))).toBe(true);
+    expect(await store.getCall('c1')).toEqual(record('c1'));
+    expect(await store.targetCounters(TARGET)).toEqual({ active: 1, attempts: 1, answered: 1, failed: {} });
+    expect(await redis.smembers('test:instance:node-a:calls')).toEqual(['c1']);
+    expect(await store.targetIds()).toEqual([TARGET]);
+  });
+
+  it('records a Call-ID once: a second answer for it counts nothing', async () => {
+    await store.recordAnswered(record('c1'));
+    expect(await store.recordAnswered(record('c1'))).toBe(false);
+    expect((await store.targetCounters(TARGET)).active).toBe(1);
+  });
+
+  it('ends a call once: the record goes and active returns to zero', async () => {
+    await store.recordAnswered(record('c1'));
+    expect(await store.endCall('c1')).toBe(TARGET);
+    expect(await store.endCall('c1')).toBeNull();
+    expect(await store.getCall('c1')).toBeNull();
+    expect((await store.targetCounters(TARGET)).active).toBe(0);
+    expect(await redis.scard('test:instance:node-a:calls')).toBe(0);
+  });
+
+  it('decrements once when many clients end the same call at the same moment', async () => {
+    const clients = Array.from({ length: 8 }, () => new CallStore(server.client(), 'test:'));
+    for (let i = 0; i < 50; i += 1) await store.recordAnswered(record(`race-${i}`));
+    const ends = await Promise.all(clients.flatMap((c) => Array.from({ length: 50 }, (_, i) => c.endCall(`race-${i}`))));
+    expect(ends.filter((t) => t !== null)).toHaveLength(50);
+    expect((await store.targetCounters(TARGET)).active).toBe(0);
+  });
+
+  it('counts failed attempts by status label', async () => {
+    await store.recordFailedAttempt(TARGET, '503');
+    await store.recordFailedAttempt(TARGET, '503');
+    await store.recordFailedAttempt(TARGET, 'timeout');
+    expect(await store.targetCounters(TARGET)).toEqual({ active: 0, attempts: 3, answered: 0, failed: { '503': 2, timeout: 1 } });
+  });
+
+  it('keeps records apart per prefix', async () => {
+    const other = new CallStore(redis, 'other:');
+    await store.recordAnswered(record('c1'));
+    expect(await other.getCall('c1')).toBeNull();
+    expect(await other.endCall('c1')).toBeNull();
+    expect((await store.targetCounters(TARGET)).active).toBe(1);
+  });
+
+  it('fails fast, without queueing, while Redis is unreachable', async () => {
+    const cfg = validateConfig({ drachtio: { servers: [{ host: 'x' }] }, routes: [{ name: 'r', targets: [{ host: 'y' }] }], redis: { url: 'redis://127.0.0.1:1', commandTimeoutMs: 200, connectTimeoutMs: 200 } });
+    const lines: string[] = [];
+    const logger = createLogger('warn', { write: (s: string) => lines.push(s) });
+    const dead = createRedis(cfg.redis, logger);
+    const deadStore = new CallStore(dead, 'test:');
+    const t0 = Date.now();
+    await expect(deadStore.recordAnswered(record('x'))).rejects.toThrow();
+    expect(Date.now() - t0).toBeLessThan(1000);
+    const logged = (): boolean => lines.some((l) => (JSON.parse(l) as { msg: string }).msg.startsWith('redis unavailable'));
+    for (let i = 0; i < 40 && !logged(); i += 1) await new Promise((r) => setTimeout(r, 25));
+    dead.disconnect();
+    expect(logged()).toBe(true);
+  });
+
+  it('authenticates with a password from config and never logs it', async () => {
+    const secured = await startRedis({ password: 'hunter2' });
+    try {
+      const cfg = validateConfig({
+        drachtio: { servers: [{ host: 'x' }] },
+        routes: [{ name: 'r', targets: [{ host: 'y' }] }],
+        redis: { url: `redis://127.0.0.1:${secured.port}`, password: 'hunter2' },
+      });
+      const lines: string[] = [];
+      const client = createRedis(cfg.redis, createLogger('debug', { write: (s: string) => lines.push(s) }));
+      await new Promise((r) => client.once('ready', r));
+      const s = new CallStore(client, 'auth:');
+      expect(await s.recordAnswered(record('a1'))).toBe(true);
+      await client.quit();
+      expect(lines.join('')).not.toContain('hunter2');
+    } finally {
+      await secured.stop();
+    }
+  });
+});
