@@ -1,0 +1,176 @@
+/**
+ * Child-process helpers: start the app under test (a .ts entry run with tsx), wait for its
+ * ready log line, read its JSON logs, stop it. Every child started by the harness is tracked
+ * and killed when the jest worker exits, whatever happened to the test.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as path from 'node:path';
+import * as readline from 'node:readline';
+
+const tracked = new Set<ChildProcess>();
+let exitHookInstalled = false;
+
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.on('exit', () => {
+    for (const child of tracked) {
+      if (child.exitCode === null && child.signalCode === null) {
+        try {
+          child.kill('SIGKILL');
+        } catch {
+          /* already gone */
+        }
+      }
+    }
+  });
+}
+
+/** Register a child so it is SIGKILLed when this process exits. */
+export function trackChild(child: ChildProcess): void {
+  installExitHook();
+  tracked.add(child);
+  child.once('exit', () => tracked.delete(child));
+}
+
+/** Resolves with the exit code (null when killed by a signal) once the child has exited. */
+export function exitOf(child: ChildProcess): Promise<number | null> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
+  return new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+}
+
+/**
+ * Send `signal`, wait up to `graceMs` for the exit, then SIGKILL. Resolves with the exit code.
+ */
+export async function killChild(
+  child: ChildProcess,
+  signal: NodeJS.Signals = 'SIGTERM',
+  graceMs = 5000,
+): Promise<number | null> {
+  const exited = exitOf(child);
+  if (child.exitCode !== null || child.signalCode !== null) return exited;
+  child.kill(signal);
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<'timeout'>((resolve) => {
+    timer = setTimeout(() => resolve('timeout'), graceMs);
+  });
+  const first = await Promise.race([exited, timedOut]);
+  clearTimeout(timer);
+  if (first !== 'timeout') return first;
+  child.kill('SIGKILL');
+  return exited;
+}
+
+export const REPO_ROOT = path.resolve(__dirname, '..', '..');
+const TSX_BIN = path.join(REPO_ROOT, 'node_modules', '.bin', 'tsx');
+
+export interface StartAppOptions {
+  /** The .ts entry point, absolute or relative to the repository root. */
+  entry: string;
+  args?: string[];
+  /** Added to the environment of the test process. */
+  env?: Record<string, string>;
+  /** The line that says the app is ready; default: a JSON log line with msg "connected to drachtio". */
+  readyLine?: (line: string) => boolean;
+  /** How long to wait for the ready line (default 20 s). */
+  timeoutMs?: number;
+}
+
+export interface AppProcess {
+  pid: number;
+  /** Every stdout line so far. */
+  lines: string[];
+  /** Every stderr line so far (for diagnostics). */
+  stderr: string[];
+  /** stdout lines that parse as a JSON object. */
+  logs(): Array<Record<string, unknown>>;
+  /** Resolves with the first line (already seen or to come) that satisfies `pred`. */
+  waitFor(pred: (line: string) => boolean, timeoutMs?: number): Promise<string>;
+  /** Signal the app (default SIGTERM), SIGKILL after 5 s; resolves with the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+  exited: Promise<number | null>;
+}
+
+export function parseJsonLine(line: string): Record<string, unknown> | null {
+  const t = line.trim();
+  if (!t.startsWith('{')) return null;
+  try {
+    const v: unknown = JSON.parse(t);
+    return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : null;
+  } catch {
+    return null;
+  }
+}
+
+export const connectedToDrachtio = (line: string): boolean =>
+  parseJsonLine(line)?.msg === 'connected to drachtio';
+
+export async function startApp(opts: StartAppOptions): Promise<AppProcess> {
+  const entry = path.isAbsolute(opts.entry) ? opts.entry : path.join(REPO_ROOT, opts.entry);
+  const child = spawn(TSX_BIN, [entry, ...(opts.args ?? [])], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, ...opts.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  trackChild(child);
+  const exited = exitOf(child);
+
+  const lines: string[] = [];
+  const stderr: string[] = [];
+  type Waiter = { pred: (l: string) => boolean; resolve: (l: string) => void };
+  const waiters = new Set<Waiter>();
+  readline.createInterface({ input: child.stdout! }).on('line', (line) => {
+    lines.push(line);
+    for (const w of [...waiters]) {
+      if (w.pred(line)) {
+        waiters.delete(w);
+        w.resolve(line);
+      }
+    }
+  });
+  readline.createInterface({ input: child.stderr! }).on('line', (line) => stderr.push(line));
+
+  const waitFor = (pred: (line: string) => boolean, timeoutMs = 10000): Promise<string> => {
+    const seen = lines.find(pred);
+    if (seen !== undefined) return Promise.resolve(seen);
+    return new Promise<string>((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      const w: Waiter = {
+        pred,
+        resolve: (l) => {
+          clearTimeout(timer);
+          resolve(l);
+        },
+      };
+      waiters.add(w);
+      timer = setTimeout(() => {
+        waiters.delete(w);
+        reject(new Error(`app ${entry}: no matching line within ${timeoutMs} ms\nstdout:\n${lines.slice(-30).join('\n')}\nstderr:\n${stderr.slice(-30).join('\n')}`));
+      }, timeoutMs);
+      void exited.then((code) => {
+        if (!waiters.has(w)) return;
+        waiters.delete(w);
+        clearTimeout(timer);
+        reject(new Error(`app ${entry} exited (${String(code)}) before the expected line\nstdout:\n${lines.slice(-30).join('\n')}\nstderr:\n${stderr.slice(-30).join('\n')}`));
+      });
+    });
+  };
+
+  const app: AppProcess = {
+    pid: child.pid ?? -1,
+    lines,
+    stderr,
+    logs: () => lines.map(parseJsonLine).filter((v): v is Record<string, unknown> => v !== null),
+    waitFor,
+    stop: (signal: NodeJS.Signals = 'SIGTERM') => killChild(child, signal),
+    exited,
+  };
+
+  try {
+    await waitFor(opts.readyLine ?? connectedToDrachtio, opts.timeoutMs ?? 20000);
+  } catch (err) {
+    await app.stop('SIGKILL');
+    throw err;
+  }
+  return app;
+}

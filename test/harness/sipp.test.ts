@@ -1,0 +1,177 @@
+/**
+ * The sipp peers themselves, sipp against sipp on loopback: each UAS behaviour does what it
+ * says, each UAC scenario succeeds against the right callee and fails against a wrong one.
+ */
+import * as dgram from 'node:dgram';
+import { runUac, startUas, type SippUas, type UasBehaviour } from './sipp';
+
+const running: SippUas[] = [];
+async function uas(behaviour: UasBehaviour, opts?: Parameters<typeof startUas>[1]): Promise<SippUas> {
+  const u = await startUas(behaviour, opts);
+  running.push(u);
+  return u;
+}
+
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((u) => u.stop(500)));
+});
+
+const target = (u: SippUas) => ({ host: u.host, port: u.port });
+
+describe('sipp UAS behaviours against sipp UACs', () => {
+  test('answer: calls complete with ACK and BYE; counts match on both sides', async () => {
+    const callee = await uas('answer');
+    const res = await runUac('call', { target: target(callee), calls: 3, rate: 20, holdMs: 100 });
+    expect(res.exitCode).toBe(0);
+    expect(res.stats.outgoingCalls).toBe(3);
+    expect(res.stats.successfulCalls).toBe(3);
+    expect(res.stats.failedCalls).toBe(0);
+    const s = await callee.stop();
+    expect(s.incomingCalls).toBe(3);
+    expect(s.successfulCalls).toBe(3);
+    expect(s.failedCalls).toBe(0);
+    expect(s.messages.ACK_Recv).toBe(3);
+    expect(s.messages.BYE_Recv).toBe(3);
+  });
+
+  test('answer: an in-dialog re-INVITE and INFO are accepted', async () => {
+    const callee = await uas('answer');
+    const res = await runUac('reinvite', { target: target(callee), calls: 2, holdMs: 100 });
+    expect(res.exitCode).toBe(0);
+    expect(res.stats.successfulCalls).toBe(2);
+    const s = await callee.stop();
+    expect(s.successfulCalls).toBe(2);
+    expect(s.messages.INVITE_Recv).toBe(4); // initial + re-INVITE, per call
+    expect(s.messages.INFO_Recv).toBe(2);
+    expect(s.messages.BYE_Recv).toBe(2);
+  });
+
+  test('answer-then-bye: the callee hangs up after delayMs and the caller answers the BYE', async () => {
+    const callee = await uas('answer-then-bye', { delayMs: 300 });
+    const res = await runUac('callee-bye', { target: target(callee), calls: 2, timeoutMs: 5000 });
+    expect(res.exitCode).toBe(0);
+    expect(res.stats.successfulCalls).toBe(2);
+    expect(res.stats.messages.BYE_Recv).toBe(2);
+    const s = await callee.stop();
+    expect(s.successfulCalls).toBe(2);
+    expect(s.messages.BYE_Sent).toBe(2);
+  });
+
+  test.each([
+    ['unavailable-503', 503],
+    ['unavailable-503-retry-after', 503],
+    ['busy-486', 486],
+  ] as const)('%s: the caller gets %i and ACKs it', async (behaviour, status) => {
+    const callee = await uas(behaviour);
+    const res = await runUac('expect-status', { target: target(callee), calls: 2, expectStatus: status });
+    expect(res.exitCode).toBe(0);
+    expect(res.stats.successfulCalls).toBe(2);
+    const s = await callee.stop();
+    expect(s.incomingCalls).toBe(2);
+    expect(s.successfulCalls).toBe(2); // the ACK for the failure response arrived
+    expect(s.messages[`${status}_Sent`]).toBe(2);
+  });
+
+  test('expect-status fails when the status differs (the check can fail)', async () => {
+    const callee = await uas('busy-486');
+    const res = await runUac('expect-status', { target: target(callee), calls: 1, expectStatus: 503 });
+    expect(res.exitCode).not.toBe(0);
+    expect(res.stats.failedCalls).toBe(1);
+    expect(res.stats.counter('FailedTestDoesntMatch')).toBe(1);
+  });
+
+  test('unavailable-503-retry-after: the 503 carries Retry-After', async () => {
+    const callee = await uas('unavailable-503-retry-after', { retryAfter: 7 });
+    const sock = dgram.createSocket('udp4');
+    await new Promise<void>((r) => sock.bind(0, '127.0.0.1', r));
+    const lport = sock.address().port;
+    const invite = [
+      `INVITE sip:x@127.0.0.1:${callee.port} SIP/2.0`,
+      `Via: SIP/2.0/UDP 127.0.0.1:${lport};branch=z9hG4bK-raw-1`,
+      `From: <sip:t@127.0.0.1:${lport}>;tag=raw1`,
+      `To: <sip:x@127.0.0.1:${callee.port}>`,
+      'Call-ID: raw-retry-after-1',
+      'CSeq: 1 INVITE',
+      `Contact: <sip:t@127.0.0.1:${lport}>`,
+      'Max-Forwards: 70',
+      'Content-Length: 0',
+      '',
+      '',
+    ].join('\r\n');
+    const final = new Promise<string>((resolve) => {
+      sock.on('message', (m) => {
+        const text = m.toString();
+        if (/^SIP\/2\.0 [2-6]\d\d /.test(text)) resolve(text);
+      });
+    });
+    sock.send(invite, callee.port, '127.0.0.1');
+    const response = await final;
+    sock.close();
+    expect(response.split('\r\n')[0]).toBe('SIP/2.0 503 Service Unavailable');
+    expect(response).toMatch(/\r\nRetry-After: 7\r\n/);
+  });
+
+  test('no-answer: rings; a CANCEL gets 200 and the INVITE 487', async () => {
+    const callee = await uas('no-answer');
+    const res = await runUac('cancel-after-ringing', { target: target(callee), calls: 2, holdMs: 200 });
+    expect(res.exitCode).toBe(0);
+    expect(res.stats.successfulCalls).toBe(2);
+    expect(res.stats.messages['487_Recv']).toBe(2);
+    const s = await callee.stop();
+    expect(s.incomingCalls).toBe(2);
+    expect(s.successfulCalls).toBe(2);
+    expect(s.messages.CANCEL_Recv).toBe(2);
+    expect(s.messages['487_Sent']).toBe(2);
+    expect(s.messages.ACK_Recv).toBe(2);
+  });
+
+  test('cancel-after-ringing fails against a callee that answers at once', async () => {
+    const callee = await uas('answer');
+    const res = await runUac('cancel-after-ringing', { target: target(callee), calls: 1, timeoutMs: 3000 });
+    expect(res.exitCode).not.toBe(0);
+    expect(res.stats.failedCalls).toBe(1);
+  });
+
+  test('delayed-answer: the 200 comes after delayMs', async () => {
+    const callee = await uas('delayed-answer', { delayMs: 800 });
+    const started = Date.now();
+    const res = await runUac('call', { target: target(callee), calls: 1, holdMs: 100 });
+    expect(res.exitCode).toBe(0);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(800);
+    // ResponseTime1 is the INVITE -> 200 time (rtd="true" on the 200), "HH:MM:SS:micros".
+    const [h, m, sec, us] = res.stats.raw['ResponseTime1(C)'].split(':').map(Number);
+    expect(((h * 60 + m) * 60 + sec) * 1000 + us / 1000).toBeGreaterThanOrEqual(800);
+    const s = await callee.stop();
+    expect(s.successfulCalls).toBe(1);
+  });
+
+  test('ringing-then-answer: 180 then 200', async () => {
+    const callee = await uas('ringing-then-answer', { delayMs: 200 });
+    const res = await runUac('call', { target: target(callee), calls: 2, holdMs: 100 });
+    expect(res.exitCode).toBe(0);
+    expect(res.stats.messages['180_Recv']).toBe(2);
+    const s = await callee.stop();
+    expect(s.messages['180_Sent']).toBe(2);
+    expect(s.successfulCalls).toBe(2);
+  });
+
+  test('retransmit-invite: a duplicated INVITE is one call for the callee', async () => {
+    const callee = await uas('delayed-answer', { delayMs: 500 });
+    const res = await runUac('retransmit-invite', { target: target(callee), calls: 1, holdMs: 100 });
+    expect(res.exitCode).toBe(0);
+    const s = await callee.stop();
+    expect(s.incomingCalls).toBe(1);
+    expect(s.successfulCalls).toBe(1);
+    expect(s.messages.INVITE_Retrans).toBe(1);
+  });
+
+  test('silent: never answers, so the caller fails', async () => {
+    const callee = await uas('silent');
+    const res = await runUac('call', { target: target(callee), calls: 1, timeoutMs: 1500 });
+    expect(res.exitCode).not.toBe(0);
+    expect(res.stats.failedCalls).toBe(1);
+    const s = await callee.stop(200);
+    expect(s.incomingCalls).toBe(1);
+    expect(s.messages['100_Sent'] ?? 0).toBe(0);
+  });
+});

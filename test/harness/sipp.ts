@@ -1,0 +1,445 @@
+/**
+ * sipp peers for end-to-end tests: long-running UAS back-ends with a fixed behaviour, and UAC
+ * runs that place a number of calls and exit. Results come from sipp's own statistics
+ * (-trace_stat CSV, -trace_counts CSV) and exit code, never from its log text.
+ *
+ * Every sipp process runs in its own temporary directory (sipp writes its CSV files next to the
+ * scenario file, so the scenario is copied there), listens on 127.0.0.1 only (-bind_local), and
+ * is killed when the jest worker exits.
+ *
+ * Stopping a UAS: SIGUSR1 is sipp's graceful quit (no new calls; exit when the open calls have
+ * ended); a second SIGUSR1 aborts the open calls. Either way sipp writes a last stats line
+ * before exiting, which is what stop() returns.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as dgram from 'node:dgram';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { exitOf, REPO_ROOT, trackChild } from './app';
+import { freeUdpPort, LOOPBACK } from './ports';
+
+const SIPP_BIN = process.env.SIPP_BIN ?? 'sipp';
+export const SCENARIO_DIR = path.join(REPO_ROOT, 'test', 'scenarios');
+
+// ---------------------------------------------------------------------------------------------
+// Statistics
+// ---------------------------------------------------------------------------------------------
+
+export interface SippStats {
+  /** Calls received (UAS): IncomingCall(C). */
+  incomingCalls: number;
+  /** Calls placed (UAC): OutgoingCall(C). */
+  outgoingCalls: number;
+  /** TotalCallCreated. */
+  totalCalls: number;
+  /** Calls open when the line was written: CurrentCall. */
+  currentCalls: number;
+  /** Calls that ran the scenario to its end: SuccessfulCall(C). */
+  successfulCalls: number;
+  /** FailedCall(C). */
+  failedCalls: number;
+  /** Retransmissions(C). */
+  retransmissions: number;
+  /** Messages that arrived for calls already ended: DeadCallMsgs(C). */
+  deadCallMessages: number;
+  /** Every column of the last CSV line, by header name (e.g. "FailedUnexpectedMessage(C)"). */
+  raw: Record<string, string>;
+  /** A cumulative counter by base name: counter('FailedMaxUDPRetrans') reads "...(C)". */
+  counter(name: string): number;
+  /**
+   * Message counts from -trace_counts, summed over scenario steps, keyed "<what>_<event>", e.g.
+   * "INVITE_Recv", "CANCEL_Recv", "487_Sent", "BYE_Sent", "200_Recv", "INVITE_Retrans".
+   */
+  messages: Record<string, number>;
+}
+
+/** Split one sipp CSV line (';' separated; timestamps contain tabs, not ';'). */
+function splitCsv(line: string): string[] {
+  const cells = line.split(';');
+  if (cells.length > 0 && cells[cells.length - 1] === '') cells.pop();
+  return cells;
+}
+
+/** Header and last data line of a sipp CSV file, as a record; null if there is no data yet. */
+export function lastCsvRecord(text: string): Record<string, string> | null {
+  const lines = text.split('\n').filter((l) => l.trim() !== '');
+  if (lines.length < 2) return null;
+  const header = splitCsv(lines[0]);
+  const values = splitCsv(lines[lines.length - 1]);
+  const rec: Record<string, string> = {};
+  header.forEach((h, i) => {
+    rec[h] = values[i] ?? '';
+  });
+  return rec;
+}
+
+function toNumber(v: string | undefined): number {
+  if (v === undefined || v === '') return 0;
+  const n = Number(v);
+  return Number.isFinite(n) ? n : 0;
+}
+
+/** Sum "-trace_counts" columns such as "3_CANCEL_Recv" into {"CANCEL_Recv": n}. */
+export function sumMessageCounts(rec: Record<string, string> | null): Record<string, number> {
+  const out: Record<string, number> = {};
+  if (!rec) return out;
+  for (const [key, value] of Object.entries(rec)) {
+    const m = /^\d+_(.+)$/.exec(key);
+    if (!m) continue;
+    out[m[1]] = (out[m[1]] ?? 0) + toNumber(value);
+  }
+  return out;
+}
+
+export function parseSippStats(statCsv: string, countsCsv = ''): SippStats {
+  const raw = lastCsvRecord(statCsv) ?? {};
+  const num = (k: string): number => toNumber(raw[k]);
+  return {
+    incomingCalls: num('IncomingCall(C)'),
+    outgoingCalls: num('OutgoingCall(C)'),
+    totalCalls: num('TotalCallCreated'),
+    currentCalls: num('CurrentCall'),
+    successfulCalls: num('SuccessfulCall(C)'),
+    failedCalls: num('FailedCall(C)'),
+    retransmissions: num('Retransmissions(C)'),
+    deadCallMessages: num('DeadCallMsgs(C)'),
+    raw,
+    counter: (name: string) => num(name.endsWith(')') ? name : `${name}(C)`),
+    messages: sumMessageCounts(lastCsvRecord(countsCsv)),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Process plumbing
+// ---------------------------------------------------------------------------------------------
+
+interface SippRun {
+  child: ChildProcess;
+  dir: string;
+  exited: Promise<number | null>;
+  output: () => string;
+  stats: () => SippStats;
+}
+
+function readIfExists(file: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+function findCountsFile(dir: string): string | undefined {
+  const name = fs.readdirSync(dir).find((f) => f.endsWith('_counts.csv'));
+  return name === undefined ? undefined : path.join(dir, name);
+}
+
+function launchSipp(scenarioFile: string, args: string[], remote?: string): SippRun {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sipp-'));
+  const scenario = path.join(dir, path.basename(scenarioFile));
+  fs.copyFileSync(path.join(SCENARIO_DIR, scenarioFile), scenario);
+  const statFile = path.join(dir, 'stat.csv');
+  const fullArgs = [
+    '-sf', scenario,
+    '-i', LOOPBACK, '-mi', LOOPBACK, '-bind_local',
+    '-nostdin',
+    '-trace_stat', '-stf', statFile, '-fd', '1',
+    '-trace_counts',
+    '-trace_err', '-error_file', path.join(dir, 'errors.log'),
+    ...args,
+  ];
+  if (remote !== undefined) fullArgs.push(remote);
+  const child = spawn(SIPP_BIN, fullArgs, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  trackChild(child);
+  let tail = '';
+  const keep = (d: Buffer): void => {
+    tail = (tail + d.toString()).slice(-4000);
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  const exited = new Promise<number | null>((resolve, reject) => {
+    child.once('error', (err) => reject(new Error(`cannot start ${SIPP_BIN}: ${err.message}`)));
+    void exitOf(child).then(resolve);
+  });
+  return {
+    child,
+    dir,
+    exited,
+    output: () => `${tail}\n${readIfExists(path.join(dir, 'errors.log')).slice(-4000)}`,
+    stats: () => {
+      const counts = findCountsFile(dir);
+      return parseSippStats(readIfExists(statFile), counts ? readIfExists(counts) : '');
+    },
+  };
+}
+
+function removeDir(dir: string): void {
+  if (process.env.KEEP_SIPP_FILES) return;
+  fs.rmSync(dir, { recursive: true, force: true });
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+async function raceTimeout<T>(p: Promise<T>, ms: number): Promise<T | 'timeout'> {
+  let timer: NodeJS.Timeout | undefined;
+  const t = new Promise<'timeout'>((resolve) => {
+    timer = setTimeout(() => resolve('timeout'), ms);
+  });
+  try {
+    return await Promise.race([p, t]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** SIGUSR1 (graceful), after graceMs a second SIGUSR1 (abort open calls), then SIGKILL. */
+async function quitSipp(run: SippRun, graceMs: number): Promise<number | null> {
+  const { child } = run;
+  const done = run.exited.catch(() => null);
+  if (child.exitCode !== null || child.signalCode !== null) return done;
+  child.kill('SIGUSR1');
+  if ((await raceTimeout(done, graceMs)) !== 'timeout') return done;
+  child.kill('SIGUSR1');
+  if ((await raceTimeout(done, 3000)) !== 'timeout') return done;
+  child.kill('SIGKILL');
+  return done;
+}
+
+// ---------------------------------------------------------------------------------------------
+// UAS back-ends
+// ---------------------------------------------------------------------------------------------
+
+export type UasBehaviour =
+  | 'answer'
+  | 'answer-then-bye'
+  | 'unavailable-503'
+  | 'unavailable-503-retry-after'
+  | 'busy-486'
+  | 'no-answer'
+  | 'delayed-answer'
+  | 'ringing-then-answer'
+  | 'silent';
+
+export const UAS_SCENARIOS: Record<UasBehaviour, string> = {
+  answer: 'uas-answer.xml',
+  'answer-then-bye': 'uas-answer-then-bye.xml',
+  'unavailable-503': 'uas-503.xml',
+  'unavailable-503-retry-after': 'uas-503-retry-after.xml',
+  'busy-486': 'uas-486.xml',
+  'no-answer': 'uas-no-answer.xml',
+  'delayed-answer': 'uas-delayed-answer.xml',
+  'ringing-then-answer': 'uas-180-200.xml',
+  silent: 'uas-silent.xml',
+};
+
+/** Default pause (ms) of the behaviours that have one (sipp -d). */
+export const UAS_DEFAULT_DELAY_MS: Partial<Record<UasBehaviour, number>> = {
+  'answer-then-bye': 1000,
+  'delayed-answer': 2000,
+  'ringing-then-answer': 500,
+};
+
+export interface StartUasOptions {
+  /** answer-then-bye: hold before the BYE; delayed-answer / ringing-then-answer: delay before 200. */
+  delayMs?: number;
+  /** unavailable-503-retry-after: the Retry-After value in seconds (default 30). */
+  retryAfter?: number;
+  /** A fixed port (default: a free one). */
+  port?: number;
+  extraArgs?: string[];
+}
+
+export interface SippUas {
+  host: string;
+  port: number;
+  behaviour: UasBehaviour;
+  pid: number;
+  /** The latest statistics line sipp wrote (it writes one a second, and one at exit). */
+  stats(): Promise<SippStats>;
+  /** Polls stats() until pred holds (or throws after timeoutMs). */
+  waitForStats(pred: (s: SippStats) => boolean, timeoutMs?: number): Promise<SippStats>;
+  /** Quits sipp (see quitSipp) and returns its final statistics. */
+  stop(graceMs?: number): Promise<SippStats>;
+  /** sipp's recent stdout/stderr and error log, for failure messages. */
+  output(): string;
+}
+
+export async function startUas(behaviour: UasBehaviour, opts: StartUasOptions = {}): Promise<SippUas> {
+  const port = opts.port ?? (await freeUdpPort());
+  const args = ['-p', String(port)];
+  const delay = opts.delayMs ?? UAS_DEFAULT_DELAY_MS[behaviour];
+  if (delay !== undefined) args.push('-d', String(delay));
+  if (behaviour === 'unavailable-503-retry-after') args.push('-key', 'retry_after', String(opts.retryAfter ?? 30));
+  args.push(...(opts.extraArgs ?? []));
+
+  const run = launchSipp(UAS_SCENARIOS[behaviour], args);
+  // sipp writes its first statistics line right after binding its socket: that is "ready".
+  const deadline = Date.now() + 10000;
+  const early = run.exited.then(
+    (code) => new Error(`sipp UAS (${behaviour}) exited early with ${String(code)}:\n${run.output()}`),
+    (err: Error) => err,
+  );
+  for (;;) {
+    if (Object.keys(run.stats().raw).length > 0) break;
+    const res = await raceTimeout(early, 50);
+    if (res !== 'timeout') {
+      removeDir(run.dir);
+      throw res;
+    }
+    if (Date.now() > deadline) {
+      await quitSipp(run, 0);
+      removeDir(run.dir);
+      throw new Error(`sipp UAS (${behaviour}) did not start:\n${run.output()}`);
+    }
+  }
+
+  let final: SippStats | undefined;
+  const uas: SippUas = {
+    host: LOOPBACK,
+    port,
+    behaviour,
+    pid: run.child.pid ?? -1,
+    stats: () => Promise.resolve(final ?? run.stats()),
+    async waitForStats(pred, timeoutMs = 10000) {
+      const until = Date.now() + timeoutMs;
+      for (;;) {
+        const s = await uas.stats();
+        if (pred(s)) return s;
+        if (Date.now() > until) {
+          throw new Error(`sipp UAS (${behaviour}) stats never matched; last: ${JSON.stringify(s.raw)}`);
+        }
+        await sleep(100);
+      }
+    },
+    async stop(graceMs = 2000) {
+      if (final) return final;
+      await quitSipp(run, graceMs);
+      final = run.stats();
+      removeDir(run.dir);
+      return final;
+    },
+    output: () => run.output(),
+  };
+  return uas;
+}
+
+// ---------------------------------------------------------------------------------------------
+// UAC callers
+// ---------------------------------------------------------------------------------------------
+
+export type UacScenario =
+  | 'call'
+  | 'cancel-after-ringing'
+  | 'reinvite'
+  | 'callee-bye'
+  | 'expect-status'
+  | 'retransmit-invite';
+
+export const UAC_SCENARIOS: Record<UacScenario, string> = {
+  call: 'uac-call.xml',
+  'cancel-after-ringing': 'uac-cancel-after-ringing-expect-487.xml',
+  reinvite: 'uac-reinvite.xml',
+  'callee-bye': 'uac-callee-bye.xml',
+  'expect-status': 'uac-expect-status.xml',
+  // The plain call scenario, sent through a relay that duplicates each INVITE datagram.
+  'retransmit-invite': 'uac-call.xml',
+};
+
+export interface RunUacOptions {
+  target: { host: string; port: number };
+  /** Number of calls (sipp -m), default 1. */
+  calls?: number;
+  /** Calls per second (sipp -r), default 10. */
+  rate?: number;
+  /** Max simultaneous calls (sipp -l). */
+  concurrency?: number;
+  /** Request-URI user part (sipp -s), default "service". */
+  user?: string;
+  /** Request-URI host part; default the target's ip:port. */
+  domain?: string;
+  /** expect-status: the final status the calls must get. */
+  expectStatus?: number;
+  /** How long a call stays up (call/reinvite: before BYE; cancel-after-ringing: before CANCEL). */
+  holdMs?: number;
+  /** Per-message receive timeout (sipp -recv_timeout), default 10 s. */
+  timeoutMs?: number;
+  /** Local port (default: a free one). */
+  port?: number;
+  extraArgs?: string[];
+}
+
+export interface UacResult {
+  /** sipp's exit code: 0 all calls succeeded, 1 some failed, other values: sipp error. */
+  exitCode: number;
+  stats: SippStats;
+  /** sipp's recent output and error log, for failure messages. */
+  output: string;
+}
+
+/**
+ * A loopback UDP relay between the UAC and its target that sends every INVITE it forwards
+ * twice, 20 ms apart: the second copy is a byte-identical retransmission (same branch).
+ * Datagrams from the target go back to the UAC.
+ */
+async function startDuplicatingRelay(target: { host: string; port: number }): Promise<{ port: number; stop(): Promise<void> }> {
+  const sock = dgram.createSocket('udp4');
+  let client: { address: string; port: number } | undefined;
+  sock.on('message', (msg, rinfo) => {
+    if (rinfo.address === target.host && rinfo.port === target.port) {
+      if (client) sock.send(msg, client.port, client.address);
+      return;
+    }
+    client = { address: rinfo.address, port: rinfo.port };
+    sock.send(msg, target.port, target.host);
+    if (msg.subarray(0, 7).toString('latin1') === 'INVITE ') {
+      setTimeout(() => sock.send(msg, target.port, target.host), 20);
+    }
+  });
+  await new Promise<void>((resolve) => sock.bind(0, LOOPBACK, resolve));
+  return {
+    port: sock.address().port,
+    stop: () => new Promise<void>((resolve) => sock.close(() => resolve())),
+  };
+}
+
+export async function runUac(scenario: UacScenario, opts: RunUacOptions): Promise<UacResult> {
+  const calls = opts.calls ?? 1;
+  const rate = opts.rate ?? 10;
+  const port = opts.port ?? (await freeUdpPort());
+  const user = opts.user ?? 'service';
+  const domain = opts.domain ?? `${opts.target.host}:${opts.target.port}`;
+  const recvTimeout = opts.timeoutMs ?? 10000;
+  const args = [
+    '-p', String(port),
+    '-s', user,
+    '-key', 'ruri', `sip:${user}@${domain}`,
+    '-m', String(calls),
+    '-r', String(rate),
+    '-recv_timeout', String(recvTimeout),
+    '-d', String(opts.holdMs ?? (scenario === 'cancel-after-ringing' ? 200 : 500)),
+  ];
+  if (opts.concurrency !== undefined) args.push('-l', String(opts.concurrency));
+  if (scenario === 'expect-status') {
+    if (opts.expectStatus === undefined) throw new Error('runUac(expect-status) needs expectStatus');
+    args.push('-set', 'expected', String(opts.expectStatus));
+  }
+  args.push(...(opts.extraArgs ?? []));
+
+  const relay = scenario === 'retransmit-invite' ? await startDuplicatingRelay(opts.target) : undefined;
+  const remote = relay ? `${LOOPBACK}:${relay.port}` : `${opts.target.host}:${opts.target.port}`;
+  const run = launchSipp(UAC_SCENARIOS[scenario], args, remote);
+
+  // Watchdog: the time to place all calls, plus a generous per-call allowance.
+  const budgetMs = (calls / rate) * 1000 + recvTimeout * 3 + (opts.holdMs ?? 500) + 30000;
+  try {
+    let code = await raceTimeout(run.exited, budgetMs);
+    if (code === 'timeout') code = await quitSipp(run, 2000);
+    // sipp may exit a moment before the last stats line is flushed; it is written before exit.
+    const stats = run.stats();
+    return { exitCode: code ?? -1, stats, output: run.output() };
+  } finally {
+    await relay?.stop();
+    removeDir(run.dir);
+  }
+}
