@@ -8,29 +8,42 @@ import * as path from 'node:path';
 import * as readline from 'node:readline';
 
 const tracked = new Set<ChildProcess>();
+/** Children spawned with `detached: true` (own process group, e.g. tsx and the node under it). */
+const groups = new WeakSet<ChildProcess>();
 let exitHookInstalled = false;
 
 function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
   process.on('exit', () => {
-    for (const child of tracked) {
-      if (child.exitCode === null && child.signalCode === null) {
-        try {
-          child.kill('SIGKILL');
-        } catch {
-          /* already gone */
-        }
-      }
-    }
+    for (const child of tracked) signal(child, 'SIGKILL');
   });
 }
 
-/** Register a child so it is SIGKILLed when this process exits. */
-export function trackChild(child: ChildProcess): void {
+/** Signal a child, or its whole process group when it leads one. */
+function signal(child: ChildProcess, sig: NodeJS.Signals): void {
+  if (child.pid === undefined) return;
+  try {
+    if (groups.has(child)) process.kill(-child.pid, sig);
+    else if (child.exitCode === null && child.signalCode === null) child.kill(sig);
+  } catch {
+    /* already gone */
+  }
+}
+
+/**
+ * Register a child so it is SIGKILLed when this process exits. `group`: the child was spawned
+ * with `detached: true`, so signals go to its whole process group.
+ */
+export function trackChild(child: ChildProcess, group = false): void {
   installExitHook();
+  if (group) groups.add(child);
   tracked.add(child);
-  child.once('exit', () => tracked.delete(child));
+  child.once('exit', () => {
+    tracked.delete(child);
+    // leftovers in its group (e.g. the node process under tsx) go too
+    if (group) signal(child, 'SIGKILL');
+  });
 }
 
 /** Resolves with the exit code (null when killed by a signal) once the child has exited. */
@@ -44,12 +57,12 @@ export function exitOf(child: ChildProcess): Promise<number | null> {
  */
 export async function killChild(
   child: ChildProcess,
-  signal: NodeJS.Signals = 'SIGTERM',
+  sig: NodeJS.Signals = 'SIGTERM',
   graceMs = 5000,
 ): Promise<number | null> {
   const exited = exitOf(child);
   if (child.exitCode !== null || child.signalCode !== null) return exited;
-  child.kill(signal);
+  signal(child, sig);
   let timer: NodeJS.Timeout | undefined;
   const timedOut = new Promise<'timeout'>((resolve) => {
     timer = setTimeout(() => resolve('timeout'), graceMs);
@@ -57,7 +70,7 @@ export async function killChild(
   const first = await Promise.race([exited, timedOut]);
   clearTimeout(timer);
   if (first !== 'timeout') return first;
-  child.kill('SIGKILL');
+  signal(child, 'SIGKILL');
   return exited;
 }
 
@@ -111,8 +124,9 @@ export async function startApp(opts: StartAppOptions): Promise<AppProcess> {
     cwd: REPO_ROOT,
     env: { ...process.env, ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
   });
-  trackChild(child);
+  trackChild(child, true);
   const exited = exitOf(child);
 
   const lines: string[] = [];
