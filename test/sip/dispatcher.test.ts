@@ -1,0 +1,279 @@
+/**
+ * The dispatcher end to end: sipp UAC -> drachtio (emulator, or a real drachtio-server with
+ * DRACHTIO_BIN) -> apps/dispatcher -> sipp UAS back-ends, with a real redis-server.
+ * One dispatcher serves every scenario; each scenario has its own Request-URI domain, route and
+ * back-ends, so counters and sipp statistics of one never mix with another's.
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type Redis from 'ioredis';
+import { startApp, type AppProcess } from '../harness/app';
+import { startDrachtio, type DrachtioServer } from '../harness/drachtio';
+import { startRedis, type RedisServer } from '../harness/redis';
+import { runUac, startUas, type SippUas, type UasBehaviour } from '../harness/sipp';
+
+const PREFIX = 'e2e:';
+
+interface TargetSpec {
+  behaviour: UasBehaviour;
+  priority: number;
+  weight: number;
+  delayMs?: number;
+}
+
+/** scenario name -> its back-ends; the route matches Request-URI domain `<name>.test` */
+const SCENARIOS: Record<string, { targets: TargetSpec[]; strategy?: 'weighted' | 'parallel'; provisionalTimeoutMs?: number }> = {
+  weights: {
+    targets: [
+      { behaviour: 'answer', priority: 30, weight: 60 },
+      { behaviour: 'answer', priority: 30, weight: 40 },
+      { behaviour: 'answer', priority: 40, weight: 0 },
+    ],
+  },
+  failover503: {
+    targets: [
+      { behaviour: 'unavailable-503-retry-after', priority: 10, weight: 1 },
+      { behaviour: 'answer', priority: 20, weight: 1 },
+    ],
+  },
+  silent: {
+    provisionalTimeoutMs: 700,
+    targets: [
+      { behaviour: 'silent', priority: 10, weight: 1 },
+      { behaviour: 'answer', priority: 20, weight: 1 },
+    ],
+  },
+  backup: {
+    targets: [
+      { behaviour: 'unavailable-503', priority: 10, weight: 50 },
+      { behaviour: 'unavailable-503', priority: 10, weight: 50 },
+      { behaviour: 'answer', priority: 20, weight: 0 },
+    ],
+  },
+  cancel: {
+    targets: [
+      { behaviour: 'no-answer', priority: 10, weight: 1 },
+      { behaviour: 'answer', priority: 20, weight: 1 },
+    ],
+  },
+  busy: {
+    targets: [
+      { behaviour: 'busy-486', priority: 10, weight: 1 },
+      { behaviour: 'answer', priority: 20, weight: 1 },
+    ],
+  },
+  allfail: {
+    targets: [
+      { behaviour: 'unavailable-503', priority: 10, weight: 1 },
+      { behaviour: 'unavailable-503', priority: 20, weight: 1 },
+    ],
+  },
+  calleebye: {
+    targets: [{ behaviour: 'answer-then-bye', priority: 10, weight: 1, delayMs: 500 }],
+  },
+  plain: {
+    targets: [{ behaviour: 'ringing-then-answer', priority: 10, weight: 1, delayMs: 200 }],
+  },
+  parallel: {
+    strategy: 'parallel',
+    targets: [
+      { behaviour: 'no-answer', priority: 10, weight: 1 },
+      { behaviour: 'ringing-then-answer', priority: 10, weight: 1, delayMs: 300 },
+    ],
+  },
+};
+
+/** sipp rewrites its statistics file once a second: a count of zero is only trusted after that */
+const settle = () => new Promise((r) => setTimeout(r, 1200));
+
+/** |observed - n p| must stay within this many binomial standard deviations */
+const SIGMAS = 4;
+
+describe('dispatcher end to end (sipp -> drachtio -> dispatcher -> sipp)', () => {
+  let redisServer: RedisServer;
+  let redis: Redis;
+  let drachtio: DrachtioServer;
+  let app: AppProcess;
+  const uas = new Map<string, SippUas[]>();
+
+  const sip = () => ({ host: drachtio.sipAddress, port: drachtio.sipPort });
+  const targetId = (u: SippUas) => `udp:${u.host}:${u.port}`;
+  const counters = async (u: SippUas) => redis.hgetall(`${PREFIX}target:${targetId(u)}`);
+
+  beforeAll(async () => {
+    [redisServer, drachtio] = await Promise.all([startRedis(), startDrachtio()]);
+    redis = redisServer.client();
+    const routes = [];
+    for (const [name, spec] of Object.entries(SCENARIOS)) {
+      const started = await Promise.all(spec.targets.map((t) => startUas(t.behaviour, { delayMs: t.delayMs })));
+      uas.set(name, started);
+      routes.push({
+        name,
+        match: { domains: [`${name}.test`] },
+        ...(spec.strategy ? { strategy: spec.strategy } : {}),
+        ...(spec.provisionalTimeoutMs ? { provisionalTimeoutMs: spec.provisionalTimeoutMs } : {}),
+        targets: spec.targets.map((t, i) => ({ host: started[i].host, port: started[i].port, priority: t.priority, weight: t.weight })),
+      });
+    }
+    const dir = mkdtempSync(join(tmpdir(), 'sipd-e2e-'));
+    const configFile = join(dir, 'config.json');
+    writeFileSync(
+      configFile,
+      JSON.stringify({
+        drachtio: { servers: [{ host: drachtio.host, port: drachtio.adminPort, secret: drachtio.secret }] },
+        redis: { url: redisServer.url, keyPrefix: PREFIX },
+        log: { level: 'info' },
+        call: { retryAfterSeconds: 17 },
+        routes,
+      }),
+    );
+    app = await startApp({ entry: 'apps/dispatcher/main.ts', args: ['--config', configFile], env: { INSTANCE_ID: 'e2e-1' } });
+  }, 60000);
+
+  afterAll(async () => {
+    await app?.stop('SIGTERM');
+    await Promise.all([...uas.values()].flat().map((u) => u.stop()));
+    await drachtio?.stop();
+    await redisServer?.stop();
+  });
+
+  /** After every scenario: no call record left, and every target's `active` back to zero. */
+  afterEach(async () => {
+    const deadline = Date.now() + 5000;
+    for (;;) {
+      const records = await redis.keys(`${PREFIX}call:*`);
+      const ids = await redis.smembers(`${PREFIX}targets`);
+      const active = await Promise.all(ids.map(async (id) => Number((await redis.hget(`${PREFIX}target:${id}`, 'active')) ?? 0)));
+      if (records.length === 0 && active.every((a) => a === 0)) break;
+      if (Date.now() > deadline) {
+        expect({ records, active }).toEqual({ records: [], active: active.map(() => 0) });
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  });
+
+  it('spreads 300 calls 60:40 by weight and never uses the backup while the primaries answer', async () => {
+    const [a, b, backup] = uas.get('weights')!;
+    const n = 300;
+    const r = await runUac('call', { target: sip(), domain: 'weights.test', calls: n, rate: 40, concurrency: 40, holdMs: 50 });
+    expect(r.exitCode).toBe(0);
+    expect(r.stats.successfulCalls).toBe(n);
+    // sipp writes its statistics once a second: wait until both primaries' counts add up
+    for (let i = 0; i < 100 && (await a.stats()).incomingCalls + (await b.stats()).incomingCalls < n; i += 1) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const [sa, sb, sk] = await Promise.all([a, b, backup].map((u) => u.stats()));
+    expect(sa.incomingCalls + sb.incomingCalls).toBe(n);
+    expect(sk.incomingCalls).toBe(0);
+    const sd = Math.sqrt(n * 0.6 * 0.4); // 8.5 calls
+    expect(Math.abs(sa.incomingCalls - n * 0.6)).toBeLessThanOrEqual(SIGMAS * sd);
+    expect(Math.abs(sb.incomingCalls - n * 0.4)).toBeLessThanOrEqual(SIGMAS * sd);
+    // Redis agrees with sipp
+    expect(Number((await counters(a)).answered)).toBe(sa.incomingCalls);
+    expect(Number((await counters(b)).answered)).toBe(sb.incomingCalls);
+  }, 120000);
+
+  it('fails over on 503 to the next target, and counts the failure', async () => {
+    const [bad, good] = uas.get('failover503')!;
+    const r = await runUac('call', { target: sip(), domain: 'failover503.test', calls: 5, rate: 5 });
+    expect(r.exitCode).toBe(0);
+    expect((await bad.waitForStats((x) => x.incomingCalls >= 5)).incomingCalls).toBe(5);
+    expect((await good.waitForStats((x) => x.incomingCalls >= 5)).incomingCalls).toBe(5);
+    expect(await counters(bad)).toMatchObject({ attempts: '5', 'failed:503': '5' });
+    expect(await counters(good)).toMatchObject({ attempts: '5', answered: '5', active: '0' });
+  }, 60000);
+
+  it('fails over from a silent target after provisionalTimeoutMs', async () => {
+    const [silent, good] = uas.get('silent')!;
+    const r = await runUac('call', { target: sip(), domain: 'silent.test', calls: 2, rate: 2 });
+    expect(r.exitCode).toBe(0);
+    expect((await silent.waitForStats((x) => (x.messages.INVITE_Recv ?? 0) >= 2)).incomingCalls).toBe(2);
+    expect((await good.waitForStats((x) => x.incomingCalls >= 2)).incomingCalls).toBe(2);
+    expect(await counters(silent)).toMatchObject({ 'failed:timeout': '2' });
+  }, 60000);
+
+  it('uses the backup priority only after the whole primary tier has failed', async () => {
+    const [p1, p2, backup] = uas.get('backup')!;
+    const r = await runUac('call', { target: sip(), domain: 'backup.test', calls: 4, rate: 4 });
+    expect(r.exitCode).toBe(0);
+    expect((await p1.waitForStats((x) => x.incomingCalls >= 4)).incomingCalls).toBe(4);
+    expect((await p2.waitForStats((x) => x.incomingCalls >= 4)).incomingCalls).toBe(4);
+    expect((await backup.waitForStats((x) => x.incomingCalls >= 4)).incomingCalls).toBe(4);
+  }, 60000);
+
+  it('stops the hunt when the caller cancels: 487 to the caller, CANCEL to the ringing target, backup untouched', async () => {
+    const [ringing, backup] = uas.get('cancel')!;
+    const r = await runUac('cancel-after-ringing', { target: sip(), domain: 'cancel.test', calls: 2, rate: 2, holdMs: 500 });
+    expect(r.exitCode).toBe(0);
+    const s = await ringing.waitForStats((x) => (x.messages.CANCEL_Recv ?? 0) >= 2);
+    expect(s.messages.CANCEL_Recv).toBe(2);
+    await settle();
+    expect((await backup.stats()).incomingCalls).toBe(0);
+  }, 60000);
+
+  it('relays a 486 to the caller without trying another target', async () => {
+    const [busy, other] = uas.get('busy')!;
+    const r = await runUac('expect-status', { target: sip(), domain: 'busy.test', expectStatus: 486 });
+    expect(r.exitCode).toBe(0);
+    expect((await busy.waitForStats((x) => x.incomingCalls >= 1)).incomingCalls).toBe(1);
+    await settle();
+    expect((await other.stats()).incomingCalls).toBe(0);
+  }, 60000);
+
+  it('answers 503 (with Retry-After) when every target fails', async () => {
+    const [a, b] = uas.get('allfail')!;
+    const r = await runUac('expect-status', { target: sip(), domain: 'allfail.test', expectStatus: 503 });
+    expect(r.exitCode).toBe(0);
+    expect((await a.waitForStats((x) => x.incomingCalls >= 1)).incomingCalls).toBe(1);
+    expect((await b.waitForStats((x) => x.incomingCalls >= 1)).incomingCalls).toBe(1);
+    const line = app.logs().find((l) => l.msg === 'call failed: no target available');
+    expect(line).toMatchObject({ route: 'allfail', status: 503 });
+    expect((line?.tried as unknown[]).length).toBe(2);
+  }, 60000);
+
+  it('answers 404 when no route matches', async () => {
+    const r = await runUac('expect-status', { target: sip(), domain: 'nowhere.invalid', expectStatus: 404 });
+    expect(r.exitCode).toBe(0);
+  }, 60000);
+
+  it('ends both legs when the caller hangs up', async () => {
+    const [target] = uas.get('plain')!;
+    const r = await runUac('call', { target: sip(), domain: 'plain.test', calls: 3, rate: 3, holdMs: 300 });
+    expect(r.exitCode).toBe(0);
+    const s = await target.waitForStats((x) => x.successfulCalls >= 3);
+    expect(s.messages.BYE_Recv).toBe(3);
+  }, 60000);
+
+  it('ends both legs when the callee hangs up', async () => {
+    const [target] = uas.get('calleebye')!;
+    const r = await runUac('callee-bye', { target: sip(), domain: 'calleebye.test', calls: 2, rate: 2 });
+    expect(r.exitCode).toBe(0);
+    const s = await target.waitForStats((x) => x.successfulCalls >= 2);
+    expect(s.messages.BYE_Sent).toBe(2);
+  }, 60000);
+
+  it('relays a re-INVITE to the other leg and its answer back', async () => {
+    const [target] = uas.get('plain')!;
+    const before = (await target.stats()).messages.INVITE_Recv ?? 0;
+    const r = await runUac('reinvite', { target: sip(), domain: 'plain.test', calls: 1, rate: 1 });
+    expect(r.exitCode).toBe(0);
+    const s = await target.waitForStats((x) => (x.messages.INVITE_Recv ?? 0) >= before + 2);
+    expect((s.messages.INVITE_Recv ?? 0) - before).toBe(2);
+  }, 60000);
+
+  it('rings targets in parallel and bridges the first to answer', async () => {
+    const [never, answers] = uas.get('parallel')!;
+    const r = await runUac('call', { target: sip(), domain: 'parallel.test', calls: 2, rate: 1 });
+    expect(r.exitCode).toBe(0);
+    expect((await answers.waitForStats((x) => x.incomingCalls >= 2)).incomingCalls).toBe(2);
+    const s = await never.waitForStats((x) => (x.messages.CANCEL_Recv ?? 0) >= 2);
+    expect(s.incomingCalls).toBe(2);
+  }, 60000);
+
+  it('logs one outcome line per call, each carrying its Call-ID', () => {
+    const outcomes = app.logs().filter((l) => typeof l.msg === 'string' && /^call (answered|failed|rejected|canceled)/.test(l.msg as string));
+    expect(outcomes.length).toBeGreaterThan(300);
+    for (const l of outcomes) expect(typeof l.callId).toBe('string');
+  });
+});
