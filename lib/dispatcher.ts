@@ -43,7 +43,7 @@ export function startDispatcher(config: Config, logger: Logger, redis: Redis): D
     srf.invite((req: SrfRequest, res: SrfResponse) => {
       if (registry.isDraining) {
         res.send(503, 'Shutting Down', { headers: { 'Retry-After': String(config.call.retryAfterSeconds) } });
-        logger.child({ callId: req.get('Call-ID') }).info({ status: 503 }, 'call rejected: instance is draining');
+        logger.child({ callId: req.get('Call-ID') }).info({ code: 'B2B_ERR_SHUTTING_DOWN', status: 503 }, 'call rejected: instance is draining');
         return;
       }
       void new CallSession({ ...deps, srf }, req, res).handle();

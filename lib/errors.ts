@@ -1,5 +1,5 @@
 /**
- * Every error the dispatcher raises on purpose, declared in one table so that callers
+ * Every error code the dispatcher raises or logs on purpose, declared in one table so that callers
  * branch on `code` (never on message text) and operators can grep for it.
  * The table is documented in README.md ("Error codes"); test/unit/errors.test.ts keeps the two in sync.
  */
@@ -39,13 +39,5 @@ export class ConfigError extends DispatcherError {
     super(code, message, options);
     this.name = 'ConfigError';
     this.issues = issues;
-  }
-}
-
-/** The caller sent CANCEL (or went away) while the hunt was in progress. */
-export class CallCanceledError extends DispatcherError {
-  constructor() {
-    super('B2B_ERR_CALL_CANCELED');
-    this.name = 'CallCanceledError';
   }
 }

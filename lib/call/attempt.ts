@@ -64,7 +64,7 @@ export class Attempt {
 
       this.timer = setTimeout(() => {
         if (this.gotProvisional || this.settled) return;
-        opts.log.info({ uri: opts.uri, timeoutMs: opts.provisionalTimeoutMs }, 'no provisional response in time; cancelling attempt');
+        opts.log.info({ code: 'B2B_ERR_ATTEMPT_TIMEOUT', uri: opts.uri, timeoutMs: opts.provisionalTimeoutMs }, 'no provisional response in time; cancelling attempt');
         this.abandoned = true;
         this.uacReq?.cancel();
         finish({ outcome: { kind: 'timeout' } });

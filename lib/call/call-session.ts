@@ -1,4 +1,5 @@
 import type { Config } from '../config/schema';
+import type { ErrorCode } from '../errors';
 import type { Logger } from '../logger';
 import type { Dialog, Srf, SrfRequest, SrfResponse } from '../drachtio/srf';
 import { matchRoute, type CompiledRoute, type RoutedTarget } from '../routing/match';
@@ -95,7 +96,7 @@ export class CallSession {
     const compiled = matchRoute(this.deps.routes, facts);
     if (!compiled) {
       this.respond(config.call.noRouteStatus, 'No Route');
-      this.logOutcome('call rejected: no route', config.call.noRouteStatus, { domain: facts.domain, source: facts.sourceAddress });
+      this.logOutcome('call rejected: no route', config.call.noRouteStatus, { code: 'B2B_ERR_NO_ROUTE', domain: facts.domain, source: facts.sourceAddress });
       this.deps.registry.remove(this);
       return;
     }
@@ -193,7 +194,7 @@ export class CallSession {
     const { config } = this.deps;
     if (this.canceled) {
       // drachtio-server (sofia-sip) has already answered the CANCEL with 200 and the INVITE with 487
-      this.logOutcome('call canceled by caller', 487);
+      this.logOutcome('call canceled by caller', 487, { code: 'B2B_ERR_CALL_CANCELED' });
     } else if (last && last.outcome.kind === 'rejected' && decide(last.outcome, this.failoverOn) === 'stop') {
       const { status, reason } = last.outcome;
       const headers = last.response ? copyHeaders(last.response.headers, this.deps.headers.response) : {};
@@ -201,7 +202,7 @@ export class CallSession {
       this.logOutcome('call failed', status);
     } else {
       this.respond(config.call.allFailedStatus, 'No Target Available', { 'Retry-After': String(config.call.retryAfterSeconds) });
-      this.logOutcome('call failed: no target available', config.call.allFailedStatus);
+      this.logOutcome('call failed: no target available', config.call.allFailedStatus, { code: 'B2B_ERR_NO_TARGET' });
     }
     this.deps.registry.remove(this);
   }
@@ -269,7 +270,7 @@ export class CallSession {
     this.res.send(status, reason, { headers });
   }
 
-  private logOutcome(msg: string, status: number, extra: Record<string, unknown> = {}): void {
+  private logOutcome(msg: string, status: number, extra: { code?: ErrorCode; [k: string]: unknown } = {}): void {
     this.log.info(
       { route: this.routeName || undefined, tried: this.tried, status, setupMs: Date.now() - this.startedAt, ...extra },
       msg,

@@ -72,7 +72,7 @@ export class ParallelAttempt {
       };
       const timer = setTimeout(() => {
         if (this.gotProvisional) return;
-        opts.log.info({ uris: opts.uris, timeoutMs: opts.provisionalTimeoutMs }, 'no provisional response from any target in time; cancelling');
+        opts.log.info({ code: 'B2B_ERR_ATTEMPT_TIMEOUT', uris: opts.uris, timeoutMs: opts.provisionalTimeoutMs }, 'no provisional response from any target in time; cancelling');
         this.cancel();
         finish({ result: { outcome: { kind: 'timeout' } }, perTarget: opts.uris.map(() => ({ kind: 'timeout' })) });
       }, opts.provisionalTimeoutMs);
