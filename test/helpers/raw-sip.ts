@@ -1,0 +1,97 @@
+/**
+ * A bare UDP SIP caller for inputs sipp cannot make: compact and odd-case headers, INVITEs without
+ * SDP, odd Request-URIs, garbage. Parses just enough of the responses to assert on them.
+ */
+import dgram from 'node:dgram';
+import { randomBytes } from 'node:crypto';
+
+export interface SipResponse {
+  status: number;
+  reason: string;
+  headers: Record<string, string[]>;
+  body: string;
+  raw: string;
+}
+
+const COMPACT: Record<string, string> = { v: 'via', f: 'from', t: 'to', i: 'call-id', m: 'contact', l: 'content-length', c: 'content-type' };
+
+export function parseResponse(raw: string): SipResponse | null {
+  const m = /^SIP\/2\.0 (\d{3}) ([^\r\n]*)\r\n/.exec(raw);
+  if (!m) return null;
+  const [head, body = ''] = raw.split('\r\n\r\n', 2);
+  const headers: Record<string, string[]> = {};
+  for (const line of head.split('\r\n').slice(1)) {
+    const i = line.indexOf(':');
+    if (i < 1) continue;
+    const name = line.slice(0, i).trim().toLowerCase();
+    const key = COMPACT[name] ?? name;
+    (headers[key] ??= []).push(line.slice(i + 1).trim());
+  }
+  return { status: Number(m[1]), reason: m[2], headers, body, raw };
+}
+
+export const SDP = ['v=0', 'o=raw 1 1 IN IP4 127.0.0.1', 's=-', 'c=IN IP4 127.0.0.1', 't=0 0', 'm=audio 40000 RTP/AVP 0', 'a=rtpmap:0 PCMU/8000', ''].join('\r\n');
+
+export class RawSipClient {
+  private readonly sock = dgram.createSocket('udp4');
+  private readonly received: string[] = [];
+  private waiters: Array<() => void> = [];
+  port = 0;
+
+  constructor(private readonly target: { host: string; port: number }) {
+    this.sock.on('message', (msg) => {
+      this.received.push(msg.toString('utf8'));
+      const w = this.waiters;
+      this.waiters = [];
+      for (const f of w) f();
+    });
+  }
+
+  async open(): Promise<this> {
+    await new Promise<void>((resolve) => this.sock.bind(0, '127.0.0.1', resolve));
+    this.port = this.sock.address().port;
+    return this;
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => this.sock.close(() => resolve()));
+  }
+
+  send(text: string): void {
+    this.sock.send(Buffer.from(text, 'utf8'), this.target.port, this.target.host);
+  }
+
+  /** Waits for a response matching pred among all received so far (consumes nothing). */
+  async waitFor(pred: (r: SipResponse) => boolean, timeoutMs = 8000): Promise<SipResponse> {
+    const until = Date.now() + timeoutMs;
+    for (;;) {
+      for (const raw of this.received) {
+        const r = parseResponse(raw);
+        if (r && pred(r)) return r;
+      }
+      const left = until - Date.now();
+      if (left <= 0) throw new Error(`no matching SIP response in ${timeoutMs} ms; got:\n${this.received.map((r) => r.split('\r\n')[0]).join('\n')}`);
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, left);
+        this.waiters.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+  }
+
+  responses(): SipResponse[] {
+    return this.received.map(parseResponse).filter((r): r is SipResponse => r !== null);
+  }
+}
+
+export function newIds(): { callId: string; tag: string; branch: string } {
+  const r = () => randomBytes(6).toString('hex');
+  return { callId: `${r()}@raw.test`, tag: r(), branch: `z9hG4bK${r()}` };
+}
+
+/** Builds a request; `headers` lines are used as given, so a test controls case and compact forms. */
+export function request(startLine: string, headers: string[], body = ''): string {
+  return `${startLine}\r\n${headers.join('\r\n')}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+}
