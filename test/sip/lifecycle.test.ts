@@ -1,0 +1,134 @@
+/**
+ * Process lifecycle: a bad config stops the start with a clear message; SIGTERM drains; a drain
+ * timeout ends the calls left; a dead Redis or a lost drachtio does not take the process down.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startApp, type AppProcess } from '../harness/app';
+import { startDrachtio, type DrachtioServer } from '../harness/drachtio';
+import { freeTcpPort } from '../harness/ports';
+import { startRedis, type RedisServer } from '../harness/redis';
+import { runUac, startUas, type SippUas } from '../harness/sipp';
+
+const PREFIX = 'life:';
+const dir = mkdtempSync(join(tmpdir(), 'sipd-life-'));
+let n = 0;
+
+function writeConfig(cfg: unknown): string {
+  n += 1;
+  const file = join(dir, `config-${n}.json`);
+  writeFileSync(file, JSON.stringify(cfg));
+  return file;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('dispatcher process lifecycle', () => {
+  let redisServer: RedisServer;
+  let drachtio: DrachtioServer;
+  let target: SippUas;
+  const apps: AppProcess[] = [];
+
+  beforeAll(async () => {
+    [redisServer, drachtio, target] = await Promise.all([startRedis(), startDrachtio(), startUas('answer')]);
+  }, 60000);
+
+  afterAll(async () => {
+    await Promise.all(apps.map((a) => a.stop('SIGKILL')));
+    await target?.stop();
+    await drachtio?.stop();
+    await redisServer?.stop();
+  });
+
+  const baseConfig = (extra: Record<string, unknown> = {}, redisUrl?: string) => ({
+    drachtio: { servers: [{ host: drachtio.host, port: drachtio.adminPort, secret: drachtio.secret }] },
+    redis: { url: redisUrl ?? redisServer.url, keyPrefix: PREFIX, connectTimeoutMs: 300 },
+    routes: [{ name: 'all', targets: [{ host: target.host, port: target.port }] }],
+    ...extra,
+  });
+
+  async function start(cfg: unknown): Promise<AppProcess> {
+    const app = await startApp({ entry: 'apps/dispatcher/main.ts', args: ['--config', writeConfig(cfg)] });
+    apps.push(app);
+    return app;
+  }
+
+  async function redisClean(): Promise<{ records: string[]; active: number[] }> {
+    const redis = redisServer.client();
+    const records = await redis.keys(`${PREFIX}call:*`);
+    const ids = await redis.smembers(`${PREFIX}targets`);
+    const active = await Promise.all(ids.map(async (id) => Number((await redis.hget(`${PREFIX}target:${id}`, 'active')) ?? 0)));
+    return { records, active };
+  }
+
+  it('refuses to start on a bad config, naming the field, the value and what was expected (exit 78)', () => {
+    const file = writeConfig({ ...baseConfig(), routes: [{ name: 'r', targets: [{ host: '10.0.0.1', weight: -5 }] }] });
+    const res = spawnSync('node_modules/.bin/tsx', ['apps/dispatcher/main.ts', '--config', file], { encoding: 'utf8', timeout: 30000 });
+    expect(res.status).toBe(78);
+    expect(res.stderr).toContain('B2B_ERR_CONFIG_INVALID');
+    expect(res.stderr).toContain('routes[0].targets[0].weight: found -5, expected a value >= 0');
+  });
+
+  it('on SIGTERM refuses new calls with 503, lets the active call finish, then exits 0', async () => {
+    const app = await start(baseConfig({ call: { drainTimeoutMs: 4000 } }));
+    const sip = { host: drachtio.sipAddress, port: drachtio.sipPort };
+    const longCall = runUac('call', { target: sip, calls: 1, holdMs: 2000 });
+    // wait until the call is answered and recorded
+    const redis = redisServer.client();
+    for (let i = 0; i < 50 && (await redis.keys(`${PREFIX}call:*`)).length === 0; i += 1) await sleep(100);
+    expect(await redis.keys(`${PREFIX}call:*`)).toHaveLength(1);
+
+    const exitCode = app.stop('SIGTERM');
+    await app.waitFor((l) => l.includes('draining: new calls are refused'), 5000);
+    const refused = await runUac('expect-status', { target: sip, expectStatus: 503 });
+    expect(refused.exitCode).toBe(0);
+    expect((await longCall).exitCode).toBe(0);
+    expect(await exitCode).toBe(0);
+    expect(await redisClean()).toEqual({ records: [], active: [0] });
+    expect(app.logs().some((l) => l.msg === 'call rejected: instance is draining' && l.code === 'B2B_ERR_SHUTTING_DOWN')).toBe(true);
+  }, 60000);
+
+  it('ends the calls still up when the drain timeout passes, leaving nothing counted', async () => {
+    const app = await start(baseConfig({ call: { drainTimeoutMs: 300 } }));
+    const sip = { host: drachtio.sipAddress, port: drachtio.sipPort };
+    const before = (await target.stats()).messages.BYE_Recv ?? 0;
+    const longCall = runUac('call', { target: sip, calls: 1, holdMs: 8000, timeoutMs: 3000 });
+    const redis = redisServer.client();
+    for (let i = 0; i < 50 && (await redis.keys(`${PREFIX}call:*`)).length === 0; i += 1) await sleep(100);
+    expect(await redis.keys(`${PREFIX}call:*`)).toHaveLength(1);
+    expect(await app.stop('SIGTERM')).toBe(0);
+    // the dispatcher sent BYE to the target (and to the caller)
+    const s = await target.waitForStats((x) => (x.messages.BYE_Recv ?? 0) > before);
+    expect((s.messages.BYE_Recv ?? 0) - before).toBe(1);
+    expect(await redisClean()).toEqual({ records: [], active: [0] });
+    expect(app.logs().some((l) => l.msg === 'call ended' && l.by === 'shutdown')).toBe(true);
+    await longCall; // the caller's scenario fails (it got a BYE it did not expect); we only wait for it to end
+  }, 60000);
+
+  it('keeps taking calls while Redis is unreachable, and says so', async () => {
+    const deadPort = await freeTcpPort();
+    const app = await start(baseConfig({}, `redis://127.0.0.1:${deadPort}`));
+    const r = await runUac('call', { target: { host: drachtio.sipAddress, port: drachtio.sipPort }, calls: 2, rate: 2 });
+    expect(r.exitCode).toBe(0);
+    const msgs = app.logs().map((l) => l.msg);
+    expect(msgs).toContain('redis not reachable at start; taking calls without shared state, retrying in background');
+    expect(msgs.filter((m) => m === 'redis unavailable; calls continue without shared state until it returns')).toHaveLength(1);
+    expect(msgs.filter((m) => m === 'call ended')).toHaveLength(2);
+    expect(await app.stop('SIGTERM')).toBe(0);
+  }, 60000);
+
+  it('stays up when drachtio goes away, logging the loss once', async () => {
+    const own = await startDrachtio();
+    const app = await start({ ...baseConfig(), drachtio: { servers: [{ host: own.host, port: own.adminPort, secret: own.secret }], reconnectMaxDelayMs: 200 } });
+    await own.stop();
+    await app.waitFor((l) => l.includes('lost connection to drachtio'), 5000);
+    await sleep(1500); // several reconnection attempts
+    const exited = await Promise.race([app.exited.then(() => true), sleep(10).then(() => false)]);
+    expect(exited).toBe(false);
+    expect(app.logs().filter((l) => l.msg === 'lost connection to drachtio; reconnecting')).toHaveLength(1);
+    expect(app.logs().filter((l) => l.msg === 'drachtio unreachable; retrying').length).toBeLessThanOrEqual(1);
+    expect(await app.stop('SIGTERM')).toBe(0);
+  }, 60000);
+});
