@@ -18,6 +18,13 @@ function installExitHook(): void {
   process.on('exit', () => {
     for (const child of tracked) signal(child, 'SIGKILL');
   });
+  // A signal ends node without 'exit' handlers running (jest's force-exit of a worker sends
+  // SIGTERM): turn SIGTERM/SIGINT/SIGHUP into an ordinary exit so the children go too.
+  for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
+    if (process.listenerCount(sig) === 0) {
+      process.once(sig, () => process.exit(128 + (sig === 'SIGHUP' ? 1 : sig === 'SIGINT' ? 2 : 15)));
+    }
+  }
 }
 
 /** Signal a child, or its whole process group when it leads one. */
