@@ -112,6 +112,8 @@ describe('dispatcher process lifecycle', () => {
     const app = await start(baseConfig({}, `redis://127.0.0.1:${deadPort}`));
     const r = await runUac('call', { target: { host: drachtio.sipAddress, port: drachtio.sipPort }, calls: 2, rate: 2 });
     expect(r.exitCode).toBe(0);
+    // the dispatcher logs "call ended" once the other leg's BYE is answered, just after the caller's scenario ends
+    for (let i = 0; i < 30 && app.logs().filter((l) => l.msg === 'call ended').length < 2; i += 1) await sleep(100);
     const msgs = app.logs().map((l) => l.msg);
     expect(msgs).toContain('redis not reachable at start; taking calls without shared state, retrying in background');
     expect(msgs.filter((m) => m === 'redis unavailable; calls continue without shared state until it returns')).toHaveLength(1);
