@@ -282,3 +282,26 @@ export function runSipp(args: string[], timeoutMs = 30_000): Promise<SippResult>
     });
   });
 }
+
+export interface SippScreenRow {
+  label: string;
+  direction: 'send' | 'recv';
+  messages: number;
+  retrans: number;
+}
+
+/** Parse the message rows of sipp's scenario screen (-trace_screen -screen_file FILE). */
+export function parseSippScreen(text: string): SippScreenRow[] {
+  const start = text.indexOf('Scenario Screen');
+  const end = text.indexOf('Statistics Screen', start);
+  const section = text.slice(start, end === -1 ? undefined : end);
+  const rows: SippScreenRow[] = [];
+  for (const line of section.split('\n')) {
+    // client scenarios print "LABEL <----- n n", server scenarios print "-----> LABEL n n" (arrow = towards sipp on the right)
+    const c = /^\s*(\S+)\s+(<-+|-+>)\s+(\d+)\s+(\d+)/.exec(line);
+    if (c) rows.push({ label: c[1], direction: c[2].startsWith('<') ? 'recv' : 'send', messages: Number(c[3]), retrans: Number(c[4]) });
+    const s = /^\s*(<-+|-+>)\s+(\S+)\s+(\d+)\s+(\d+)/.exec(line);
+    if (s) rows.push({ label: s[2], direction: s[1].endsWith('>') ? 'recv' : 'send', messages: Number(s[3]), retrans: Number(s[4]) });
+  }
+  return rows;
+}
