@@ -292,7 +292,7 @@ export class DrachtioEmulator {
   }
 
   private onAck(req: SipMessage, from: Endpoint): void {
-    const stx = this.layer.findServer(req);
+    const stx = this.layer.findServer(req) ?? this.layer.findInviteForAck(req);
     if (stx && stx.state === 'completed') {
       stx.ack(); // ACK for a non-2xx final: absorbed by the transaction layer
       return;
@@ -664,6 +664,7 @@ export class DrachtioEmulator {
     const ctx = this.layer.createClient(req, dest, {
       onResponse: (res, from, raw) => {
         const status = res.status ?? 0;
+        if (status === 100) return; // not passed up (sa_pass_100 = 0)
         const owner = !client.closed ? client : undefined;
         if (owner) owner.sendSip(txnId, dlg.id, raw, this.networkMeta(raw, from));
         if (clearOnResponse && status >= 200 && status !== 401 && status !== 407) this.dialogs.delete(dlg);
@@ -769,6 +770,7 @@ export class DrachtioEmulator {
 
     const ctx = this.layer.createClient(req, dest, {
       onResponse: (res, from2, raw) => {
+        if (res.status === 100) return; // not passed up (sa_pass_100 = 0)
         if (!client.closed) client.sendSip(txnId, '', raw, this.networkMeta(raw, from2));
       },
       onTimeout: (res) => {
@@ -782,6 +784,7 @@ export class DrachtioEmulator {
   /** SipDialogController::processResponseOutsideDialog for INVITE */
   private onUacInviteResponse(rec: UacInvite, res: SipMessage, from: Endpoint, raw: string): void {
     const status = res.status ?? 0;
+    if (status === 100) return; // sofia sa_pass_100 = 0: 100 Trying is not passed up
     const dlg = rec.dialog;
     dlg.sipStatus = status;
     if (status === 200 || (status > 100 && status < 200 && res.has('rseq'))) {
@@ -828,9 +831,12 @@ export class DrachtioEmulator {
       if (['call-id', 'cseq', 'max-forwards', 'content-type'].includes(h.lname)) continue;
       cancel.append(h.name, h.value);
     }
-    // responses to the CANCEL are not passed up to the app
-    const ctx = this.layer.createClient(cancel, rec.ctx.dest, {});
-    this.apiResponseForRequest(client, cmd.msgId, ctx.raw, uuid());
+    // responses to the CANCEL are not passed up to the app; over UDP the CANCEL waits for a
+    // provisional response to the INVITE (sofia sa_cancel_2543 = 0)
+    rec.ctx.whenProvisional(() => {
+      if (!rec.final) this.layer.createClient(cancel, rec.ctx.dest, {});
+    });
+    this.apiResponseForRequest(client, cmd.msgId, cancel.toString(), uuid());
   }
 
   private async resolve(host: string, port: number): Promise<Endpoint> {

@@ -145,6 +145,8 @@ export class ClientTransaction {
   private timerTimeout?: NodeJS.Timeout;
   private interval: number;
   private ackRaw?: string;
+  private onProvisional: Array<() => void> = [];
+  gotProvisional = false;
   finalStatus = 0;
 
   constructor(
@@ -201,6 +203,8 @@ export class ClientTransaction {
     if (status < 200) {
       if (this.state === 'calling' || this.state === 'proceeding') {
         this.state = 'proceeding';
+        this.gotProvisional = true;
+        for (const fn of this.onProvisional.splice(0)) fn();
         if (this.isInvite) ctx.timers.cancel(this.timerRetrans);
         this.handlers.onResponse?.(res, from, raw);
       }
@@ -241,6 +245,16 @@ export class ClientTransaction {
     this.handlers.onResponse?.(res, from, raw);
   }
 
+  /**
+   * Run `fn` once a provisional response has been received (immediately if one already was);
+   * dropped if the transaction completes first. sofia (sa_cancel_2543 = 0) delays a CANCEL of
+   * an INVITE sent over UDP this way (RFC 3261 9.1).
+   */
+  whenProvisional(fn: () => void): void {
+    if (this.gotProvisional) fn();
+    else if (this.state === 'calling') this.onProvisional.push(fn);
+  }
+
   /** RFC 3261 17.1.1.3: ACK for a non-2xx final response, built from the original INVITE. */
   private buildNon2xxAck(res: SipMessage): SipMessage {
     const ack = SipMessage.request('ACK', this.request.uri ?? '');
@@ -273,6 +287,20 @@ export class TransactionLayer {
   private readonly clients = new Map<string, ClientTransaction>();
 
   constructor(readonly ctx: LayerCtx) {}
+
+  /**
+   * INVITE server transaction an ACK for a non-2xx final belongs to when the ACK's branch does
+   * not match (RFC 2543 style peers): same Call-ID, CSeq number and From tag, in state completed.
+   */
+  findInviteForAck(ack: SipMessage): ServerTransaction | undefined {
+    for (const stx of this.servers.values()) {
+      const r = stx.request;
+      if (stx.isInvite && stx.state === 'completed' && r.callId === ack.callId && r.cseq.seq === ack.cseq.seq && r.fromTag === ack.fromTag) {
+        return stx;
+      }
+    }
+    return undefined;
+  }
 
   /** Server transaction matching a request (ACK and CANCEL map to the INVITE's when asked). */
   findServer(req: SipMessage, method?: string): ServerTransaction | undefined {
