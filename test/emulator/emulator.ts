@@ -451,7 +451,7 @@ export class DrachtioEmulator {
     }
     const req = rec.stx.request;
     const method = req.method ?? '';
-    let dialogId = rec.dialogId;
+    const dialogId = rec.dialogId;
     const needsContact = (method === 'INVITE' || method === 'SUBSCRIBE') && !customContact;
     const res = this.buildResponse(req, code, reason, hdrs, cmd.body, {
       localTag: rec.localTag,
@@ -462,12 +462,6 @@ export class DrachtioEmulator {
       return;
     }
     const raw = rec.stx.respond(res);
-    if (dialogId) {
-      const dlg = this.dialogs.get(dialogId);
-      if (method === 'INVITE' && dlg && cmd.body && code === 200) dlg.localContact = customContact?.value ?? dlg.localContact;
-    } else {
-      dialogId = '';
-    }
     this.apiResponseForResponse(client, cmd.msgId, raw, rec.stx.source, cmd.transactionId, dialogId);
     if (code >= 200) {
       this.timers.cancel(rec.pendingTimer);
@@ -846,12 +840,15 @@ export class DrachtioEmulator {
     return { address: r.address, port };
   }
 
-  /** ClientController::leave: drop the routes and the dialogs owned by the connection */
+  /**
+   * ClientController::leave: the connection's routes are gone and the dialogs it owned lose their
+   * owner (weak pointers in m_mapDialogs): SIP-level state stays, but in-dialog requests for them
+   * are answered 481 (BYE also clears the dialog), responses for its transactions are dropped.
+   */
   private onClientGone(client: AppClient): void {
     for (const d of this.dialogs.ownedBy(client)) {
-      this.log.info(`dropping dialog ${d.id} owned by disconnected client#${client.id}`);
-      this.clearDialog(d);
-      d.inviteStx?.terminate();
+      this.log.info(`dialog ${d.id} lost its owner (client#${client.id} disconnected)`);
+      d.client = undefined;
     }
     for (const [id, r] of this.incoming) if (r.client === client) this.incoming.delete(id);
     for (const [id, r] of this.uacInvites) if (r.client === client) this.uacInvites.delete(id);

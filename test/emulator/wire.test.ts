@@ -5,7 +5,7 @@
 import { FrameDecoder, encodeFrame } from './framing';
 import { startEmulator, type EmulatorHandle } from './emulator';
 import { SipMessage } from './sip-message';
-import { connectSrf, type SrfLike, type SrfMsg, type SrfReq, type SrfRes } from './srf-types';
+import { connectSrf, type SrfDialog, type SrfLike, type SrfMsg, type SrfReq, type SrfRes } from './srf-types';
 import { RawApp, SDP, UdpPeer, authenticate, makeRequest, makeResponse, rnd } from './test-utils';
 
 const SECRET = 'wire-secret';
@@ -365,6 +365,70 @@ describe('drachtio-srf against the emulator', () => {
     const late = makeRequest('BYE', { port: peer.port, target: emu.sipPort, callId: inv.msg.callId, fromTag: 'callee2', toTag: inv.msg.fromTag, cseq: 8 });
     peer.send(late.raw, emu.sipPort);
     expect((await peer.nextResponse(481)).msg.callId).toBe(inv.msg.callId);
+  });
+
+  it('UAS: re-INVITE, INFO and BYE from the caller reach the app owning the dialog (100 Trying on re-INVITE)', async () => {
+    const dlgP = new Promise<SrfDialog>((resolve) => {
+      onInvite = async (req, res) => resolve(await srf.createUAS(req, res, { localSdp: SDP }));
+    });
+    const inv = makeRequest('INVITE', { port: peer.port, target: emu.sipPort, body: SDP });
+    peer.send(inv.raw, emu.sipPort);
+    const ok = await peer.nextResponse(200, 5000, 'INVITE');
+    const toTag = ok.msg.toTag ?? '';
+    const dlg = await dlgP;
+    expect(dlg.id).toBe(`${inv.callId};from-tag=${inv.fromTag}`);
+    const acked = new Promise<void>((resolve) => dlg.once('ack', () => resolve()));
+    peer.send(makeRequest('ACK', { port: peer.port, target: emu.sipPort, callId: inv.callId, fromTag: inv.fromTag, toTag }).raw, emu.sipPort);
+    await acked;
+
+    const modified = new Promise<void>((resolve) => dlg.once('modify', (_req: SrfReq, res: SrfRes) => {
+      res.send(200, { body: SDP });
+      resolve();
+    }));
+    const reinv = makeRequest('INVITE', { port: peer.port, target: emu.sipPort, callId: inv.callId, fromTag: inv.fromTag, toTag, cseq: 2, body: SDP });
+    peer.send(reinv.raw, emu.sipPort);
+    expect((await peer.next((r) => r.msg.status === 100 && r.msg.cseq.seq === 2)).msg.callId).toBe(inv.callId);
+    await modified;
+    const ok2 = await peer.next((r) => r.msg.status === 200 && r.msg.cseq.seq === 2);
+    expect(ok2.msg.get('contact')).toBe(`<sip:127.0.0.1:${emu.sipPort}>`);
+    peer.send(makeRequest('ACK', { port: peer.port, target: emu.sipPort, callId: inv.callId, fromTag: inv.fromTag, toTag, cseq: 2 }).raw, emu.sipPort);
+
+    const destroyed = new Promise<void>((resolve) => dlg.once('destroy', () => resolve()));
+    peer.send(makeRequest('BYE', { port: peer.port, target: emu.sipPort, callId: inv.callId, fromTag: inv.fromTag, toTag, cseq: 3 }).raw, emu.sipPort);
+    await destroyed;
+    expect((await peer.next((r) => r.msg.status === 200 && r.msg.cseq.method === 'BYE')).msg.callId).toBe(inv.callId);
+  });
+
+  it('UAC: an app CANCEL is held until a provisional response arrives', async () => {
+    let sentReq: SrfReq | undefined;
+    const uac = srf.createUAC(`sip:callee@127.0.0.1:${peer.port}`, { localSdp: SDP }, { cbRequest: (_e, req) => (sentReq = req) });
+    const inv = await peer.nextRequest('INVITE');
+    await new Promise((r) => setTimeout(r, 20));
+    sentReq?.cancel();
+    await expect(peer.nextRequest('CANCEL', 300)).rejects.toThrow(/timeout/);
+    peer.send(makeResponse(inv.msg, 180, 'Ringing', { toTag: 'callee3' }), emu.sipPort);
+    const cancel = await peer.nextRequest('CANCEL');
+    expect(cancel.msg.branch).toBe(inv.msg.branch);
+    peer.send(makeResponse(cancel.msg, 200, 'OK'), emu.sipPort);
+    peer.send(makeResponse(inv.msg, 487, 'Request Terminated', { toTag: 'callee3' }), emu.sipPort);
+    await expect(uac).rejects.toMatchObject({ status: 487 });
+  });
+
+  it('dialogs of a disconnected app: in-dialog requests get 481', async () => {
+    const other = await connectSrf(emu.adminPort, SECRET);
+    const uac = other.srf.createUAC(`sip:callee@127.0.0.1:${peer.port}`, { localSdp: SDP });
+    const inv = await peer.nextRequest('INVITE');
+    peer.send(makeResponse(inv.msg, 200, 'OK', { toTag: 'callee4', contactPort: peer.port, body: SDP }), emu.sipPort);
+    await uac;
+    await peer.nextRequest('ACK');
+    other.srf.disconnect();
+    await new Promise((r) => setTimeout(r, 100));
+    const info = makeRequest('INFO', { port: peer.port, target: emu.sipPort, callId: inv.msg.callId, fromTag: 'callee4', toTag: inv.msg.fromTag ?? '', cseq: 5 });
+    peer.send(info.raw, emu.sipPort);
+    expect((await peer.nextResponse(481, 5000, 'INFO')).msg.callId).toBe(inv.msg.callId);
+    const bye = makeRequest('BYE', { port: peer.port, target: emu.sipPort, callId: inv.msg.callId, fromTag: 'callee4', toTag: inv.msg.fromTag ?? '', cseq: 6 });
+    peer.send(bye.raw, emu.sipPort);
+    expect((await peer.nextResponse(481, 5000, 'BYE')).msg.callId).toBe(inv.msg.callId);
   });
 
   it('parses as SipMessage what it sends', () => {
