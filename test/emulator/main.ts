@@ -1,7 +1,7 @@
 /**
  * CLI entry of the drachtio-server emulator:
  *   npx tsx test/emulator/main.ts --port <adminTcpPort> --sip-address 127.0.0.1 --sip-port <udpPort> \
- *       --secret <secret> [--address 127.0.0.1] [--loglevel info|debug] [--t1 500]
+ *       --secret <secret> [--address 127.0.0.1] [--loglevel info|debug] [--t1 500] [--parent-pid <pid>]
  * Also accepts drachtio-style `--contact "sip:ADDR:PORT;transport=udp"`. Logs go to stderr.
  */
 import { startEmulator, type EmulatorOptions } from './emulator';
@@ -13,6 +13,8 @@ function usage(): never {
   );
   process.exit(2);
 }
+
+let parentPid: number | undefined;
 
 function parseArgs(argv: string[]): EmulatorOptions {
   const opts: EmulatorOptions = { secret: 'cymru', adminPort: 9022, sipAddress: '127.0.0.1', sipPort: 5060 };
@@ -55,6 +57,9 @@ function parseArgs(argv: string[]): EmulatorOptions {
       case '--t1':
         opts.t1 = parseInt(next(), 10);
         break;
+      case '--parent-pid':
+        parentPid = parseInt(next(), 10);
+        break;
       case '--stdout':
         break; // accepted for drachtio CLI compatibility; we always log to stderr
       case '--help':
@@ -87,6 +92,18 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  if (parentPid) {
+    const pid = parentPid;
+    const watch = setInterval(() => {
+      try {
+        process.kill(pid, 0);
+      } catch {
+        clearInterval(watch);
+        stop(`exit of parent process ${pid}`);
+      }
+    }, 1000);
+    watch.unref();
+  }
 }
 
 main().catch((err: Error) => {

@@ -82,6 +82,13 @@ function installExitHook(): void {
   process.on('exit', () => {
     for (const c of live) signalGroup(c, 'SIGKILL');
   });
+  // A signal ends node without running 'exit' handlers (jest force-exits workers with SIGTERM):
+  // turn it into an ordinary exit so the children go too (unless someone else already handles it).
+  for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
+    if (process.listenerCount(sig) === 0) {
+      process.once(sig, () => process.exit(128 + (sig === 'SIGHUP' ? 1 : sig === 'SIGINT' ? 2 : 15)));
+    }
+  }
 }
 
 /** The child runs in its own process group (tsx spawns node underneath): signal the whole group. */
@@ -140,6 +147,8 @@ export async function startDrachtio(opts: StartDrachtioOptions = {}): Promise<Dr
       '--sip-port', String(sipPort),
       '--secret', secret,
       '--loglevel', loglevel,
+      // the emulator exits by itself if this (jest) process dies without cleaning up
+      '--parent-pid', String(process.pid),
     ];
     if (opts.t1) args.push('--t1', String(opts.t1));
   }
