@@ -399,6 +399,29 @@ describe('drachtio-srf against the emulator', () => {
     expect((await peer.next((r) => r.msg.status === 200 && r.msg.cseq.method === 'BYE')).msg.callId).toBe(inv.callId);
   });
 
+  it('UAC: app re-INVITE in dialog gets CSeq+1 and our Contact; its ACK reuses the re-INVITE CSeq', async () => {
+    const uac = srf.createUAC(`sip:callee@127.0.0.1:${peer.port}`, { localSdp: SDP });
+    const inv = await peer.nextRequest('INVITE');
+    peer.send(makeResponse(inv.msg, 200, 'OK', { toTag: 'callee5', contactPort: peer.port, body: SDP }), emu.sipPort);
+    const dlg = (await uac) as SrfDialog & { modify(sdp: string): Promise<string> };
+    await peer.nextRequest('ACK');
+    const modP = dlg.modify(SDP.replace('10000', '10002'));
+    const reinv = await peer.nextRequest('INVITE');
+    expect(reinv.msg.cseq).toEqual({ seq: inv.msg.cseq.seq + 1, method: 'INVITE' });
+    expect(reinv.msg.get('contact')).toBe(`<sip:127.0.0.1:${emu.sipPort}>`);
+    expect(reinv.msg.toTag).toBe('callee5');
+    expect(reinv.msg.uri).toBe(`sip:peer@127.0.0.1:${peer.port}`);
+    peer.send(makeResponse(reinv.msg, 200, 'OK', { contactPort: peer.port, body: SDP }), emu.sipPort);
+    const ack = await peer.nextRequest('ACK');
+    expect(ack.msg.cseq).toEqual({ seq: inv.msg.cseq.seq + 1, method: 'ACK' });
+    await modP;
+    const byeP = dlg.destroy();
+    const bye = await peer.nextRequest('BYE');
+    expect(bye.msg.cseq.seq).toBe(inv.msg.cseq.seq + 2);
+    peer.send(makeResponse(bye.msg, 200, 'OK'), emu.sipPort);
+    await byeP;
+  });
+
   it('UAC: an app CANCEL is held until a provisional response arrives', async () => {
     let sentReq: SrfReq | undefined;
     const uac = srf.createUAC(`sip:callee@127.0.0.1:${peer.port}`, { localSdp: SDP }, { cbRequest: (_e, req) => (sentReq = req) });
