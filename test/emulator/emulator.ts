@@ -364,11 +364,12 @@ export class DrachtioEmulator {
 
   // ================================================================ application side
 
-  private onAppSip(client: AppClient, cmd: SipCommand): void {
+  private onAppSip(client: AppClient, cmd: SipCommand): boolean {
     if (cmd.startLine.startsWith('SIP/')) {
       if (!cmd.transactionId) {
-        client.sendApiResponse(cmd.msgId, 'NOK', 'transaction id missing');
-        return;
+        // BaseClient::processClientMessage: NO + disconnect
+        client.sendControlResponse(cmd.msgId, false, 'transaction id missing');
+        return false;
       }
       this.respondToSipRequest(client, cmd);
     } else if (cmd.dialogId) {
@@ -382,6 +383,7 @@ export class DrachtioEmulator {
         client.sendApiResponse(cmd.msgId, 'NOK', err.message);
       });
     }
+    return true;
   }
 
   private get localhostReplacement(): { host: string; port: number } {

@@ -87,7 +87,8 @@ export interface WireHandlers {
   authenticated(secret: string): boolean;
   /** hostports|version|localHostports returned on successful authentication */
   authResponse(): string;
-  onSip(client: AppClient, cmd: SipCommand): void;
+  /** returns false when the client must be disconnected (as processClientMessage does) */
+  onSip(client: AppClient, cmd: SipCommand): boolean;
   onClientGone(client: AppClient): void;
 }
 
@@ -256,7 +257,7 @@ export class WireServer {
         return true;
       }
       case 'sip':
-        this.handlers.onSip(client, {
+        return this.handlers.onSip(client, {
           msgId,
           transactionId: tokens[2] ?? '',
           dialogId: tokens[3] ?? '',
@@ -265,7 +266,6 @@ export class WireServer {
           headers,
           body,
         });
-        return true;
       case 'proxy':
         // proxy mode is deliberately not emulated
         client.sendApiResponse(msgId, 'NOK', 'proxy is not supported by the drachtio emulator');
