@@ -176,14 +176,18 @@ export class ClientTransaction {
       this.timerRetrans = ctx.timers.after(this.interval, retrans);
     };
     this.timerRetrans = ctx.timers.after(this.interval, retrans);
-    // timer B / F
+    // timer B (INVITE, only while no provisional has arrived) / timer F (non-INVITE)
     this.timerTimeout = ctx.timers.after(64 * ctx.cfg.t1, () => {
-      if (this.state !== 'calling' && this.state !== 'proceeding') return;
-      ctx.log.info(`client transaction ${this.key} timed out`);
-      const res = this.make408();
-      this.terminate();
-      this.handlers.onTimeout?.(res);
+      if (this.isInvite ? this.state !== 'calling' : this.state !== 'calling' && this.state !== 'proceeding') return;
+      this.timeout();
     });
+  }
+
+  private timeout(): void {
+    this.layer.ctx.log.info(`client transaction ${this.key} timed out`);
+    const res = this.make408();
+    this.terminate();
+    this.handlers.onTimeout?.(res);
   }
 
   private make408(): SipMessage {
@@ -205,7 +209,14 @@ export class ClientTransaction {
         this.state = 'proceeding';
         this.gotProvisional = true;
         for (const fn of this.onProvisional.splice(0)) fn();
-        if (this.isInvite) ctx.timers.cancel(this.timerRetrans);
+        if (this.isInvite) {
+          ctx.timers.cancel(this.timerRetrans);
+          // sofia timer C (sa_timer_c, 185 s): a proceeding INVITE without final response times out (408)
+          ctx.timers.cancel(this.timerTimeout);
+          this.timerTimeout = ctx.timers.after(370 * ctx.cfg.t1, () => {
+            if (this.state === 'proceeding') this.timeout();
+          });
+        }
         this.handlers.onResponse?.(res, from, raw);
       }
       return;
