@@ -38,10 +38,13 @@ export class Attempt {
 
   constructor(private readonly srf: Srf, private readonly req: SrfRequest, private readonly res: SrfResponse, private readonly opts: AttemptOptions) {}
 
-  /** Cancels the INVITE in flight (caller CANCEL); the attempt then resolves as 'canceled'. */
-  cancel(): void {
+  /**
+   * Abandons the attempt. On a caller's CANCEL, drachtio-srf's createB2BUA already forwards the CANCEL
+   * to the target (or cbRequest does, if the INVITE was not sent yet), so only a local abort (timeout, shutdown) sends one here.
+   */
+  cancel(reason: 'caller' | 'local'): void {
     this.abandoned = true;
-    this.uacReq?.cancel();
+    if (reason === 'local') this.uacReq?.cancel();
   }
 
   run(): Promise<AttemptResult> {

@@ -51,7 +51,7 @@ export class CallSession {
   private readonly log: Logger;
   private readonly startedAt = Date.now();
   private canceled = false;
-  private current?: { cancel(): void };
+  private current?: { cancel(reason: 'caller' | 'local'): void };
   private readonly tried: Tried[] = [];
   private dialogs?: { uas: Dialog; uac: Dialog };
   private routeName = '';
@@ -82,7 +82,7 @@ export class CallSession {
   async end(reason: string): Promise<void> {
     if (!this.dialogs) {
       this.canceled = true;
-      this.current?.cancel();
+      this.current?.cancel('local');
       this.respond(503, 'Service Unavailable');
       this.deps.registry.remove(this);
       return;
@@ -105,7 +105,7 @@ export class CallSession {
     this.req.on('cancel', () => {
       this.canceled = true;
       this.log.debug('caller cancelled');
-      this.current?.cancel();
+      this.current?.cancel('caller');
     });
 
     const maxAttempts = route.maxAttempts ?? config.call.maxAttempts;

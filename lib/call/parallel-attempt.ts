@@ -53,9 +53,10 @@ export class ParallelAttempt {
 
   constructor(private readonly req: SrfRequest, private readonly res: SrfResponse, private readonly opts: ParallelOptions) {}
 
-  cancel(): void {
+  /** Abandons the group; on a caller's CANCEL, Simring's own 'cancel' listener cancels the legs. */
+  cancel(reason: 'caller' | 'local'): void {
     this.abandoned = true;
-    for (const r of this.sent) r.cancel();
+    if (reason === 'local') for (const r of this.sent) r.cancel();
   }
 
   run(): Promise<ParallelResult> {
@@ -73,7 +74,7 @@ export class ParallelAttempt {
       const timer = setTimeout(() => {
         if (this.gotProvisional) return;
         opts.log.info({ code: 'B2B_ERR_ATTEMPT_TIMEOUT', uris: opts.uris, timeoutMs: opts.provisionalTimeoutMs }, 'no provisional response from any target in time; cancelling');
-        this.cancel();
+        this.cancel('local');
         finish({ result: { outcome: { kind: 'timeout' } }, perTarget: opts.uris.map(() => ({ kind: 'timeout' })) });
       }, opts.provisionalTimeoutMs);
 
