@@ -19,7 +19,7 @@ import {
 import { ClientTransaction, ServerTransaction, TransactionLayer, stampTopVia } from './transactions';
 import { UdpTransport, type Endpoint } from './udp-transport';
 import { Timers, makeLogger, makeTimerConfig, randomToken, stackTime, uuid, type LogLevel, type Logger, type SipTimerConfig } from './util';
-import { AppClient, EMULATED_VERSION, WireServer, type SipCommand, type SipMeta } from './wire-server';
+import { AppClient, EMULATED_VERSION, WireServer, metaToString, type SipCommand, type SipMeta } from './wire-server';
 
 export interface EmulatorOptions {
   /** address the admin TCP server listens on (default 127.0.0.1) */
@@ -165,10 +165,6 @@ export class DrachtioEmulator {
   /** responses we send: address/port are the destination (msg_addr) */
   private appResponseMeta(raw: string, to: Endpoint): SipMeta {
     return { source: 'application', bytes: Buffer.byteLength(raw), protocol: 'udp', address: to.address, port: to.port, time: stackTime() };
-  }
-
-  private static metaString(m: SipMeta): string {
-    return `${m.source}|${m.bytes}|${m.protocol}|${m.address}|${m.port}|${m.time}`;
   }
 
   // ================================================================ network side
@@ -569,12 +565,12 @@ export class DrachtioEmulator {
 
   private apiResponseForResponse(client: AppClient, msgId: string, raw: string, dest: Endpoint, txnId: string, dialogId: string): void {
     const meta = this.appResponseMeta(raw, dest);
-    client.sendApiResponse(msgId, 'OK', `${DrachtioEmulator.metaString(meta)}|${txnId}|${dialogId}||Msg sent:|\r\n${raw}`);
+    client.sendApiResponse(msgId, 'OK', `${metaToString(meta)}|${txnId}|${dialogId}||Msg sent:|\r\n${raw}`);
   }
 
   private apiResponseForRequest(client: AppClient, msgId: string, raw: string, txnId: string): void {
     const meta = this.appRequestMeta(raw);
-    client.sendApiResponse(msgId, 'OK', `${DrachtioEmulator.metaString(meta)}|${txnId}|Msg sent:|\r\n${raw}`);
+    client.sendApiResponse(msgId, 'OK', `${metaToString(meta)}|${txnId}|Msg sent:|\r\n${raw}`);
   }
 
   /** Build an in-dialog request from dialog state (sofia nta_outgoing_tcreate on a leg). */
