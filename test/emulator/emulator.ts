@@ -455,8 +455,10 @@ export class DrachtioEmulator {
       localTag: rec.localTag,
       contact: needsContact ? `<${this.contactUri}>` : undefined,
     });
-    if (rec.stx.state === 'terminated') {
-      client.sendApiResponse(cmd.msgId, 'NOK', 'transport for response has been shutdown or closed');
+    if (rec.stx.finalSent) {
+      // e.g. a re-INVITE the stack already answered 487 after a CANCEL (nta_incoming_treply fails)
+      client.sendApiResponse(cmd.msgId, 'NOK', 'Unknown server error sending response');
+      this.incoming.delete(cmd.transactionId);
       return;
     }
     const raw = rec.stx.respond(res);
@@ -482,9 +484,11 @@ export class DrachtioEmulator {
       dlg.remoteTarget = parseNameAddr(req.getAll('contact', true)[0] ?? '').uri;
       dlg.routeSet = req.getAll('record-route', true);
       dlg.remoteCSeq = req.cseq.seq;
-      dlg.localCSeq = Math.floor(Math.random() * 30000) + 1;
+      // the leg is created with SIPTAG_CSEQ(sip->sip_cseq): our first in-dialog request uses INVITE CSeq + 1
+      dlg.localCSeq = req.cseq.seq;
       const target = parseUri(dlg.remoteTarget);
-      if (!dlg.routeSet.length && target && (target.host !== inv.source.address || (target.port ?? 5060) !== inv.source.port)) {
+      // SipDialog::SipDialog (UAS, udp): Contact host differs from the source, or an explicit port differs
+      if (!dlg.routeSet.length && target && (target.host !== inv.source.address || (target.port !== undefined && target.port !== inv.source.port))) {
         this.log.info(`(UAS) detected client behind nat, using ${inv.source.address}:${inv.source.port} as route`);
         dlg.natRoute = inv.source;
       }

@@ -67,7 +67,7 @@ export class ServerTransaction {
     const raw = res.toString();
     const status = res.status ?? 0;
     const { ctx } = this.layer;
-    if (this.state === 'terminated') return raw;
+    if (this.state !== 'proceeding') return raw; // a final response was already sent
     ctx.send(raw, this.source);
     this.lastResponse = { raw, status };
     if (status < 200) return raw;
