@@ -17,6 +17,8 @@ export interface DrachtioServer {
   sipPort: number;
   secret: string;
   stop(): Promise<void>;
+  /** captured stdout+stderr of the server process (last 200k chars), for debugging failures */
+  logs?(): string;
 }
 
 export interface StartDrachtioOptions {
@@ -117,6 +119,20 @@ function waitExit(child: ChildProcess, ms: number): Promise<boolean> {
 }
 
 export async function startDrachtio(opts: StartDrachtioOptions = {}): Promise<DrachtioServer> {
+  // the ports are probed free but only taken by the child: retry on a (rare) race for them
+  let lastErr: Error | undefined;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      return await startOnce(opts);
+    } catch (err) {
+      lastErr = err as Error;
+      if (!/EADDRINUSE|address already in use|exited during startup/i.test(lastErr.message)) throw lastErr;
+    }
+  }
+  throw lastErr ?? new Error('drachtio failed to start');
+}
+
+async function startOnce(opts: StartDrachtioOptions): Promise<DrachtioServer> {
   const secret = opts.secret ?? 'cymru';
   const loglevel = opts.loglevel ?? 'info';
   const adminPort = await freeTcpPort();
@@ -198,7 +214,6 @@ export async function startDrachtio(opts: StartDrachtioOptions = {}): Promise<Dr
     sipPort,
     secret,
     stop: kill,
-    // not part of the interface, handy when debugging a failing test
-    ...({ logs: () => output } as object),
+    logs: () => output,
   };
 }
