@@ -4,14 +4,12 @@
  * One dispatcher serves every scenario; each scenario has its own Request-URI domain, route and
  * back-ends, so counters and sipp statistics of one never mix with another's.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type Redis from 'ioredis';
-import { startApp, type AppProcess } from '../harness/app';
+import type { AppProcess } from '../harness/app';
 import { startDrachtio, type DrachtioServer } from '../harness/drachtio';
 import { startRedis, type RedisServer } from '../harness/redis';
 import { runUac, startUas, type SippUas, type UasBehaviour } from '../harness/sipp';
+import { drachtioSection, startDispatcher } from '../helpers/dispatcher';
 
 const PREFIX = 'e2e:';
 
@@ -116,19 +114,16 @@ describe('dispatcher end to end (sipp -> drachtio -> dispatcher -> sipp)', () =>
         targets: spec.targets.map((t, i) => ({ host: started[i].host, port: started[i].port, priority: t.priority, weight: t.weight })),
       });
     }
-    const dir = mkdtempSync(join(tmpdir(), 'sipd-e2e-'));
-    const configFile = join(dir, 'config.json');
-    writeFileSync(
-      configFile,
-      JSON.stringify({
-        drachtio: { servers: [{ host: drachtio.host, port: drachtio.adminPort, secret: drachtio.secret }] },
+    app = await startDispatcher(
+      {
+        drachtio: drachtioSection(drachtio),
         redis: { url: redisServer.url, keyPrefix: PREFIX },
         log: { level: 'info' },
         call: { retryAfterSeconds: 17 },
         routes,
-      }),
+      },
+      { INSTANCE_ID: 'e2e-1' },
     );
-    app = await startApp({ entry: 'apps/dispatcher/main.ts', args: ['--config', configFile], env: { INSTANCE_ID: 'e2e-1' } });
   }, 60000);
 
   afterAll(async () => {

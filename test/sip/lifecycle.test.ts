@@ -3,26 +3,14 @@
  * timeout ends the calls left; a dead Redis or a lost drachtio does not take the process down.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { startApp, type AppProcess } from '../harness/app';
+import type { AppProcess } from '../harness/app';
 import { startDrachtio, type DrachtioServer } from '../harness/drachtio';
 import { freeTcpPort } from '../harness/ports';
 import { startRedis, type RedisServer } from '../harness/redis';
 import { runUac, startUas, type SippUas } from '../harness/sipp';
+import { drachtioSection, startDispatcher, writeConfig } from '../helpers/dispatcher';
 
 const PREFIX = 'life:';
-const dir = mkdtempSync(join(tmpdir(), 'sipd-life-'));
-let n = 0;
-
-function writeConfig(cfg: unknown): string {
-  n += 1;
-  const file = join(dir, `config-${n}.json`);
-  writeFileSync(file, JSON.stringify(cfg));
-  return file;
-}
-
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('dispatcher process lifecycle', () => {
@@ -43,14 +31,14 @@ describe('dispatcher process lifecycle', () => {
   });
 
   const baseConfig = (extra: Record<string, unknown> = {}, redisUrl?: string) => ({
-    drachtio: { servers: [{ host: drachtio.host, port: drachtio.adminPort, secret: drachtio.secret }] },
+    drachtio: drachtioSection(drachtio),
     redis: { url: redisUrl ?? redisServer.url, keyPrefix: PREFIX, connectTimeoutMs: 300 },
     routes: [{ name: 'all', targets: [{ host: target.host, port: target.port }] }],
     ...extra,
   });
 
   async function start(cfg: unknown): Promise<AppProcess> {
-    const app = await startApp({ entry: 'apps/dispatcher/main.ts', args: ['--config', writeConfig(cfg)] });
+    const app = await startDispatcher(cfg);
     apps.push(app);
     return app;
   }
@@ -123,7 +111,7 @@ describe('dispatcher process lifecycle', () => {
 
   it('stays up when drachtio goes away, logging the loss once', async () => {
     const own = await startDrachtio();
-    const app = await start({ ...baseConfig(), drachtio: { servers: [{ host: own.host, port: own.adminPort, secret: own.secret }], reconnectMaxDelayMs: 200 } });
+    const app = await start({ ...baseConfig(), drachtio: { ...drachtioSection(own), reconnectMaxDelayMs: 200 } });
     await own.stop();
     await app.waitFor((l) => l.includes('lost connection to drachtio'), 5000);
     await sleep(1500); // several reconnection attempts

@@ -3,14 +3,12 @@
  * a Request-URI that is an IP address (the internal SIP server's calls, routed by source network),
  * and garbage. Each gets a correct SIP answer and leaves nothing counted in Redis.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type Redis from 'ioredis';
-import { startApp, type AppProcess } from '../harness/app';
+import type { AppProcess } from '../harness/app';
 import { startDrachtio, type DrachtioServer } from '../harness/drachtio';
 import { startRedis, type RedisServer } from '../harness/redis';
 import { startUas, type SippUas } from '../harness/sipp';
+import { drachtioSection, startDispatcher } from '../helpers/dispatcher';
 import { newIds, RawSipClient, request, SDP, type SipResponse } from '../helpers/raw-sip';
 
 const PREFIX = 'rob:';
@@ -27,20 +25,14 @@ describe('hostile and unusual input, end to end', () => {
   beforeAll(async () => {
     [redisServer, drachtio, byDomain, bySource] = await Promise.all([startRedis(), startDrachtio(), startUas('answer'), startUas('answer')]);
     redis = redisServer.client();
-    const dir = mkdtempSync(join(tmpdir(), 'sipd-rob-'));
-    const configFile = join(dir, 'config.yaml');
-    writeFileSync(
-      configFile,
-      JSON.stringify({
-        drachtio: { servers: [{ host: drachtio.host, port: drachtio.adminPort, secret: drachtio.secret }] },
-        redis: { url: redisServer.url, keyPrefix: PREFIX },
-        routes: [
-          { name: 'by-domain', match: { domains: ['known.test'] }, targets: [{ host: byDomain.host, port: byDomain.port }] },
-          { name: 'from-sip-server', match: { sources: ['127.0.0.1/32'] }, targets: [{ host: bySource.host, port: bySource.port }] },
-        ],
-      }),
-    );
-    app = await startApp({ entry: 'apps/dispatcher/main.ts', args: ['--config', configFile] });
+    app = await startDispatcher({
+      drachtio: drachtioSection(drachtio),
+      redis: { url: redisServer.url, keyPrefix: PREFIX },
+      routes: [
+        { name: 'by-domain', match: { domains: ['known.test'] }, targets: [{ host: byDomain.host, port: byDomain.port }] },
+        { name: 'from-sip-server', match: { sources: ['127.0.0.1/32'] }, targets: [{ host: bySource.host, port: bySource.port }] },
+      ],
+    });
     client = await new RawSipClient({ host: drachtio.sipAddress, port: drachtio.sipPort }).open();
   }, 60000);
 
@@ -62,6 +54,23 @@ describe('hostile and unusual input, end to end', () => {
 
   const local = () => `127.0.0.1:${client.port}`;
 
+  /** Sends an INVITE with the usual headers (or `headers` as given) and waits for its final response. */
+  async function invite(ids: ReturnType<typeof newIds>, ruri: string, from: string, opts: { headers?: string[]; body?: string } = {}): Promise<SipResponse> {
+    const body = opts.body ?? '';
+    const headers = opts.headers ?? [
+      `Via: SIP/2.0/UDP ${local()};branch=${ids.branch}`,
+      `From: ${from}`,
+      `To: <${ruri}>`,
+      `Call-ID: ${ids.callId}`,
+      'CSeq: 1 INVITE',
+      `Contact: <sip:caller@${local()}>`,
+      'Max-Forwards: 70',
+      ...(body ? ['Content-Type: application/sdp'] : []),
+    ];
+    client.send(request(`INVITE ${ruri} SIP/2.0`, headers, body));
+    return client.waitFor((r) => r.headers['call-id']?.[0] === ids.callId && r.status >= 200);
+  }
+
   /** ACK then BYE for an answered INVITE, as the caller; resolves with the BYE's response. */
   async function ackAndBye(ids: ReturnType<typeof newIds>, ok: SipResponse, fromHdr: string, ruri: string, ackBody = ''): Promise<SipResponse> {
     const to = ok.headers.to[0];
@@ -79,8 +88,9 @@ describe('hostile and unusual input, end to end', () => {
     const ids = newIds();
     const ruri = 'sip:4711@known.test';
     const from = `<sip:caller@${local()}>;tag=${ids.tag}`;
-    client.send(
-      request(`INVITE ${ruri} SIP/2.0`, [
+    const ok = await invite(ids, ruri, from, {
+      body: SDP,
+      headers: [
         `v: SIP/2.0/UDP ${local()};branch=${ids.branch}`,
         `f: ${from}`,
         `t: <${ruri}>`,
@@ -90,9 +100,8 @@ describe('hostile and unusual input, end to end', () => {
         'max-forwards: 70',
         'c: application/sdp',
         'X-Odd-Case: kept',
-      ], SDP),
-    );
-    const ok = await client.waitFor((r) => r.headers['call-id']?.[0] === ids.callId && r.status >= 200);
+      ],
+    });
     expect(ok.status).toBe(200);
     expect(ok.body).toContain('m=audio');
     expect((await ackAndBye(ids, ok, from, ruri)).status).toBe(200);
@@ -104,18 +113,7 @@ describe('hostile and unusual input, end to end', () => {
     const ids = newIds();
     const ruri = 'sip:4712@known.test';
     const from = `<sip:caller@${local()}>;tag=${ids.tag}`;
-    client.send(
-      request(`INVITE ${ruri} SIP/2.0`, [
-        `Via: SIP/2.0/UDP ${local()};branch=${ids.branch}`,
-        `From: ${from}`,
-        `To: <${ruri}>`,
-        `Call-ID: ${ids.callId}`,
-        'CSeq: 1 INVITE',
-        `Contact: <sip:caller@${local()}>`,
-        'Max-Forwards: 70',
-      ]),
-    );
-    const ok = await client.waitFor((r) => r.headers['call-id']?.[0] === ids.callId && r.status >= 200);
+    const ok = await invite(ids, ruri, from); // no body: no offer
     expect(ok.status).toBe(200);
     expect(ok.body).toContain('m=audio'); // the target's offer
     expect((await ackAndBye(ids, ok, from, ruri, SDP)).status).toBe(200);
@@ -127,18 +125,7 @@ describe('hostile and unusual input, end to end', () => {
     const ids = newIds();
     const ruri = `sip:0049401234@${drachtio.sipAddress}:${drachtio.sipPort}`;
     const from = `<sip:pbx@${local()}>;tag=${ids.tag}`;
-    client.send(
-      request(`INVITE ${ruri} SIP/2.0`, [
-        `Via: SIP/2.0/UDP ${local()};branch=${ids.branch}`,
-        `From: ${from}`,
-        `To: <${ruri}>`,
-        `Call-ID: ${ids.callId}`,
-        'CSeq: 1 INVITE',
-        `Contact: <sip:pbx@${local()}>`,
-        'Content-Type: application/sdp',
-      ], SDP),
-    );
-    const ok = await client.waitFor((r) => r.headers['call-id']?.[0] === ids.callId && r.status >= 200);
+    const ok = await invite(ids, ruri, from, { body: SDP });
     expect(ok.status).toBe(200);
     expect((await ackAndBye(ids, ok, from, ruri)).status).toBe(200);
     expect((await bySource.waitForStats((x) => x.successfulCalls >= 1)).incomingCalls).toBe(1);
@@ -154,18 +141,7 @@ describe('hostile and unusual input, end to end', () => {
     const ids = newIds();
     const ruri = 'sip:1@known.test';
     const from = `<sip:caller@${local()}>;tag=${ids.tag}`;
-    client.send(
-      request(`INVITE ${ruri} SIP/2.0`, [
-        `Via: SIP/2.0/UDP ${local()};branch=${ids.branch}`,
-        `From: ${from}`,
-        `To: <${ruri}>`,
-        `Call-ID: ${ids.callId}`,
-        'CSeq: 1 INVITE',
-        `Contact: <sip:caller@${local()}>`,
-        'Content-Type: application/sdp',
-      ], SDP),
-    );
-    const ok = await client.waitFor((r) => r.headers['call-id']?.[0] === ids.callId && r.status >= 200);
+    const ok = await invite(ids, ruri, from, { body: SDP });
     expect(ok.status).toBe(200);
     expect((await ackAndBye(ids, ok, from, ruri)).status).toBe(200);
     expect(app.logs().filter((l) => l.level === 'error')).toEqual([]);

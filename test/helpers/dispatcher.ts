@@ -1,0 +1,29 @@
+/**
+ * Starts apps/dispatcher/main.ts with a config object, written to a temporary JSON file.
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startApp, type AppProcess } from '../harness/app';
+import type { DrachtioServer } from '../harness/drachtio';
+
+const dir = mkdtempSync(join(tmpdir(), 'sipd-config-'));
+let written = 0;
+
+/** Writes a config object to a fresh file and returns its path. */
+export function writeConfig(config: unknown): string {
+  written += 1;
+  const file = join(dir, `config-${written}.json`);
+  writeFileSync(file, JSON.stringify(config));
+  return file;
+}
+
+/** The `drachtio` section that points a dispatcher at a test drachtio server. */
+export function drachtioSection(d: DrachtioServer): { servers: Array<{ host: string; port: number; secret: string }> } {
+  return { servers: [{ host: d.host, port: d.adminPort, secret: d.secret }] };
+}
+
+/** Starts the dispatcher and waits until it has connected to drachtio. */
+export function startDispatcher(config: unknown, env: Record<string, string> = {}): Promise<AppProcess> {
+  return startApp({ entry: 'apps/dispatcher/main.ts', args: ['--config', writeConfig(config)], env });
+}
