@@ -1,12 +1,14 @@
 /**
  * Starts a drachtio server for end-to-end tests: the in-repo emulator (test/emulator/main.ts,
  * spawned through tsx) or, when DRACHTIO_BIN points to one, a real drachtio-server binary with
- * equivalent command-line options (no config file needed: --noconfig, see drachtio-server
- * src/controller.cpp DrachtioController::parseCmdArgs / usage()).
+ * equivalent command-line options (drachtio-server src/controller.cpp parseCmdArgs / usage())
+ * plus a minimal generated config file, which drachtio always requires (src/drachtio-config.cpp).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import dgram from 'node:dgram';
+import fs from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 
 export interface DrachtioServer {
@@ -23,7 +25,7 @@ export interface DrachtioServer {
 
 export interface StartDrachtioOptions {
   secret?: string;
-  /** emulator only: RFC 3261 T1 in ms (timers scale from it); ignored for a real binary */
+  /** RFC 3261 T1 in ms (emulator: every timer scales from it; real binary: sip/timers in its config) */
   t1?: number;
   /** log level passed to the server (default info) */
   loglevel?: 'error' | 'warn' | 'info' | 'debug';
@@ -142,10 +144,23 @@ async function startOnce(opts: StartDrachtioOptions): Promise<DrachtioServer> {
 
   let command: string;
   let args: string[];
+  let configDir: string | undefined;
   if (bin) {
+    // drachtio always reads a config file (DrachtioController ctor exits when DrachtioConfig is
+    // invalid, e.g. missing) - write a minimal one; the command-line options override it.
+    configDir = fs.mkdtempSync(path.join(os.tmpdir(), 'drachtio-'));
+    const configFile = path.join(configDir, 'drachtio.conf.xml');
+    const t1 = opts.t1;
+    const timers = t1 ? `<timers><t1>${t1}</t1><t2>${8 * t1}</t2><t4>${10 * t1}</t4><t1x64>${64 * t1}</t1x64></timers>` : '';
+    fs.writeFileSync(
+      configFile,
+      `<drachtio>\n  <admin port="${adminPort}" secret="${secret}">${HOST}</admin>\n` +
+        `  <sip><contacts><contact>sip:${HOST}:${sipPort};transport=udp</contact></contacts>${timers}</sip>\n` +
+        `  <logging><console/><loglevel>${loglevel === 'warn' ? 'warning' : loglevel}</loglevel></logging>\n</drachtio>\n`,
+    );
     command = bin;
     args = [
-      '--noconfig',
+      '-f', configFile,
       '--contact', `sip:${HOST}:${sipPort};transport=udp`,
       '--address', HOST,
       '--port', String(adminPort),
@@ -183,7 +198,10 @@ async function startOnce(opts: StartDrachtioOptions): Promise<DrachtioServer> {
 
   const lastLines = (n = 40) => output.split('\n').slice(-n).join('\n');
   const kill = async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
+    if (child.exitCode !== null || child.signalCode !== null) {
+      if (configDir) fs.rmSync(configDir, { recursive: true, force: true });
+      return;
+    }
     signalGroup(child, 'SIGTERM');
     if (!(await waitExit(child, 3000))) {
       signalGroup(child, 'SIGKILL');
@@ -191,11 +209,13 @@ async function startOnce(opts: StartDrachtioOptions): Promise<DrachtioServer> {
     }
     signalGroup(child, 'SIGKILL'); // leftovers of the process group (e.g. node under tsx)
     live.delete(child);
+    if (configDir) fs.rmSync(configDir, { recursive: true, force: true });
   };
 
   const deadline = Date.now() + 20_000;
   for (;;) {
     if (child.exitCode !== null || child.signalCode !== null) {
+      if (configDir) fs.rmSync(configDir, { recursive: true, force: true });
       throw new Error(`drachtio (${kind}) exited during startup (code ${child.exitCode}):\n${lastLines()}`);
     }
     if (await canConnect(adminPort)) break;
