@@ -8,8 +8,8 @@
  * is killed when the jest worker exits.
  *
  * Stopping a UAS: SIGUSR1 is sipp's graceful quit (no new calls; exit when the open calls have
- * ended); a second SIGUSR1 aborts the open calls. Either way sipp writes a last stats line
- * before exiting, which is what stop() returns.
+ * ended); if calls are still open after a grace period, SIGTERM makes it exit at once. Either
+ * way sipp writes a last stats line before exiting, which is what stop() returns.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as dgram from 'node:dgram';
@@ -193,14 +193,18 @@ async function raceTimeout<T>(p: Promise<T>, ms: number): Promise<T | 'timeout'>
   }
 }
 
-/** SIGUSR1 (graceful), after graceMs a second SIGUSR1 (abort open calls), then SIGKILL. */
+/**
+ * SIGUSR1 (graceful: no new calls, exit once the open calls have ended); after graceMs SIGTERM
+ * (sipp 3.6.1 exits at once, still writing its last stats and counts lines; a second SIGUSR1
+ * does not reliably end calls stuck waiting for an ACK); SIGKILL 3 s later as a last resort.
+ */
 async function quitSipp(run: SippRun, graceMs: number): Promise<number | null> {
   const { child } = run;
   const done = run.exited.catch(() => null);
   if (child.exitCode !== null || child.signalCode !== null) return done;
   child.kill('SIGUSR1');
   if ((await raceTimeout(done, graceMs)) !== 'timeout') return done;
-  child.kill('SIGUSR1');
+  child.kill('SIGTERM');
   if ((await raceTimeout(done, 3000)) !== 'timeout') return done;
   child.kill('SIGKILL');
   return done;
