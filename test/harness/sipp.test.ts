@@ -159,6 +159,7 @@ describe('sipp UAS behaviours against sipp UACs', () => {
     const callee = await uas('delayed-answer', { delayMs: 500 });
     const res = await runUac('retransmit-invite', { target: target(callee), calls: 1, holdMs: 100 });
     expect(res.exitCode).toBe(0);
+    expect(res.invitesDuplicated).toBe(1);
     const s = await callee.stop();
     expect(s.incomingCalls).toBe(1);
     expect(s.successfulCalls).toBe(1);

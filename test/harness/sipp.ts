@@ -379,6 +379,8 @@ export interface UacResult {
   stats: SippStats;
   /** sipp's recent output and error log, for failure messages. */
   output: string;
+  /** retransmit-invite only: how many INVITEs the relay sent a second time. */
+  invitesDuplicated?: number;
 }
 
 /**
@@ -386,9 +388,12 @@ export interface UacResult {
  * twice, 20 ms apart: the second copy is a byte-identical retransmission (same branch).
  * Datagrams from the target go back to the UAC.
  */
-async function startDuplicatingRelay(target: { host: string; port: number }): Promise<{ port: number; stop(): Promise<void> }> {
+async function startDuplicatingRelay(
+  target: { host: string; port: number },
+): Promise<{ port: number; duplicated(): number; stop(): Promise<void> }> {
   const sock = dgram.createSocket('udp4');
   let client: { address: string; port: number } | undefined;
+  let duplicated = 0;
   sock.on('message', (msg, rinfo) => {
     if (rinfo.address === target.host && rinfo.port === target.port) {
       if (client) sock.send(msg, client.port, client.address);
@@ -397,12 +402,16 @@ async function startDuplicatingRelay(target: { host: string; port: number }): Pr
     client = { address: rinfo.address, port: rinfo.port };
     sock.send(msg, target.port, target.host);
     if (msg.subarray(0, 7).toString('latin1') === 'INVITE ') {
-      setTimeout(() => sock.send(msg, target.port, target.host), 20);
+      setTimeout(() => {
+        duplicated += 1;
+        sock.send(msg, target.port, target.host);
+      }, 20);
     }
   });
   await new Promise<void>((resolve) => sock.bind(0, LOOPBACK, resolve));
   return {
     port: sock.address().port,
+    duplicated: () => duplicated,
     stop: () => new Promise<void>((resolve) => sock.close(() => resolve())),
   };
 }
@@ -441,7 +450,9 @@ export async function runUac(scenario: UacScenario, opts: RunUacOptions): Promis
     if (code === 'timeout') code = await quitSipp(run, 2000);
     // sipp may exit a moment before the last stats line is flushed; it is written before exit.
     const stats = run.stats();
-    return { exitCode: code ?? -1, stats, output: run.output() };
+    const result: UacResult = { exitCode: code ?? -1, stats, output: run.output() };
+    if (relay) result.invitesDuplicated = relay.duplicated();
+    return result;
   } finally {
     await relay?.stop();
     removeDir(run.dir);
