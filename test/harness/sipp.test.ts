@@ -34,6 +34,17 @@ describe('sipp UAS behaviours against sipp UACs', () => {
     expect(s.messages.BYE_Recv).toBe(3);
   });
 
+  test('one long-running UAS takes many calls, concurrently', async () => {
+    const callee = await uas('answer');
+    const res = await runUac('call', { target: target(callee), calls: 60, rate: 60, concurrency: 20, holdMs: 300 });
+    expect(res.exitCode).toBe(0);
+    expect(res.stats.successfulCalls).toBe(60);
+    const s = await callee.stop();
+    expect(s.incomingCalls).toBe(60);
+    expect(s.successfulCalls).toBe(60);
+    expect(s.messages.BYE_Recv).toBe(60);
+  });
+
   test('answer: an in-dialog re-INVITE and INFO are accepted', async () => {
     const callee = await uas('answer');
     const res = await runUac('reinvite', { target: target(callee), calls: 2, holdMs: 100 });
@@ -109,6 +120,34 @@ describe('sipp UAS behaviours against sipp UACs', () => {
     sock.close();
     expect(response.split('\r\n')[0]).toBe('SIP/2.0 503 Service Unavailable');
     expect(response).toMatch(/\r\nRetry-After: 7\r\n/);
+  });
+
+  test('runUac puts user and domain in the Request-URI (the dispatcher routes on it)', async () => {
+    // a hand-made callee: records the INVITE, answers 486 so the caller's expect-status passes
+    const sock = dgram.createSocket('udp4');
+    await new Promise<void>((r) => sock.bind(0, '127.0.0.1', r));
+    const seen: string[] = [];
+    sock.on('message', (m, rinfo) => {
+      const text = m.toString();
+      if (!text.startsWith('INVITE ')) return;
+      seen.push(text);
+      const hdr = (name: string) => text.split('\r\n').find((l) => l.toLowerCase().startsWith(`${name.toLowerCase()}:`)) ?? '';
+      const reply = ['SIP/2.0 486 Busy Here', hdr('Via'), hdr('From'), `${hdr('To')};tag=hand1`, hdr('Call-ID'), hdr('CSeq'), 'Content-Length: 0', '', ''].join('\r\n');
+      sock.send(reply, rinfo.port, rinfo.address);
+    });
+    try {
+      const res = await runUac('expect-status', {
+        target: { host: '127.0.0.1', port: sock.address().port },
+        user: 'alice',
+        domain: 'carrier-a.example.org',
+        expectStatus: 486,
+      });
+      expect(res.exitCode).toBe(0);
+      expect(seen[0].split('\r\n')[0]).toBe('INVITE sip:alice@carrier-a.example.org SIP/2.0');
+      expect(seen[0]).toMatch(/\r\nTo: <sip:alice@carrier-a\.example\.org>\r\n/);
+    } finally {
+      sock.close();
+    }
   });
 
   test('no-answer: rings; a CANCEL gets 200 and the INVITE 487', async () => {
