@@ -72,7 +72,14 @@ export function startDispatcher(config: Config, logger: Logger, redis: Redis): D
         logger.warn({ left }, 'drain timeout: ending the remaining calls');
         await Promise.all(registry.all().map((c) => (c as CallSession).end('shutdown')));
       }
-      for (const srf of srfs) srf.disconnect();
+      for (const srf of srfs) {
+        try {
+          srf.disconnect();
+        } catch (err) {
+          // drachtio-srf asserts when there is no socket: this instance never connected
+          logger.debug({ error: (err as Error).message }, 'drachtio was not connected');
+        }
+      }
       logger.info('drained; disconnected from drachtio');
     },
   };

@@ -37,21 +37,26 @@ async function main(): Promise<void> {
   const dispatcher = startDispatcher(config, logger, redis);
 
   let stopping = false;
-  const stop = (signal: string): void => {
+  const stop = async (signal: string): Promise<void> => {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'shutdown requested');
-    void dispatcher
-      .shutdown()
-      .then(() => redis.quit())
-      .catch((err: unknown) => logger.error({ err }, 'error during shutdown'))
-      .finally(() => {
-        logger.flush();
-        setTimeout(() => process.exit(0), 50).unref();
-      });
+    try {
+      await dispatcher.shutdown();
+    } catch (err) {
+      logger.error({ err }, 'error during shutdown');
+    }
+    try {
+      await redis.quit();
+    } catch {
+      redis.disconnect();
+    }
+    // drachtio-srf keeps reconnect timers of its own: exit explicitly once the log is written
+    setTimeout(() => process.exit(0), 1000).unref();
+    logger.flush(() => process.exit(0));
   };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
 }
 
 void main().catch((err: unknown) => {

@@ -178,7 +178,7 @@ export class CallSession {
     this.tried.push({ target: target.id, result: label, ms });
     if (outcome.kind === 'answered' || outcome.kind === 'canceled') return;
     this.deps.store.recordFailedAttempt(target.id, label).catch((err: unknown) => {
-      this.log.warn({ err: { message: (err as Error).message }, target: target.id }, 'could not count failed attempt in redis');
+      this.log.warn({ error: (err as Error).message, target: target.id }, 'could not count failed attempt in redis');
     });
   }
 
@@ -235,7 +235,7 @@ export class CallSession {
       bUri: uac.remote.uri,
     };
     this.recorded = this.deps.store.recordAnswered(record).catch((err: unknown) => {
-      this.log.warn({ err: { message: (err as Error).message } }, 'could not store call record in redis; the call goes on uncounted');
+      this.log.warn({ error: (err as Error).message }, 'could not store call record in redis; the call goes on uncounted');
       return false;
     });
     this.logOutcome('call answered', 200, { target: target.id });
@@ -250,7 +250,7 @@ export class CallSession {
     await Promise.all(
       other.map((d) =>
         d.connected
-          ? d.destroy().catch((err: unknown) => this.log.debug({ err: { message: (err as Error).message } }, 'BYE to other leg failed'))
+          ? d.destroy().catch((err: unknown) => this.log.debug({ error: (err as Error).message }, 'BYE to other leg failed'))
           : undefined,
       ),
     );
@@ -258,7 +258,7 @@ export class CallSession {
       try {
         await this.deps.store.endCall(this.callId);
       } catch (err) {
-        this.log.warn({ err: { message: (err as Error).message } }, 'could not remove call record from redis');
+        this.log.warn({ error: (err as Error).message }, 'could not remove call record from redis');
       }
     }
     this.log.info({ route: this.routeName, target: this.answeredTarget?.id, by, durationMs: Date.now() - this.startedAt }, 'call ended');

@@ -12,7 +12,7 @@ export function startDrachtio(cfg: Config['drachtio'], logger: Logger, install: 
     const srf = createSrf();
     install(srf);
     const where = `${cfg.listen.host}:${cfg.listen.port}`;
-    srf.on('error', (err: Error) => logger.warn({ err: { message: err.message }, listen: where }, 'drachtio listener error'));
+    srf.on('error', (err: Error) => logger.warn({ error: err.message, listen: where }, 'drachtio listener error'));
     srf.listen({ host: cfg.listen.host, port: cfg.listen.port, secret: cfg.listen.secret });
     srf.on('listening', () => logger.info({ listen: where }, 'listening for drachtio-server connections'));
     return [srf];
@@ -25,7 +25,7 @@ export function startDrachtio(cfg: Config['drachtio'], logger: Logger, install: 
     let state: 'connecting' | 'connected' | 'down' = 'connecting';
     srf.on('connect', (err, hostport) => {
       if (err) {
-        log.error({ err: { message: err.message } }, 'drachtio refused the connection (check the secret); retrying');
+        log.error({ error: err.message }, 'drachtio refused the connection (check the secret); retrying');
         state = 'down';
         return;
       }
@@ -33,7 +33,7 @@ export function startDrachtio(cfg: Config['drachtio'], logger: Logger, install: 
       state = 'connected';
     });
     srf.on('error', (err: Error) => {
-      if (state !== 'down') log.warn({ err: { message: err.message } }, 'drachtio unreachable; retrying');
+      if (state !== 'down') log.warn({ error: err.message }, 'drachtio unreachable; retrying');
       state = 'down';
     });
     srf.on('close', () => {
