@@ -63,6 +63,8 @@ interface UasInvite {
   dialog?: Dialog;
   canceled: boolean;
   pendingTimer?: NodeJS.Timeout;
+  /** UPDATE received in the early dialog, handed to the app with the INVITE's transaction id */
+  updateStx?: ServerTransaction;
 }
 
 /** any other incoming request handed to an app (m_mapTransactionId2Irq) */
@@ -212,6 +214,12 @@ export class DrachtioEmulator {
     if (req.toTag) {
       const dlg = this.dialogs.findForRequest(req.callId, req.fromTag, req.toTag);
       if (dlg) return this.onRequestInsideDialog(dlg, req, from);
+      if (method === 'UPDATE') {
+        const iip = [...this.uasInvites.values()].find(
+          (r) => r.dialog && !r.stx.finalSent && r.req.callId === req.callId && r.localTag === req.toTag && r.dialog.remoteTag === req.fromTag,
+        );
+        if (iip) return this.onUpdateDuringInvite(iip, req, from);
+      }
       if (method === 'INVITE') {
         // PendingRequestController::processNewRequest: new INVITE with a to tag we are not tracking
         return this.rejectNew(req, from, 481);
@@ -285,6 +293,27 @@ export class DrachtioEmulator {
       this.clearDialog(dlg);
       this.timers.after(64 * this.cfg.t1, () => this.incoming.delete(txnId)); // timeoutBye
     }
+  }
+
+  /**
+   * UPDATE in the early dialog of an incoming INVITE: handed to the app with the INVITE's
+   * transaction id (SipDialogController::processRequestInsideDialog, route_request_inside_invite);
+   * a second one while the first is unanswered gets 500 (RFC 3311 5.2).
+   */
+  private onUpdateDuringInvite(iip: UasInvite, req: SipMessage, from: Endpoint): void {
+    const stx = this.layer.createServer(req, from);
+    if (iip.updateStx && !iip.updateStx.finalSent) {
+      stx.respond(this.buildResponse(req, 500, REASONS[500], [], '', {}));
+      return;
+    }
+    iip.updateStx = stx;
+    const dlg = iip.dialog;
+    if (!dlg || iip.client.closed) {
+      stx.respond(this.buildResponse(req, 481, REASONS[481], [], '', {}));
+      return;
+    }
+    const raw = req.toString();
+    iip.client.sendSip(iip.txnId, dlg.id, raw, this.networkMeta(raw, from));
   }
 
   private onAck(req: SipMessage, from: Endpoint): void {
@@ -436,6 +465,13 @@ export class DrachtioEmulator {
     const customContact = findHeader(hdrs, 'contact');
 
     const inv = this.uasInvites.get(cmd.transactionId);
+    if (inv && !inv.canceled && inv.updateStx && !inv.updateStx.finalSent && /(?:^|\n)cseq:\s*\d+\s*UPDATE/i.test(cmd.headers)) {
+      // response to an UPDATE received during the invite in progress (containsCseqUpdate)
+      const upd = inv.updateStx;
+      const raw = upd.respond(this.buildResponse(upd.request, code, reason, hdrs, cmd.body, { localTag: inv.localTag }));
+      this.apiResponseForResponse(client, cmd.msgId, raw, upd.source, cmd.transactionId, '');
+      return;
+    }
     if (inv && !inv.canceled) return this.respondToInvite(client, cmd, inv, code, reason, hdrs);
 
     const rec = this.incoming.get(cmd.transactionId);

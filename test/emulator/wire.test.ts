@@ -399,6 +399,31 @@ describe('drachtio-srf against the emulator', () => {
     expect((await peer.next((r) => r.msg.status === 200 && r.msg.cseq.method === 'BYE')).msg.callId).toBe(inv.callId);
   });
 
+  it('UAS: an UPDATE in the early dialog reaches the pending INVITE (update event) and is answered', async () => {
+    const updated = new Promise<void>((resolve) => {
+      onInvite = (req, res) => {
+        req.on('update', (_u: SrfReq, ures: SrfRes) => {
+          ures.send(200, { body: SDP });
+          resolve();
+        });
+        res.send(183, { body: SDP });
+      };
+    });
+    const inv = makeRequest('INVITE', { port: peer.port, target: emu.sipPort, body: SDP });
+    peer.send(inv.raw, emu.sipPort);
+    const r183 = await peer.nextResponse(183);
+    const upd = makeRequest('UPDATE', { port: peer.port, target: emu.sipPort, callId: inv.callId, fromTag: inv.fromTag, toTag: r183.msg.toTag, cseq: 2, body: SDP });
+    peer.send(upd.raw, emu.sipPort);
+    await updated;
+    const ok = await peer.nextResponse(200, 5000, 'UPDATE');
+    expect(ok.msg.toTag).toBe(r183.msg.toTag);
+    expect(ok.msg.body).toBe(SDP);
+    // clean up: caller cancels
+    peer.send(makeRequest('CANCEL', { port: peer.port, target: emu.sipPort, callId: inv.callId, fromTag: inv.fromTag, branch: inv.branch }).raw, emu.sipPort);
+    const r487 = await peer.nextResponse(487);
+    peer.send(makeRequest('ACK', { port: peer.port, target: emu.sipPort, callId: inv.callId, fromTag: inv.fromTag, branch: inv.branch, toTag: r487.msg.toTag }).raw, emu.sipPort);
+  });
+
   it('UAC: app re-INVITE in dialog gets CSeq+1 and our Contact; its ACK reuses the re-INVITE CSeq', async () => {
     const uac = srf.createUAC(`sip:callee@127.0.0.1:${peer.port}`, { localSdp: SDP });
     const inv = await peer.nextRequest('INVITE');
