@@ -3,7 +3,7 @@
  * timeout ends the calls left; a dead Redis or a lost drachtio does not take the process down.
  */
 import { spawnSync } from 'node:child_process';
-import type { AppProcess } from '../harness/app';
+import { parseJsonLine, startApp, type AppProcess } from '../harness/app';
 import { startDrachtio, type DrachtioServer } from '../harness/drachtio';
 import { freeTcpPort } from '../harness/ports';
 import { startRedis, type RedisServer } from '../harness/redis';
@@ -121,4 +121,17 @@ describe('dispatcher process lifecycle', () => {
     expect(app.logs().filter((l) => l.msg === 'drachtio unreachable; retrying').length).toBeLessThanOrEqual(1);
     expect(await app.stop('SIGTERM')).toBe(0);
   }, 60000);
+
+  it('waits for an unreachable drachtio without exiting, and still shuts down cleanly on SIGTERM', async () => {
+    const deadPort = await freeTcpPort();
+    const app = await startApp({
+      entry: 'apps/dispatcher/main.ts',
+      args: ['--config', writeConfig({ ...baseConfig(), drachtio: { servers: [{ host: '127.0.0.1', port: deadPort }], reconnectMaxDelayMs: 200 } })],
+      readyLine: (l) => parseJsonLine(l)?.msg === 'drachtio unreachable; retrying',
+    });
+    apps.push(app);
+    await sleep(1000);
+    expect(app.logs().filter((l) => l.msg === 'drachtio unreachable; retrying')).toHaveLength(1);
+    expect(await app.stop('SIGTERM')).toBe(0);
+  }, 30000);
 });
