@@ -8,6 +8,8 @@ import * as path from 'node:path';
 import * as readline from 'node:readline';
 
 const tracked = new Set<ChildProcess>();
+/** What each child is and which test file started it, to name leaks. */
+const origins = new WeakMap<ChildProcess, string>();
 /** Children spawned with `detached: true` (own process group, e.g. tsx and the node under it). */
 const groups = new WeakSet<ChildProcess>();
 let exitHookInstalled = false;
@@ -16,7 +18,12 @@ function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
   process.on('exit', () => {
-    for (const child of tracked) signal(child, 'SIGKILL');
+    for (const child of tracked) {
+      // a child still running here was never stopped by its test: say so (stderr is
+      // synchronous for pipes and files on Linux), then kill it
+      process.stderr.write(`test harness: killing leftover pid ${String(child.pid)} (${origins.get(child) ?? '?'})\n`);
+      signal(child, 'SIGKILL');
+    }
   });
   // A signal ends node without 'exit' handlers running (jest's force-exit of a worker sends
   // SIGTERM): turn SIGTERM/SIGINT/SIGHUP into an ordinary exit so the children go too.
@@ -45,12 +52,25 @@ function signal(child: ChildProcess, sig: NodeJS.Signals): void {
 export function trackChild(child: ChildProcess, group = false): void {
   installExitHook();
   if (group) groups.add(child);
+  origins.set(child, `${[child.spawnfile, ...child.spawnargs.slice(1, 3)].join(' ')} from ${currentTestFile()}`);
   tracked.add(child);
+  // A child the test forgot to stop must not keep the test process alive (in-band jest would
+  // hang after the last test): unref it and its pipes; the 'exit' hook above then kills it.
+  child.unref();
+  for (const stream of [child.stdin, child.stdout, child.stderr]) {
+    (stream as unknown as { unref?: () => void } | null)?.unref?.();
+  }
   child.once('exit', () => {
     tracked.delete(child);
     // leftovers in its group (e.g. the node process under tsx) go too
     if (group) signal(child, 'SIGKILL');
   });
+}
+
+function currentTestFile(): string {
+  const g = globalThis as { expect?: { getState?: () => { testPath?: string } } };
+  const testPath = g.expect?.getState?.().testPath;
+  return testPath ? path.relative(REPO_ROOT, testPath) : 'outside jest';
 }
 
 /** Resolves with the exit code (null when killed by a signal) once the child has exited. */
