@@ -779,9 +779,10 @@ export class DrachtioEmulator {
       dlg.localCSeq = seq;
       dlg.lastInviteCSeq = seq;
       dlg.localContact = customContact ? customContact.value : contact;
-      const rec: UacInvite = { txnId, dialog: dlg, client, canceled: false, final: false, ctx: undefined as unknown as ClientTransaction };
-      rec.ctx = this.layer.createClient(req, dest, {
-        onResponse: (res, from2, raw) => this.onUacInviteResponse(rec, res, from2, raw),
+      // responses arrive asynchronously, after `rec` below is assigned
+      let rec: UacInvite | undefined;
+      const ctx = this.layer.createClient(req, dest, {
+        onResponse: (res, from2, raw) => rec && this.onUacInviteResponse(rec, res, from2, raw),
         on2xxRetransmission: (res) => {
           if (dlg.lastAck && dlg.lastAck.cseq === res.cseq.seq) {
             this.log.info(`retransmitted ACK for callid: ${callId}`);
@@ -789,12 +790,13 @@ export class DrachtioEmulator {
           }
         },
         onTimeout: (res) => {
-          rec.final = true;
+          if (rec) rec.final = true;
           this.uacInvites.delete(txnId);
           const raw = res.toString();
           if (!client.closed) client.sendSip(txnId, dlg.id, raw, this.networkMeta(raw, dest));
         },
       });
+      rec = { txnId, dialog: dlg, client, canceled: false, final: false, ctx };
       this.uacInvites.set(txnId, rec);
       this.apiResponseForRequest(client, cmd.msgId, rec.ctx.raw, txnId);
       return;
