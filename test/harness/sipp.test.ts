@@ -194,6 +194,19 @@ describe('sipp UAS behaviours against sipp UACs', () => {
     expect(s.successfulCalls).toBe(2);
   });
 
+  test('ringing-then-answer: a CANCEL before the answer gets 200 and 487', async () => {
+    const callee = await uas('ringing-then-answer', { delayMs: 3000 });
+    const res = await runUac('cancel-after-ringing', { target: target(callee), calls: 2, holdMs: 200 });
+    expect(res.exitCode).toBe(0);
+    expect(res.stats.messages['487_Recv']).toBe(2);
+    const s = await callee.stop();
+    expect(s.successfulCalls).toBe(2);
+    expect(s.failedCalls).toBe(0);
+    expect(s.messages.CANCEL_Recv).toBe(2);
+    expect(s.messages['487_Sent']).toBe(2);
+    expect(s.messages['200_Sent'] ?? 0).toBe(2); // the 200s for the CANCELs; no 200 for an INVITE
+  });
+
   test('retransmit-invite: a duplicated INVITE is one call for the callee', async () => {
     const callee = await uas('delayed-answer', { delayMs: 500 });
     const res = await runUac('retransmit-invite', { target: target(callee), calls: 1, holdMs: 100 });
