@@ -68,6 +68,16 @@ describe('sipp UAS behaviours against sipp UACs', () => {
     expect(s.messages.BYE_Sent).toBe(2);
   });
 
+  test('answer-then-bye: a BYE from the caller during the hold is answered 200', async () => {
+    const callee = await uas('answer-then-bye', { delayMs: 3000 });
+    const res = await runUac('call', { target: target(callee), calls: 2, holdMs: 100 });
+    expect(res.exitCode).toBe(0);
+    const s = await callee.stop();
+    expect(s.successfulCalls).toBe(2);
+    expect(s.messages.BYE_Recv).toBe(2);
+    expect(s.messages.BYE_Sent).toBe(0);
+  });
+
   test.each([
     ['unavailable-503', 503],
     ['unavailable-503-retry-after', 503],
