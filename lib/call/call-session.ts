@@ -50,7 +50,8 @@ export class CallSession {
   readonly callId: string;
   private readonly log: Logger;
   private readonly startedAt = Date.now();
-  private canceled = false;
+  /** set when the call stops being wanted before it is answered: the caller's CANCEL, or our shutdown */
+  private canceled: 'caller' | 'shutdown' | false = false;
   private current?: { cancel(reason: 'caller' | 'local'): void };
   private readonly tried: Tried[] = [];
   private dialogs?: { uas: Dialog; uac: Dialog };
@@ -81,9 +82,10 @@ export class CallSession {
   /** Ends an answered call from this side (drain timeout, shutdown): BYE to both legs. */
   async end(reason: string): Promise<void> {
     if (!this.dialogs) {
-      this.canceled = true;
+      this.canceled = 'shutdown';
       this.current?.cancel('local');
-      this.respond(503, 'Service Unavailable');
+      this.respond(503, 'Service Unavailable', { 'Retry-After': String(this.deps.config.call.retryAfterSeconds) });
+      this.logOutcome('call abandoned: instance shutting down', 503, { code: 'B2B_ERR_SHUTTING_DOWN' });
       this.deps.registry.remove(this);
       return;
     }
@@ -103,7 +105,7 @@ export class CallSession {
     const route = compiled.route;
     this.routeName = route.name;
     this.req.on('cancel', () => {
-      this.canceled = true;
+      this.canceled = 'caller';
       this.log.debug('caller cancelled');
       this.current?.cancel('caller');
     });
@@ -192,9 +194,11 @@ export class CallSession {
 
   private finishUnanswered(last: AttemptResult | undefined): void {
     const { config } = this.deps;
-    if (this.canceled) {
+    if (this.canceled === 'caller') {
       // drachtio-server (sofia-sip) has already answered the CANCEL with 200 and the INVITE with 487
       this.logOutcome('call canceled by caller', 487, { code: 'B2B_ERR_CALL_CANCELED' });
+    } else if (this.canceled === 'shutdown') {
+      // end() has answered the caller and logged the outcome
     } else if (last && last.outcome.kind === 'rejected' && decide(last.outcome, this.failoverOn) === 'stop') {
       const { status, reason } = last.outcome;
       const headers = last.response ? copyHeaders(last.response.headers, this.deps.headers.response) : {};

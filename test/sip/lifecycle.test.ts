@@ -17,15 +17,16 @@ describe('dispatcher process lifecycle', () => {
   let redisServer: RedisServer;
   let drachtio: DrachtioServer;
   let target: SippUas;
+  let ringing: SippUas;
   const apps: AppProcess[] = [];
 
   beforeAll(async () => {
-    [redisServer, drachtio, target] = await Promise.all([startRedis(), startDrachtio(), startUas('answer')]);
+    [redisServer, drachtio, target, ringing] = await Promise.all([startRedis(), startDrachtio(), startUas('answer'), startUas('no-answer')]);
   }, 60000);
 
   afterAll(async () => {
     await Promise.all(apps.map((a) => a.stop('SIGKILL')));
-    await target?.stop();
+    await Promise.all([target?.stop(), ringing?.stop()]);
     await drachtio?.stop();
     await redisServer?.stop();
   });
@@ -33,7 +34,10 @@ describe('dispatcher process lifecycle', () => {
   const baseConfig = (extra: Record<string, unknown> = {}, redisUrl?: string) => ({
     drachtio: drachtioSection(drachtio),
     redis: { url: redisUrl ?? redisServer.url, keyPrefix: PREFIX, connectTimeoutMs: 300 },
-    routes: [{ name: 'all', targets: [{ host: target.host, port: target.port }] }],
+    routes: [
+      { name: 'ringing', match: { domains: ['ringing.test'] }, targets: [{ host: ringing.host, port: ringing.port }] },
+      { name: 'all', targets: [{ host: target.host, port: target.port }] },
+    ],
     ...extra,
   });
 
@@ -93,6 +97,19 @@ describe('dispatcher process lifecycle', () => {
     expect(await redisClean()).toEqual({ records: [], active: [0] });
     expect(app.logs().some((l) => l.msg === 'call ended' && l.by === 'shutdown')).toBe(true);
     await longCall; // the caller's scenario fails (it got a BYE it did not expect); we only wait for it to end
+  }, 60000);
+
+  it('answers a call still ringing at the drain timeout with 503 and cancels its target', async () => {
+    const app = await start(baseConfig({ call: { drainTimeoutMs: 300 } }));
+    const sip = { host: drachtio.sipAddress, port: drachtio.sipPort };
+    const before = (await ringing.stats()).messages.CANCEL_Recv ?? 0;
+    const call = runUac('expect-status', { target: sip, domain: 'ringing.test', expectStatus: 503 });
+    await ringing.waitForStats((x) => x.incomingCalls > 0 && x.currentCalls > 0);
+    expect(await app.stop('SIGTERM')).toBe(0);
+    expect((await call).exitCode).toBe(0);
+    const s = await ringing.waitForStats((x) => (x.messages.CANCEL_Recv ?? 0) > before);
+    expect((s.messages.CANCEL_Recv ?? 0) - before).toBe(1);
+    expect(app.logs().some((l) => l.msg === 'call abandoned: instance shutting down' && l.code === 'B2B_ERR_SHUTTING_DOWN')).toBe(true);
   }, 60000);
 
   it('keeps taking calls while Redis is unreachable, and says so', async () => {
