@@ -34,6 +34,10 @@ declare module 'drachtio-srf' {
     on(event: 'update', callback: (req: SrfRequest, res: SrfResponse) => void): void;
     cancel(opts?: { headers?: Record<string, string> }, callback?: (err: unknown, req: SrfRequest) => void): void;
     server?: { address: string; hostport: string };
+    /** `address:port` the request arrived on (lib/drachtio-agent.js) */
+    receivedOn?: string;
+    /** lib/request.js emits the response and, for INVITE, an ack function */
+    on(event: 'response', callback: (res: SrfResponse, ack: (opts?: { body?: string }) => void) => void): void;
   }
 
   interface SrfResponse {
@@ -54,6 +58,7 @@ declare module 'drachtio-srf' {
     on(event: 'ack', callback: (msg: SrfRequest) => void): this;
     on(event: 'info' | 'notify' | 'message' | 'options' | 'refer' | 'update' | 'modify', callback: (req: SrfRequest, res: SrfResponse) => void): this;
     once(event: 'ack', callback: (msg: SrfRequest) => void): this;
+    once(event: 'info' | 'notify' | 'message' | 'options' | 'refer' | 'update' | 'modify', callback: (req: SrfRequest, res: SrfResponse) => void): this;
     sip: { callId: string; localTag: string; remoteTag: string };
     res?: SrfResponse;
   }
@@ -91,5 +96,11 @@ declare module 'drachtio-srf' {
     locals: Record<string, unknown>;
     /** per-method handlers, generated for each SIP method in lib/srf.js */
     options(handler: (req: SrfRequest, res: SrfResponse) => void): void;
+    info(handler: (req: SrfRequest, res: SrfResponse) => void): void;
+    /** lib/srf.js `request`: a request outside a dialog, or inside one by drachtio dialog id */
+    request(uri: string, opts: { method: SipMethod; headers?: Record<string, string>; body?: string }, callback: (err: (Error & { code?: string }) | null, req: SrfRequest) => void): void;
+    request(opts: { method: SipMethod; stackDialogId: string; headers?: Record<string, string>; body?: string }, callback: (err: (Error & { code?: string }) | null, req: SrfRequest) => void): void;
+    /** lib/srf.js: cbRequest is called (err, req) */
+    createUAC(uri: string, opts: CreateUACOptions, progress: B2BUAProgressCallbacks): Promise<Dialog>;
   }
 }

@@ -300,7 +300,7 @@ describe('drachtio-srf against the emulator', () => {
 
   it('UAC: retransmits the INVITE (timer A), app CANCEL is built from the INVITE, 487 is ACKed by the stack', async () => {
     let sentReq: SrfReq | undefined;
-    const uac = srf.createUAC(`sip:callee@127.0.0.1:${peer.port}`, { localSdp: SDP }, { cbRequest: (_e, req) => (sentReq = req) });
+    const uac = srf.createUAC(`sip:callee@127.0.0.1:${peer.port}`, { localSdp: SDP }, { cbRequest: (_e: unknown, req: SrfReq) => (sentReq = req) });
     const inv1 = await peer.nextRequest('INVITE');
     const inv2 = await peer.nextRequest('INVITE');
     expect(inv2.raw).toBe(inv1.raw);
@@ -449,7 +449,7 @@ describe('drachtio-srf against the emulator', () => {
 
   it('UAC: an app CANCEL is held until a provisional response arrives', async () => {
     let sentReq: SrfReq | undefined;
-    const uac = srf.createUAC(`sip:callee@127.0.0.1:${peer.port}`, { localSdp: SDP }, { cbRequest: (_e, req) => (sentReq = req) });
+    const uac = srf.createUAC(`sip:callee@127.0.0.1:${peer.port}`, { localSdp: SDP }, { cbRequest: (_e: unknown, req: SrfReq) => (sentReq = req) });
     const inv = await peer.nextRequest('INVITE');
     await new Promise((r) => setTimeout(r, 20));
     sentReq?.cancel();
