@@ -18,6 +18,8 @@ export function redisOptions(cfg: RedisConfig): RedisOptions {
       ? { rejectUnauthorized: cfg.tls?.rejectUnauthorized ?? true, ...(cfg.tls?.caFile ? { ca: readFileSync(cfg.tls.caFile) } : {}) }
       : undefined,
     commandTimeout: cfg.commandTimeoutMs,
+    // on quit/disconnect, a stream that has not closed within the command timeout is destroyed
+    disconnectTimeout: cfg.commandTimeoutMs,
     connectTimeout: cfg.connectTimeoutMs,
     maxRetriesPerRequest: 0,
     enableOfflineQueue: false,

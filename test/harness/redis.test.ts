@@ -21,7 +21,7 @@ describe('startRedis', () => {
     await server.stop();
     server = undefined;
     const { default: Redis } = await import('ioredis');
-    const probe = new Redis({ host: '127.0.0.1', port, lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
+    const probe = new Redis({ host: '127.0.0.1', port, lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0, disconnectTimeout: 10 });
     probe.on('error', () => undefined);
     await expect(probe.connect()).rejects.toThrow();
     probe.disconnect();

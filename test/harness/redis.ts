@@ -33,6 +33,9 @@ async function waitForPing(port: number, password: string | undefined, deadline:
       maxRetriesPerRequest: 0,
       retryStrategy: () => null,
       enableOfflineQueue: false,
+      // ioredis' disconnect() arms a 2 s timer that only a 'close' event clears; a probe whose
+      // connection was refused has closed already, so the timer would keep jest alive
+      disconnectTimeout: 10,
     });
     probe.on('error', () => undefined);
     try {
