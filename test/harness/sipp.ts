@@ -223,7 +223,8 @@ export type UasBehaviour =
   | 'no-answer'
   | 'delayed-answer'
   | 'ringing-then-answer'
-  | 'silent';
+  | 'silent'
+  | 'answer-check-headers';
 
 export const UAS_SCENARIOS: Record<UasBehaviour, string> = {
   answer: 'uas-answer.xml',
@@ -235,6 +236,7 @@ export const UAS_SCENARIOS: Record<UasBehaviour, string> = {
   'delayed-answer': 'uas-delayed-answer.xml',
   'ringing-then-answer': 'uas-180-200.xml',
   silent: 'uas-silent.xml',
+  'answer-check-headers': 'uas-answer-check-headers.xml',
 };
 
 /** Default pause (ms) of the behaviours that have one (sipp -d). */
@@ -338,7 +340,8 @@ export type UacScenario =
   | 'reinvite'
   | 'callee-bye'
   | 'expect-status'
-  | 'retransmit-invite';
+  | 'retransmit-invite'
+  | 'update-info';
 
 export const UAC_SCENARIOS: Record<UacScenario, string> = {
   call: 'uac-call.xml',
@@ -348,6 +351,7 @@ export const UAC_SCENARIOS: Record<UacScenario, string> = {
   'expect-status': 'uac-expect-status.xml',
   // The plain call scenario, sent through a relay that duplicates each INVITE datagram.
   'retransmit-invite': 'uac-call.xml',
+  'update-info': 'uac-update-info.xml',
 };
 
 export interface RunUacOptions {

@@ -257,6 +257,16 @@ describe('dispatcher end to end (sipp -> drachtio -> dispatcher -> sipp)', () =>
     expect((s.messages.INVITE_Recv ?? 0) - before).toBe(2);
   }, 60000);
 
+  it('relays UPDATE and INFO to the other leg', async () => {
+    const [target] = uas.get('plain')!;
+    const before = (await target.stats()).messages;
+    const r = await runUac('update-info', { target: sip(), domain: 'plain.test', calls: 1, rate: 1 });
+    expect(r.exitCode).toBe(0);
+    const s = await target.waitForStats((x) => (x.messages.INFO_Recv ?? 0) > (before.INFO_Recv ?? 0));
+    expect((s.messages.UPDATE_Recv ?? 0) - (before.UPDATE_Recv ?? 0)).toBe(1);
+    expect((s.messages.INFO_Recv ?? 0) - (before.INFO_Recv ?? 0)).toBe(1);
+  }, 60000);
+
   it('rings targets in parallel and bridges the first to answer', async () => {
     const [never, answers] = uas.get('parallel')!;
     const r = await runUac('call', { target: sip(), domain: 'parallel.test', calls: 2, rate: 1 });

@@ -20,16 +20,24 @@ describe('hostile and unusual input, end to end', () => {
   let app: AppProcess;
   let byDomain: SippUas;
   let bySource: SippUas;
+  let checksHeaders: SippUas;
   let client: RawSipClient;
 
   beforeAll(async () => {
-    [redisServer, drachtio, byDomain, bySource] = await Promise.all([startRedis(), startDrachtio(), startUas('answer'), startUas('answer')]);
+    [redisServer, drachtio, byDomain, bySource, checksHeaders] = await Promise.all([
+      startRedis(),
+      startDrachtio(),
+      startUas('answer'),
+      startUas('answer'),
+      startUas('answer-check-headers'),
+    ]);
     redis = redisServer.client();
     app = await startDispatcher({
       drachtio: drachtioSection(drachtio),
       redis: { url: redisServer.url, keyPrefix: PREFIX },
       routes: [
         { name: 'by-domain', match: { domains: ['known.test'] }, targets: [{ host: byDomain.host, port: byDomain.port }] },
+        { name: 'headers', match: { domains: ['headers.test'] }, targets: [{ host: checksHeaders.host, port: checksHeaders.port }] },
         { name: 'from-sip-server', match: { sources: ['127.0.0.1/32'] }, targets: [{ host: bySource.host, port: bySource.port }] },
       ],
     });
@@ -39,7 +47,7 @@ describe('hostile and unusual input, end to end', () => {
   afterAll(async () => {
     await client?.close();
     await app?.stop('SIGTERM');
-    await Promise.all([byDomain?.stop(), bySource?.stop()]);
+    await Promise.all([byDomain?.stop(), bySource?.stop(), checksHeaders?.stop()]);
     await drachtio?.stop();
     await redisServer?.stop();
   });
@@ -107,6 +115,34 @@ describe('hostile and unusual input, end to end', () => {
     expect((await ackAndBye(ids, ok, from, ruri)).status).toBe(200);
     const s = await byDomain.waitForStats((x) => x.successfulCalls >= 1);
     expect(s.incomingCalls).toBe(1);
+  });
+
+  it('copies headers by the default policy in both directions, and only those', async () => {
+    const ids = newIds();
+    const ruri = 'sip:4713@headers.test';
+    const from = `<sip:caller@${local()}>;tag=${ids.tag}`;
+    const ok = await invite(ids, ruri, from, {
+      body: SDP,
+      headers: [
+        `Via: SIP/2.0/UDP ${local()};branch=${ids.branch}`,
+        `From: ${from}`,
+        `To: <${ruri}>`,
+        `Call-ID: ${ids.callId}`,
+        'CSeq: 1 INVITE',
+        `Contact: <sip:caller@${local()}>`,
+        'Content-Type: application/sdp',
+        'X-Customer: 42',
+        'P-Asserted-Identity: <sip:+4940123@headers.test>',
+        'Foo-Bar: not in the policy',
+      ],
+    });
+    expect(ok.status).toBe(200);
+    expect(ok.headers['x-target-info']).toEqual(['siparator']);
+    expect(ok.headers['foo-internal']).toBeUndefined();
+    expect((await ackAndBye(ids, ok, from, ruri)).status).toBe(200);
+    // the target's scenario fails the call unless X-Customer and P-Asserted-Identity came and Foo-Bar did not
+    const s = await checksHeaders.waitForStats((x) => x.successfulCalls + x.failedCalls >= 1);
+    expect({ ok: s.successfulCalls, failed: s.failedCalls }).toEqual({ ok: 1, failed: 0 });
   });
 
   it('bridges an INVITE without SDP: the offer comes in the 200, the answer in the ACK', async () => {
