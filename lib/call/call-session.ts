@@ -79,7 +79,7 @@ export class CallSession {
     }
   }
 
-  /** Ends an answered call from this side (drain timeout, shutdown): BYE to both legs. */
+  /** Ends the call from this side at shutdown: BYE to both legs if answered, else 503 to the caller and CANCEL to the target. */
   async end(reason: string): Promise<void> {
     if (!this.dialogs) {
       this.canceled = 'shutdown';
