@@ -2,15 +2,17 @@
 # Installs the system tools the end-to-end tests need, when missing:
 #   redis-server (the tests start their own, on free loopback ports)
 #   sipp         (Debian package sip-tester; the SIP callers and callees)
+#   openssl      (certificates for the Redis TLS test)
 # Non-interactive; works as root without sudo (CI), or with sudo when not root.
 set -euo pipefail
 
 need=()
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v sipp >/dev/null 2>&1 || need+=(sip-tester)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
 
 if [ "${#need[@]}" -eq 0 ]; then
-  echo "setup: redis-server and sipp already installed"
+  echo "setup: redis-server, sipp and openssl already installed"
   exit 0
 fi
 

@@ -2,7 +2,9 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from '../../lib/config/load';
 import { ConfigError } from '../../lib/errors';
 import { startDispatcher } from '../../lib/dispatcher';
-import { createLogger, safeRedisUrl } from '../../lib/logger';
+import type { Redis } from 'ioredis';
+import type { Config } from '../../lib/config/schema';
+import { createLogger, safeRedisUrl, type Logger } from '../../lib/logger';
 import { createRedis, waitForRedis } from '../../lib/store/redis-client';
 
 const USAGE = 'usage: sip-dispatcher [--config <file>]   (default: $SIPD_CONFIG or config/default.yaml)';
@@ -15,9 +17,13 @@ async function main(): Promise<void> {
   }
   const file = values.config ?? process.env.SIPD_CONFIG ?? 'config/default.yaml';
 
-  let config;
+  let config: Config;
+  let logger: Logger;
+  let redis: Redis;
   try {
     config = loadConfig(file);
+    logger = createLogger(config.log.level);
+    redis = createRedis(config.redis, logger);
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`${err.code}: ${err.message}\n`);
@@ -25,12 +31,9 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-
-  const logger = createLogger(config.log.level);
   process.on('unhandledRejection', (err) => logger.error({ err }, 'unhandled rejection (process continues)'));
   process.on('uncaughtException', (err) => logger.error({ err }, 'uncaught exception (process continues)'));
 
-  const redis = createRedis(config.redis, logger);
   if (!(await waitForRedis(redis, config.redis.connectTimeoutMs))) {
     logger.warn({ redis: safeRedisUrl(config.redis.url) }, 'redis not reachable at start; taking calls without shared state, retrying in background');
   }

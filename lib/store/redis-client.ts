@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import Redis, { type RedisOptions } from 'ioredis';
 import type { Config } from '../config/schema';
+import { ConfigError } from '../errors';
 import { safeRedisUrl, type Logger } from '../logger';
 
 type RedisConfig = Config['redis'];
@@ -9,13 +10,24 @@ type RedisConfig = Config['redis'];
  * ioredis options for the call path: commands fail fast rather than queue while Redis is away,
  * so a dead Redis delays no call by more than commandTimeoutMs.
  */
+function readCa(file: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+    throw new ConfigError('B2B_ERR_CONFIG_INVALID', `invalid configuration:\n  redis.tls.caFile: cannot read ${file} (${code}), expected a readable PEM file`, [
+      { path: 'redis.tls.caFile', found: JSON.stringify(file), expected: 'a readable PEM file' },
+    ], { cause: err });
+  }
+}
+
 export function redisOptions(cfg: RedisConfig): RedisOptions {
   const tlsWanted = cfg.tls !== undefined || cfg.url.startsWith('rediss://');
   return {
     password: cfg.password,
     username: cfg.username,
     tls: tlsWanted
-      ? { rejectUnauthorized: cfg.tls?.rejectUnauthorized ?? true, ...(cfg.tls?.caFile ? { ca: readFileSync(cfg.tls.caFile) } : {}) }
+      ? { rejectUnauthorized: cfg.tls?.rejectUnauthorized ?? true, ...(cfg.tls?.caFile ? { ca: readCa(cfg.tls.caFile) } : {}) }
       : undefined,
     commandTimeout: cfg.commandTimeoutMs,
     // on quit/disconnect, a stream that has not closed within the command timeout is destroyed
