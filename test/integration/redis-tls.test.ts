@@ -17,7 +17,7 @@ function redisConfig(url: string, tls: Record<string, unknown>) {
   return validateConfig({
     drachtio: { servers: [{ host: 'x' }] },
     routes: [{ name: 'r', targets: [{ host: 'y' }] }],
-    redis: { url, tls, connectTimeoutMs: 1000 },
+    redis: { url, tls, connectTimeoutMs: 1000, commandTimeoutMs: 200 },
   }).redis;
 }
 
