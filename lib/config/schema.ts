@@ -26,7 +26,6 @@ export const DEFAULTS = {
   targetPriority: 10,
   targetWeight: 1,
   parallelCount: 2,
-  callRecordTtlSeconds: 86400,
   /** headers copied from the caller's INVITE to the INVITE sent to the target */
   requestHeaders: ['P-Asserted-Identity', 'P-Preferred-Identity', 'Privacy', 'Diversion', 'History-Info', 'Remote-Party-ID', 'User-Agent', 'Subject', 'Accept', 'Allow', 'Supported', 'X-*'],
   /** headers copied from the target's responses back to the caller */
@@ -52,8 +51,6 @@ export const targetSchema = z.strictObject({
   transport: z.enum(['udp', 'tcp', 'tls']).default(DEFAULTS.targetTransport),
   priority: z.number().int().min(0).max(65535).default(DEFAULTS.targetPriority),
   weight: z.number().int().min(0).max(65535).default(DEFAULTS.targetWeight),
-  /** optional label for logs and metrics; defaults to host:port */
-  name: z.string().min(1).optional(),
 });
 
 export const matchSchema = z
@@ -116,7 +113,6 @@ export const configSchema = z
         keyPrefix: z.string().regex(/^[A-Za-z0-9_.:-]*$/, 'letters, digits, "_", ".", ":" or "-"').default(DEFAULTS.redisKeyPrefix),
         commandTimeoutMs: z.number().int().min(50).default(DEFAULTS.redisCommandTimeoutMs),
         connectTimeoutMs: z.number().int().min(50).default(DEFAULTS.redisConnectTimeoutMs),
-        callRecordTtlSeconds: z.number().int().min(60).default(DEFAULTS.callRecordTtlSeconds),
       })
       .prefault({}),
     log: z
@@ -156,9 +152,6 @@ export const configSchema = z
           input: undefined,
           message: `a "match" (a route without one is the default route and must be last, or routes[${i + 1}..] can never match)`,
         });
-      }
-      if (route.targets.every((t) => t.weight === 0) && route.strategy === 'weighted') {
-        // allowed: RFC 2782 still picks among weight-0 targets in random order
       }
     });
     if (cfg.drachtio.mode === 'inbound' && cfg.drachtio.servers.length === 0) {

@@ -180,3 +180,34 @@ describe('loadConfig', () => {
     }
   });
 });
+
+describe('README configuration reference', () => {
+  const readme = require('node:fs').readFileSync('README.md', 'utf8') as string;
+
+  /** every leaf path of a config with all defaults filled in, arrays written `[]` */
+  function leafPaths(value: unknown, prefix: string): string[] {
+    if (Array.isArray(value)) {
+      const first: unknown = value[0];
+      return typeof first === 'object' && first !== null ? leafPaths(first, `${prefix}[]`) : [prefix];
+    }
+    if (typeof value === 'object' && value !== null) {
+      return Object.entries(value).flatMap(([k, v]) => leafPaths(v, prefix ? `${prefix}.${k}` : k));
+    }
+    return [prefix];
+  }
+
+  it('documents every field of the schema', () => {
+    const full = validateConfig({
+      ...base(),
+      instanceId: 'x',
+      redis: { password: 'p', username: 'u', tls: { caFile: '/ca.pem' } },
+      routes: [{ name: 'r', match: { domains: ['a.org'], sources: ['10.0.0.0/8'] }, provisionalTimeoutMs: 500, maxAttempts: 2, failoverOn: [503], targets: [{ host: '10.0.0.1' }] }],
+    });
+    const paths = leafPaths(full, '');
+    expect(paths.length).toBeGreaterThan(30);
+    // the per-route overrides share one row: `routes[].provisionalTimeoutMs`, `.maxAttempts`, `.failoverOn`
+    const shared = (p: string) => /^routes\[\]\.(maxAttempts|failoverOn)$/.test(p) && readme.includes(`\`.${p.split('.').pop()}\``);
+    const undocumented = paths.filter((p) => !readme.includes(`\`${p}\``) && !shared(p));
+    expect(undocumented).toEqual([]);
+  });
+});
