@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { applyEnv, loadConfig, validateConfig } from '../../lib/config/load';
@@ -182,7 +182,7 @@ describe('loadConfig', () => {
 });
 
 describe('README configuration reference', () => {
-  const readme = require('node:fs').readFileSync('README.md', 'utf8') as string;
+  const readme = readFileSync('README.md', 'utf8');
 
   /** every leaf path of a config with all defaults filled in, arrays written `[]` */
   function leafPaths(value: unknown, prefix: string): string[] {
