@@ -4,12 +4,13 @@
  * equivalent command-line options (drachtio-server src/controller.cpp parseCmdArgs / usage())
  * plus a minimal generated config file, which drachtio always requires (src/drachtio-config.cpp).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import dgram from 'node:dgram';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { killChild, trackChild } from './app';
 
 export interface DrachtioServer {
   kind: 'emulator' | 'real';
@@ -78,47 +79,6 @@ function canConnect(port: number): Promise<boolean> {
   });
 }
 
-const live = new Set<ChildProcess>();
-let exitHookInstalled = false;
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.on('exit', () => {
-    for (const c of live) signalGroup(c, 'SIGKILL');
-  });
-  // A signal ends node without running 'exit' handlers (jest force-exits workers with SIGTERM):
-  // turn it into an ordinary exit so the children go too (unless someone else already handles it).
-  for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
-    if (process.listenerCount(sig) === 0) {
-      process.once(sig, () => process.exit(128 + (sig === 'SIGHUP' ? 1 : sig === 'SIGINT' ? 2 : 15)));
-    }
-  }
-}
-
-/** The child runs in its own process group (tsx spawns node underneath): signal the whole group. */
-function signalGroup(child: ChildProcess, sig: NodeJS.Signals): void {
-  if (child.pid === undefined) return;
-  try {
-    process.kill(-child.pid, sig);
-  } catch {
-    try {
-      child.kill(sig);
-    } catch {
-      /* already gone */
-    }
-  }
-}
-
-function waitExit(child: ChildProcess, ms: number): Promise<boolean> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
-  return new Promise((resolve) => {
-    const t = setTimeout(() => resolve(false), ms);
-    child.once('exit', () => {
-      clearTimeout(t);
-      resolve(true);
-    });
-  });
-}
 
 export async function startDrachtio(opts: StartDrachtioOptions = {}): Promise<DrachtioServer> {
   // the ports are probed free but only taken by the child: retry on a (rare) race for them
@@ -184,9 +144,8 @@ async function startOnce(opts: StartDrachtioOptions): Promise<DrachtioServer> {
     if (opts.t1) args.push('--t1', String(opts.t1));
   }
 
-  installExitHook();
   const child = spawn(command, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-  live.add(child);
+  trackChild(child, true); // killed with its process group (node under tsx) when jest exits
   let output = '';
   const capture = (b: Buffer) => {
     output += b.toString('utf8');
@@ -194,7 +153,6 @@ async function startOnce(opts: StartDrachtioOptions): Promise<DrachtioServer> {
   };
   child.stdout?.on('data', capture);
   child.stderr?.on('data', capture);
-  child.once('exit', () => live.delete(child));
 
   const lastLines = (n = 40) => output.split('\n').slice(-n).join('\n');
   const kill = async () => {
@@ -202,13 +160,7 @@ async function startOnce(opts: StartDrachtioOptions): Promise<DrachtioServer> {
       if (configDir) fs.rmSync(configDir, { recursive: true, force: true });
       return;
     }
-    signalGroup(child, 'SIGTERM');
-    if (!(await waitExit(child, 3000))) {
-      signalGroup(child, 'SIGKILL');
-      await waitExit(child, 2000);
-    }
-    signalGroup(child, 'SIGKILL'); // leftovers of the process group (e.g. node under tsx)
-    live.delete(child);
+    await killChild(child, 'SIGTERM', 3000);
     if (configDir) fs.rmSync(configDir, { recursive: true, force: true });
   };
 
