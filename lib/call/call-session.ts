@@ -173,14 +173,15 @@ export class CallSession {
     return { result, answered: answeredIndex === undefined ? undefined : group[answeredIndex], perTarget };
   }
 
-  /** Per-target counters for a failed attempt; answered attempts are counted with the call record. */
+  /** Per-target counters for an unanswered attempt; answered attempts are counted with the call record. */
   private count(target: RoutedTarget, outcome: AttemptOutcome | undefined, ms: number): void {
     if (!outcome) return;
     const label = outcomeLabel(outcome);
     this.tried.push({ target: target.id, result: label, ms });
-    if (outcome.kind === 'answered' || outcome.kind === 'canceled') return;
-    this.deps.store.recordFailedAttempt(target.id, label).catch((err: unknown) => {
-      this.log.warn({ error: (err as Error).message, target: target.id }, 'could not count failed attempt in redis');
+    if (outcome.kind === 'answered') return;
+    const counted = outcome.kind === 'canceled' ? this.deps.store.recordCanceledAttempt(target.id) : this.deps.store.recordFailedAttempt(target.id, label);
+    counted.catch((err: unknown) => {
+      this.log.warn({ error: (err as Error).message, target: target.id }, 'could not count attempt in redis');
     });
   }
 

@@ -97,7 +97,8 @@ export class ParallelAttempt {
         .start()
         .then(({ uas, uac }) => {
           const index = answeredIndexOf(opts.uris, uac.req.uri);
-          const perTarget: AttemptOutcome[] = opts.uris.map((_, i) => (i === index ? { kind: 'answered' } : { kind: 'rejected', status: 487, reason: 'Request Terminated' }));
+          // the other legs were cancelled by Simring when this one answered
+          const perTarget: AttemptOutcome[] = opts.uris.map((_, i) => (i === index ? { kind: 'answered' } : { kind: 'canceled' }));
           finish({ result: { outcome: { kind: 'answered' }, dialogs: { uas, uac } }, answeredIndex: index, perTarget });
         })
         .catch((errs: unknown) => {

@@ -29,6 +29,7 @@ export interface TargetCounters {
   active: number;
   attempts: number;
   answered: number;
+  canceled: number;
   /** failed:<status> fields, e.g. { '503': 4, timeout: 1 } */
   failed: Record<string, number>;
 }
@@ -52,12 +53,21 @@ export class CallStore {
     this.redis = redis as StoreRedis;
   }
 
-  /** Counts a failed attempt at a target: attempts + failed:<label>. */
+  /** Counts a failed attempt at a target: attempts + failed:<label> (e.g. failed:503, failed:timeout). */
   async recordFailedAttempt(targetId: string, label: string): Promise<void> {
+    await this.countAttempt(targetId, `failed:${label}`);
+  }
+
+  /** Counts an attempt cancelled before its answer (the caller hung up, or a parallel leg answered first). */
+  async recordCanceledAttempt(targetId: string): Promise<void> {
+    await this.countAttempt(targetId, 'canceled');
+  }
+
+  private async countAttempt(targetId: string, field: string): Promise<void> {
     await this.redis
       .multi()
       .hincrby(this.keys.target(targetId), 'attempts', 1)
-      .hincrby(this.keys.target(targetId), `failed:${label}`, 1)
+      .hincrby(this.keys.target(targetId), field, 1)
       .sadd(this.keys.targets(), targetId)
       .exec();
   }
@@ -98,7 +108,7 @@ export class CallStore {
     const h = await this.redis.hgetall(this.keys.target(targetId));
     const failed: Record<string, number> = {};
     for (const [k, v] of Object.entries(h)) if (k.startsWith('failed:')) failed[k.slice(7)] = Number(v);
-    return { active: Number(h.active ?? 0), attempts: Number(h.attempts ?? 0), answered: Number(h.answered ?? 0), failed };
+    return { active: Number(h.active ?? 0), attempts: Number(h.attempts ?? 0), answered: Number(h.answered ?? 0), canceled: Number(h.canceled ?? 0), failed };
   }
 
   async targetIds(): Promise<string[]> {

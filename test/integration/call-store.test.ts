@@ -47,7 +47,7 @@ describe('CallStore against a real redis-server', () => {
   it('stores a complete call record and counts the answered attempt', async () => {
     expect(await store.recordAnswered(record('c1'))).toBe(true);
     expect(await store.getCall('c1')).toEqual(record('c1'));
-    expect(await store.targetCounters(TARGET)).toEqual({ active: 1, attempts: 1, answered: 1, failed: {} });
+    expect(await store.targetCounters(TARGET)).toEqual({ active: 1, attempts: 1, answered: 1, canceled: 0, failed: {} });
     expect(await redis.smembers('test:instance:node-a:calls')).toEqual(['c1']);
     expect(await store.targetIds()).toEqual([TARGET]);
   });
@@ -75,11 +75,12 @@ describe('CallStore against a real redis-server', () => {
     expect((await store.targetCounters(TARGET)).active).toBe(0);
   });
 
-  it('counts failed attempts by status label', async () => {
+  it('counts failed attempts by status label, and cancelled ones apart', async () => {
     await store.recordFailedAttempt(TARGET, '503');
     await store.recordFailedAttempt(TARGET, '503');
     await store.recordFailedAttempt(TARGET, 'timeout');
-    expect(await store.targetCounters(TARGET)).toEqual({ active: 0, attempts: 3, answered: 0, failed: { '503': 2, timeout: 1 } });
+    await store.recordCanceledAttempt(TARGET);
+    expect(await store.targetCounters(TARGET)).toEqual({ active: 0, attempts: 4, answered: 0, canceled: 1, failed: { '503': 2, timeout: 1 } });
   });
 
   it('keeps records apart per prefix', async () => {

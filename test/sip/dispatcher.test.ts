@@ -146,6 +146,12 @@ describe('dispatcher end to end (sipp -> drachtio -> dispatcher -> sipp)', () =>
       }
       await new Promise((r) => setTimeout(r, 100));
     }
+    // every INVITE sent is accounted for exactly once: answered, cancelled or failed:<why>
+    for (const id of await redis.smembers(`${PREFIX}targets`)) {
+      const h = await redis.hgetall(`${PREFIX}target:${id}`);
+      const failed = Object.entries(h).filter(([k]) => k.startsWith('failed:')).reduce((sum, [, v]) => sum + Number(v), 0);
+      expect({ id, attempts: Number(h.attempts ?? 0) }).toEqual({ id, attempts: Number(h.answered ?? 0) + Number(h.canceled ?? 0) + failed });
+    }
   });
 
   it('spreads 300 calls 60:40 by weight and never uses the backup while the primaries answer', async () => {
@@ -203,6 +209,7 @@ describe('dispatcher end to end (sipp -> drachtio -> dispatcher -> sipp)', () =>
     expect(r.exitCode).toBe(0);
     const s = await ringing.waitForStats((x) => (x.messages.CANCEL_Recv ?? 0) >= 2);
     expect(s.messages.CANCEL_Recv).toBe(2);
+    expect(await counters(ringing)).toMatchObject({ attempts: '2', canceled: '2' });
     await settle();
     expect((await backup.stats()).incomingCalls).toBe(0);
   }, 60000);
@@ -274,6 +281,8 @@ describe('dispatcher end to end (sipp -> drachtio -> dispatcher -> sipp)', () =>
     expect((await answers.waitForStats((x) => x.incomingCalls >= 2)).incomingCalls).toBe(2);
     const s = await never.waitForStats((x) => (x.messages.CANCEL_Recv ?? 0) >= 2);
     expect(s.incomingCalls).toBe(2);
+    expect(await counters(never)).toMatchObject({ attempts: '2', canceled: '2' });
+    expect(await counters(answers)).toMatchObject({ attempts: '2', answered: '2' });
   }, 60000);
 
   it('logs one outcome line per call, each carrying its Call-ID', () => {
