@@ -15,6 +15,11 @@ export function startDrachtio(cfg: Config['drachtio'], logger: Logger, install: 
     srf.on('error', (err: Error) => logger.warn({ error: err.message, listen: where }, 'drachtio listener error'));
     srf.listen({ host: cfg.listen.host, port: cfg.listen.port, secret: cfg.listen.secret });
     srf.on('listening', () => logger.info({ listen: where }, 'listening for drachtio-server connections'));
+    // drachtio-server opens a connection per call it routes here; each one authenticates with the secret
+    srf.on('connect', (err, hostport) => {
+      if (err) logger.warn({ error: err.message, listen: where }, 'a drachtio-server connection failed to authenticate (check the secret)');
+      else logger.debug({ sip: hostport }, 'drachtio-server connected (outbound mode)');
+    });
     return [srf];
   }
   return cfg.servers.map((server) => {
