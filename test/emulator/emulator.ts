@@ -4,6 +4,7 @@
  * drachtio-server performs for its applications. See EMULATOR.md for the source map.
  */
 import dns from 'node:dns/promises';
+import type http from 'node:http';
 import net from 'node:net';
 import { Dialog, DialogStore } from './dialogs';
 import { findHeader, parseAppHeaders, type AppHeader } from './headers';
@@ -16,6 +17,15 @@ import {
   replaceHostInNameAddr,
   withTag,
 } from './sip-message';
+import {
+  RESPONSE_REASONS,
+  RequestRouter,
+  buildRoutingUrl,
+  httpQuery,
+  parseRouteUri,
+  parseRoutingInstruction,
+  type RequestHandlerConfig,
+} from './request-handler';
 import { ClientTransaction, ServerTransaction, TransactionLayer, stampTopVia } from './transactions';
 import { UdpTransport, type Endpoint } from './udp-transport';
 import { Timers, makeLogger, makeTimerConfig, randomToken, stackTime, uuid, type LogLevel, type Logger, type SipTimerConfig } from './util';
@@ -34,6 +44,11 @@ export interface EmulatorOptions {
   loglevel?: LogLevel | 'silent';
   /** RFC 3261 T1 in ms (default 500); all other timers scale from it */
   t1?: number;
+  /**
+   * HTTP request handlers for new requests (drachtio `<request-handlers>` / `--http-handler`):
+   * outbound connection mode for the methods they cover
+   */
+  requestHandlers?: RequestHandlerConfig[];
 }
 
 export interface EmulatorHandle {
@@ -77,6 +92,24 @@ interface IncomingRequest {
   pendingTimer?: NodeJS.Timeout;
 }
 
+/**
+ * a new request waiting for its request handler's answer / outbound connection
+ * (PendingRequest_t between processNewRequest and routeNewRequestToClient)
+ */
+interface PendingRequest {
+  txnId: string;
+  method: string;
+  stx: ServerTransaction;
+  req: SipMessage;
+  source: Endpoint;
+  localTag: string;
+  raw: string;
+  meta: SipMeta;
+  /** a CANCEL arrived (PendingRequest_t::cancel): 200/487 sent, the app can no longer answer */
+  canceled: boolean;
+  pendingTimer?: NodeJS.Timeout;
+}
+
 /** an INVITE sent by an app (IIP, uac side) */
 interface UacInvite {
   txnId: string;
@@ -103,11 +136,18 @@ export class DrachtioEmulator {
   private readonly incoming = new Map<string, IncomingRequest>();
   private readonly uacInvites = new Map<string, UacInvite>();
   private readonly secret: string;
+  readonly router: RequestRouter;
+  /** new requests routed by a request handler, by transaction id (PendingRequestController) */
+  private readonly routing = new Map<string, PendingRequest>();
+  private readonly outboundSockets = new Set<net.Socket>();
+  private readonly httpRequests = new Set<http.ClientRequest>();
+  private closing = false;
 
   constructor(opts: EmulatorOptions) {
     this.log = makeLogger(opts.loglevel ?? 'info');
     this.cfg = makeTimerConfig(opts.t1 ?? 500);
     this.secret = opts.secret;
+    this.router = new RequestRouter(opts.requestHandlers);
     this.udp = new UdpTransport(opts.sipAddress ?? '127.0.0.1', opts.sipPort ?? 0, this.log, (raw, from) =>
       this.onSipMessage(raw, from),
     );
@@ -122,6 +162,7 @@ export class DrachtioEmulator {
       authResponse: () => `${this.hostport}|${EMULATED_VERSION}|${this.hostport}`,
       onSip: (client, cmd) => this.onAppSip(client, cmd),
       onClientGone: (client) => this.onClientGone(client),
+      outboundReady: (client, txnId) => this.outboundReady(client, txnId),
     });
   }
 
@@ -129,9 +170,18 @@ export class DrachtioEmulator {
     await this.udp.start();
     await this.wire.start();
     this.log.info(`listening for applications on tcp/${this.wire.port}, sip on udp/${this.udp.address}:${this.udp.port}`);
+    // DrachtioController::logConfig
+    for (const h of this.router.all()) {
+      this.log.info(`Route for outbound connection: sip-method: ${h.sipMethod}, http-method: ${h.httpMethod}, http-url: ${h.url}`);
+    }
   }
 
   async close(): Promise<void> {
+    this.closing = true;
+    for (const r of this.httpRequests) r.destroy();
+    this.httpRequests.clear();
+    for (const sock of this.outboundSockets) sock.destroy();
+    this.outboundSockets.clear();
     this.timers.clearAll();
     this.layer.clear();
     this.timers.clearAll();
@@ -244,27 +294,186 @@ export class DrachtioEmulator {
     if (method === 'INVITE') {
       stx.respond(this.buildResponse(req, 100, 'Trying', [], '', {}));
     }
-    const client = this.wire.routes.select(method);
-    if (!client) {
-      this.log.info(`No providers available for ${method}`);
-      stx.respond(this.buildResponse(req, 503, REASONS[503], [], '', { localTag }));
-      return;
+    // RequestRouter::getRoute: a request handler for this method => outbound connection mode
+    const route = this.router.get(method);
+    let client: AppClient | undefined;
+    if (!route) {
+      client = this.wire.routes.select(method);
+      if (!client) {
+        this.log.info(`No providers available for ${method}`);
+        stx.respond(this.buildResponse(req, 503, REASONS[503], [], '', { localTag }));
+        return;
+      }
     }
     const txnId = uuid();
     stx.txnId = txnId;
     const raw = req.toString();
     const meta = this.networkMeta(raw, from);
-    // CLIENT_TIMEOUT: give the app 64s to respond before clearing state
-    const pendingTimer = this.timers.after(128 * this.cfg.t1, () => {
+    const p: PendingRequest = { txnId, method, stx, req, source: from, localTag, raw, meta, canceled: false };
+    // CLIENT_TIMEOUT: give the app 64s (from arrival, HTTP query included) to respond before clearing state
+    p.pendingTimer = this.timers.after(128 * this.cfg.t1, () => {
+      this.routing.delete(txnId);
       this.uasInvites.delete(txnId);
       this.incoming.delete(txnId);
     });
-    if (method === 'INVITE') {
-      this.uasInvites.set(txnId, { txnId, stx, client, req, source: from, localTag, canceled: false, pendingTimer });
-    } else {
-      this.incoming.set(txnId, { txnId, stx, client, dialogId: '', localTag, pendingTimer });
+    if (client) {
+      this.routeNewRequestToClient(client, p);
+      return;
     }
-    client.sendNewSip(txnId, raw, meta, { address: this.udp.address, port: this.udp.port });
+    if (!route) return;
+    this.routing.set(txnId, p);
+    if (route.url.startsWith('tcp://') || route.url.startsWith('tls://')) {
+      // RequestHandler::startRequest: connect directly, no HTTP query
+      const uri = `${route.url.slice(6)};transport=${route.url.startsWith('tcp://') ? 'tcp' : 'tls'}`;
+      this.log.info(`no web callback required, sending directly to ${route.url}`);
+      this.httpCallRoutingComplete(txnId, JSON.stringify({ action: 'route', data: { uri } }));
+      return;
+    }
+    const url = buildRoutingUrl(route.url, req, meta.protocol, meta.address);
+    this.log.info(`sending http ${route.httpMethod}: ${url}`);
+    void httpQuery(route.httpMethod, url, raw, EMULATED_VERSION, (r) => {
+      this.httpRequests.add(r);
+      return () => this.httpRequests.delete(r);
+    }).then(({ status, body }) => {
+      if (this.closing) return;
+      this.log.info(`http ${status} response received from server: ${body}`);
+      this.httpCallRoutingComplete(txnId, body);
+    });
+  }
+
+  /**
+   * PendingRequestController::routeNewRequestToClient (and the inbound-connection branch of
+   * processNewRequest): hand the new request to the app with the 3-arg sendSipMessageToClient.
+   */
+  private routeNewRequestToClient(client: AppClient, p: PendingRequest): void {
+    const { txnId, stx, req, source, localTag, pendingTimer } = p;
+    if (!p.canceled) {
+      if (p.method === 'INVITE') {
+        this.uasInvites.set(txnId, { txnId, stx, client, req, source, localTag, canceled: false, pendingTimer });
+      } else {
+        this.incoming.set(txnId, { txnId, stx, client, dialogId: '', localTag, pendingTimer });
+      }
+    }
+    client.sendNewSip(txnId, p.raw, p.meta, { address: this.udp.address, port: this.udp.port });
+  }
+
+  /** DrachtioController::httpCallRoutingComplete: act on the request handler's JSON */
+  private httpCallRoutingComplete(txnId: string, body: string): void {
+    const ins = parseRoutingInstruction(body);
+    switch (ins.action) {
+      case 'reject':
+        return this.respondFromServer(txnId, ins.status, ins.reason ?? RESPONSE_REASONS[ins.status] ?? '', []);
+      case 'redirect':
+        // processRedirectInstruction: `SIP/2.0 302 Moved` with one Contact per entry
+        return this.respondFromServer(
+          txnId,
+          302,
+          'Moved',
+          ins.contacts.map((c) => ({ name: 'Contact', lname: 'contact', value: c })),
+        );
+      case 'proxy':
+        this.log.error(`request handler answered 'proxy' (to ${ins.destinations.join(',')}): proxying is not emulated, rejecting with 500`);
+        return this.respondFromServer(txnId, 500, REASONS[500], []);
+      case 'route':
+        if ('uri' in ins) return this.makeOutboundConnection(txnId, ins.uri);
+        return this.selectClientForTag(txnId, ins.tag);
+      case 'error':
+        this.log.error(`DrachtioController::processRoutingInstructions ${ins.message}: ${body}`);
+        return this.respondFromServer(txnId, 500, REASONS[500], []);
+    }
+  }
+
+  /**
+   * processRejectInstruction / processRedirectInstruction / ClientController::outboundFailed:
+   * respondToSipRequest with no app (fails silently once the request was canceled or timed out)
+   */
+  private respondFromServer(txnId: string, status: number, reason: string, hdrs: AppHeader[]): void {
+    const p = this.routing.get(txnId);
+    if (!p || p.canceled || p.stx.finalSent || status < 100 || status > 699) {
+      this.log.error(`error sending response ${status} for transactionId ${txnId}`);
+      return;
+    }
+    this.routing.delete(txnId);
+    this.timers.cancel(p.pendingTimer);
+    const contact = p.method === 'INVITE' && status >= 200 && status < 300 && !findHeader(hdrs, 'contact') ? `<${this.contactUri}>` : undefined;
+    p.stx.respond(this.buildResponse(p.req, status, reason, hdrs, '', { localTag: p.localTag, contact }));
+  }
+
+  /** ClientController::outboundFailed: `480 Temporarily Unavailable` */
+  private outboundFailed(txnId: string): void {
+    this.respondFromServer(txnId, 480, 'Temporarily Unavailable', []);
+  }
+
+  /** ClientController::selectClientForTag: an inbound connection routing the method with that tag */
+  private selectClientForTag(txnId: string, tag: string): void {
+    const p = this.routing.get(txnId);
+    if (!p) {
+      this.log.error(`selectClientForTag - unable to find transactionId: ${txnId}`);
+      return this.outboundFailed(txnId);
+    }
+    const client = this.wire.routes.select(p.method, tag);
+    if (!client) {
+      this.log.error(`selectClientForTag - no clients registered for tag: ${tag}`);
+      return this.outboundFailed(txnId);
+    }
+    this.routeNewRequestToClient(client, p);
+  }
+
+  /**
+   * DrachtioController::makeOutboundConnection + ClientController::makeOutboundConnection:
+   * a new TCP connection to the app for this request (one per routed request, never reused);
+   * connect failure => 480; the request is sent once the app has authenticated on it.
+   */
+  private makeOutboundConnection(txnId: string, uri: string): void {
+    const target = parseRouteUri(uri);
+    if (!target) {
+      // the server logs and leaves the request unanswered ("TODO: send 480")
+      this.log.warn(`makeOutboundConnection - invalid uri: ${uri}`);
+      return;
+    }
+    if (target.transport === 'tls') {
+      this.log.error(`makeOutboundConnection - tls connections are not emulated (${uri}); answering 480`);
+      return this.outboundFailed(txnId);
+    }
+    this.log.info(`makeOutboundConnection - attempting connection to ${target.host}:${target.port} with transport tcp`);
+    this.resolve(target.host, target.port).then(
+      (dest) => {
+        if (this.closing) return;
+        const sock = net.connect({ host: dest.address, port: dest.port });
+        this.outboundSockets.add(sock);
+        const onError = (err: Error) => {
+          this.outboundSockets.delete(sock);
+          this.log.warn(`Client::connect_handler tcp - unable to connect to ${target.host}:${target.port}: ${err.message}`);
+          this.outboundFailed(txnId);
+        };
+        sock.once('error', onError);
+        sock.once('connect', () => {
+          sock.off('error', onError);
+          this.outboundSockets.delete(sock);
+          if (this.closing) {
+            sock.destroy();
+            return;
+          }
+          this.wire.adoptOutbound(sock, txnId);
+        });
+      },
+      (err: Error) => {
+        // resolver.resolve() throws inside httpCallRoutingComplete's try => 500
+        this.log.error(`makeOutboundConnection - unable to resolve ${target.host}: ${err.message}`);
+        this.respondFromServer(txnId, 500, REASONS[500], []);
+      },
+    );
+  }
+
+  /** ClientController::outboundReady: the app authenticated on the outbound connection */
+  private outboundReady(client: AppClient, txnId: string): void {
+    const p = this.routing.get(txnId);
+    if (!p) {
+      this.log.error(`routeNewRequestToClient: transactionId not found: ${txnId}`);
+      return this.outboundFailed(txnId);
+    }
+    this.routing.delete(txnId);
+    this.routeNewRequestToClient(client, p);
   }
 
   /** SipDialogController::processRequestInsideDialog (default case) */
@@ -358,6 +567,9 @@ export class DrachtioEmulator {
       return;
     }
     const rec = [...this.uasInvites.values()].find((r) => r.stx === inv);
+    // quick cancel of a request still waiting for its request handler / outbound connection
+    const routed = [...this.routing.values()].find((r) => r.stx === inv);
+    if (routed && inv.state === 'proceeding') routed.canceled = true;
     if (inv.state === 'proceeding') {
       const localTag = rec?.localTag ?? randomToken(5);
       cancelStx.respond(this.buildResponse(req, 200, 'OK', [], '', { localTag }));

@@ -3,21 +3,34 @@
  *   npx tsx test/emulator/main.ts --port <adminTcpPort> --sip-address 127.0.0.1 --sip-port <udpPort> \
  *       --secret <secret> [--address 127.0.0.1] [--loglevel info|debug] [--t1 500] [--parent-pid <pid>]
  * Also accepts drachtio-style `--contact "sip:ADDR:PORT;transport=udp"`. Logs go to stderr.
+ * Outbound connection mode (HTTP request handler for new requests):
+ *   --request-handler <url> [--request-handler-sip-method <METHOD|*>] [--request-handler-http-method GET|POST]
+ *     (one `<request-handler sip-method=.. http-method=..>url</request-handler>`; defaults `*` / GET, as drachtio-config.cpp)
+ *   --http-handler <url> [--http-method GET|POST]   (drachtio's own flags: a handler for every method, `*`)
  */
 import { startEmulator, type EmulatorOptions } from './emulator';
+import type { RequestHandlerConfig } from './request-handler';
 import type { LogLevel } from './util';
 
 function usage(): never {
   process.stderr.write(
-    'usage: main.ts --port <adminTcpPort> --sip-address <addr> --sip-port <udpPort> --secret <secret> [--address <adminAddr>] [--loglevel error|warn|info|debug] [--t1 <ms>]\n',
+    'usage: main.ts --port <adminTcpPort> --sip-address <addr> --sip-port <udpPort> --secret <secret> [--address <adminAddr>] [--loglevel error|warn|info|debug] [--t1 <ms>]\n' +
+      '         [--request-handler <url> [--request-handler-sip-method <METHOD|*>] [--request-handler-http-method GET|POST]] [--http-handler <url> [--http-method GET|POST]]\n',
   );
   process.exit(2);
 }
 
 let parentPid: number | undefined;
 
+function httpMethodArg(v: string): 'GET' | 'POST' {
+  // controller.cpp parseCmdArgs: POST when it says so (case-insensitive), GET otherwise
+  return v.toUpperCase() === 'POST' ? 'POST' : 'GET';
+}
+
 function parseArgs(argv: string[]): EmulatorOptions {
   const opts: EmulatorOptions = { secret: 'cymru', adminPort: 9022, sipAddress: '127.0.0.1', sipPort: 5060 };
+  let handler: RequestHandlerConfig | undefined;
+  let httpHandler: RequestHandlerConfig | undefined;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const next = (): string => {
@@ -57,6 +70,23 @@ function parseArgs(argv: string[]): EmulatorOptions {
       case '--t1':
         opts.t1 = parseInt(next(), 10);
         break;
+      case '--request-handler':
+        handler = { sipMethod: handler?.sipMethod ?? '*', httpMethod: handler?.httpMethod ?? 'GET', url: next() };
+        break;
+      case '--request-handler-sip-method':
+        handler = { sipMethod: next(), httpMethod: handler?.httpMethod ?? 'GET', url: handler?.url ?? '' };
+        break;
+      case '--request-handler-http-method':
+        handler = { sipMethod: handler?.sipMethod ?? '*', httpMethod: httpMethodArg(next()), url: handler?.url ?? '' };
+        break;
+      case '--http-handler':
+      case '-a':
+        httpHandler = { sipMethod: '*', httpMethod: httpHandler?.httpMethod ?? 'GET', url: next() };
+        break;
+      case '--http-method':
+      case '-m':
+        httpHandler = { sipMethod: '*', httpMethod: httpMethodArg(next()), url: httpHandler?.url ?? '' };
+        break;
       case '--parent-pid':
         parentPid = parseInt(next(), 10);
         break;
@@ -71,6 +101,10 @@ function parseArgs(argv: string[]): EmulatorOptions {
         usage();
     }
   }
+  if (handler && !handler.url) usage();
+  // the command-line handler replaces the configured ones (DrachtioController::installConfig)
+  const handlers = httpHandler?.url ? [httpHandler] : handler ? [handler] : [];
+  if (handlers.length) opts.requestHandlers = handlers;
   return opts;
 }
 

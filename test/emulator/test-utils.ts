@@ -181,8 +181,9 @@ export class RawApp {
   readonly inbox = new Inbox<string>();
   closed = false;
 
-  constructor(port: number) {
-    this.sock = net.connect({ host: HOST, port });
+  /** connects to the admin port, or wraps a connection the server opened to us (outbound mode) */
+  constructor(portOrSocket: number | net.Socket) {
+    this.sock = typeof portOrSocket === 'number' ? net.connect({ host: HOST, port: portOrSocket }) : portOrSocket;
     this.sock.on('data', (b) => {
       for (const m of this.decoder.push(b)) this.inbox.push(m);
     });

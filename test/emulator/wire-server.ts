@@ -31,10 +31,15 @@ export class AppClient {
   readonly tags = new Set<string>();
   readonly remote: string;
 
+  /**
+   * @param outboundTransactionId set on a connection the server opened to an app for a request
+   *   routed by a request handler (BaseClient::m_transactionId; BaseClient::isOutbound)
+   */
   constructor(
     readonly id: number,
     readonly socket: net.Socket,
     private readonly log: Logger,
+    readonly outboundTransactionId?: string,
   ) {
     this.remote = `${socket.remoteAddress}:${socket.remotePort}`;
   }
@@ -90,6 +95,11 @@ export interface WireHandlers {
   /** returns false when the client must be disconnected (as processClientMessage does) */
   onSip(client: AppClient, cmd: SipCommand): boolean;
   onClientGone(client: AppClient): void;
+  /**
+   * an outbound connection processed a message containing `|authenticate|` without being
+   * disconnected (BaseClient::read_handler -> ClientController::outboundReady)
+   */
+  outboundReady(client: AppClient, transactionId: string): void;
 }
 
 /** drachtio splitMsg(): meta line, start line, headers, body */
@@ -136,8 +146,11 @@ export class RouteTable {
     }
   }
 
-  /** selectClientForRequestOutsideDialog: round robin over clients routing this method. */
-  select(method: string): AppClient | undefined {
+  /**
+   * selectClientForRequestOutsideDialog: round robin over clients routing this method; with a
+   * tag (request handler `route` with `data.tag`), the first client from the offset on that has it.
+   */
+  select(method: string, tag?: string): AppClient | undefined {
     const v = method.toLowerCase();
     const list = (this.routes.get(v) ?? []).filter((c) => !c.closed);
     this.routes.set(v, list);
@@ -145,7 +158,11 @@ export class RouteTable {
     const stored = this.offsets.get(v) ?? 0;
     const offset = stored < list.length ? stored : 0;
     this.offsets.set(v, offset + 1);
-    return list[offset];
+    for (let i = 0; i < list.length; i++) {
+      const c = list[(offset + i) % list.length];
+      if (tag === undefined || c.tags.has(tag)) return c;
+    }
+    return undefined;
   }
 }
 
@@ -177,12 +194,22 @@ export class WireServer {
     });
   }
 
-  private onConnection(socket: net.Socket): void {
+  /**
+   * A connection the server opened to an app (Client<socket_t>::connect_handler: join, then read;
+   * the server sends nothing until the app authenticates).
+   */
+  adoptOutbound(socket: net.Socket, transactionId: string): AppClient {
+    return this.onConnection(socket, transactionId);
+  }
+
+  private onConnection(socket: net.Socket, outboundTransactionId?: string): AppClient {
     socket.setNoDelay(true);
     socket.setKeepAlive(true);
-    const client = new AppClient(this.nextId++, socket, this.log);
+    const client = new AppClient(this.nextId++, socket, this.log, outboundTransactionId);
     this.clients.add(client);
-    this.log.info(`client#${client.id} connected from ${client.remote}, count of connected clients is now: ${this.clients.size}`);
+    this.log.info(
+      `client#${client.id} ${outboundTransactionId ? 'outbound connection to' : 'connected from'} ${client.remote}, count of connected clients is now: ${this.clients.size}`,
+    );
     const decoder = new FrameDecoder();
     socket.on('data', (chunk: Buffer) => {
       let msgs: string[];
@@ -207,10 +234,15 @@ export class WireServer {
           this.leave(client);
           return;
         }
+        // BaseClient::read_handler: any message containing "|authenticate|" on an outbound connection
+        if (client.outboundTransactionId && m.includes('|authenticate|')) {
+          this.handlers.outboundReady(client, client.outboundTransactionId);
+        }
       }
     });
     socket.on('error', (err) => this.log.debug(`client#${client.id} socket error: ${err.message}`));
     socket.on('close', () => this.leave(client));
+    return client;
   }
 
   private leave(client: AppClient): void {

@@ -30,6 +30,18 @@ export interface StartDrachtioOptions {
   t1?: number;
   /** log level passed to the server (default info) */
   loglevel?: 'error' | 'warn' | 'info' | 'debug';
+  /**
+   * Outbound connection mode: http(s) URL of a request handler the server queries for each new
+   * request of `requestHandlerSipMethod`; it answers e.g. `{"action":"route","data":{"uri":"127.0.0.1:<port>"}}`
+   * and the server connects to an app doing `srf.listen({port, secret})`. Real binary: a
+   * `<request-handlers><request-handler sip-method=".." http-method="..">url</request-handler>` config
+   * section (src/drachtio-config.cpp); emulator: `--request-handler url` and its companions.
+   */
+  requestHandler?: string;
+  /** SIP method routed by the request handler (default INVITE; `*` for every method) */
+  requestHandlerSipMethod?: string;
+  /** HTTP method of the query (default GET; POST carries the SIP message as the body) */
+  requestHandlerHttpMethod?: 'GET' | 'POST';
 }
 
 const HOST = '127.0.0.1';
@@ -63,6 +75,10 @@ export function freeUdpPort(exclude: number[] = []): Promise<number> {
       });
     });
   });
+}
+
+function xmlEscape(s: string): string {
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 }
 
 function canConnect(port: number): Promise<boolean> {
@@ -100,6 +116,8 @@ async function startOnce(opts: StartDrachtioOptions): Promise<DrachtioServer> {
   const adminPort = await freeTcpPort();
   const sipPort = await freeUdpPort([adminPort]);
   const bin = process.env.DRACHTIO_BIN;
+  const handlerSipMethod = (opts.requestHandlerSipMethod ?? 'INVITE').toUpperCase();
+  const handlerHttpMethod = opts.requestHandlerHttpMethod ?? 'GET';
   const kind: DrachtioServer['kind'] = bin ? 'real' : 'emulator';
 
   let command: string;
@@ -112,10 +130,15 @@ async function startOnce(opts: StartDrachtioOptions): Promise<DrachtioServer> {
     const configFile = path.join(configDir, 'drachtio.conf.xml');
     const t1 = opts.t1;
     const timers = t1 ? `<timers><t1>${t1}</t1><t2>${8 * t1}</t2><t4>${10 * t1}</t4><t1x64>${64 * t1}</t1x64></timers>` : '';
+    const handlers = opts.requestHandler
+      ? `  <request-handlers><request-handler sip-method="${xmlEscape(handlerSipMethod)}" http-method="${handlerHttpMethod}">` +
+        `${xmlEscape(opts.requestHandler)}</request-handler></request-handlers>\n`
+      : '';
     fs.writeFileSync(
       configFile,
       `<drachtio>\n  <admin port="${adminPort}" secret="${secret}">${HOST}</admin>\n` +
         `  <sip><contacts><contact>sip:${HOST}:${sipPort};transport=udp</contact></contacts>${timers}</sip>\n` +
+        handlers +
         `  <logging><console/><loglevel>${loglevel === 'warn' ? 'warning' : loglevel}</loglevel></logging>\n</drachtio>\n`,
     );
     command = bin;
@@ -142,6 +165,13 @@ async function startOnce(opts: StartDrachtioOptions): Promise<DrachtioServer> {
       '--parent-pid', String(process.pid),
     ];
     if (opts.t1) args.push('--t1', String(opts.t1));
+    if (opts.requestHandler) {
+      args.push(
+        '--request-handler', opts.requestHandler,
+        '--request-handler-sip-method', handlerSipMethod,
+        '--request-handler-http-method', handlerHttpMethod,
+      );
+    }
   }
 
   const child = spawn(command, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
