@@ -256,10 +256,102 @@ describe('outbound connection mode (request handler)', () => {
     await peer.nextResponse(500);
   });
 
+  /** a plain TCP listener standing in for the app, to drive the wire protocol by hand */
+  const rawListener = async (): Promise<{ port: number; apps: RawApp[] }> => {
+    const listener = net.createServer();
+    const apps: RawApp[] = [];
+    listener.on('connection', (s) => apps.push(new RawApp(s)));
+    await new Promise<void>((resolve) => listener.listen(0, HOST, () => resolve()));
+    cleanups.push(() => {
+      for (const a of apps) a.close();
+      return new Promise((r) => listener.close(() => r(undefined)));
+    });
+    return { port: (listener.address() as net.AddressInfo).port, apps };
+  };
+
+  it('redirect: 302 Moved with one Contact per entry', async () => {
+    handler.answer = () => ({ action: 'redirect', data: { contact: ['<sip:a@127.0.0.1:5070>', '<sip:b@127.0.0.1:5071>'] } });
+    peer.send(invite().raw, server.sipPort);
+    const r = await peer.nextResponse(302);
+    expect(r.raw.split('\r\n')[0]).toBe('SIP/2.0 302 Moved');
+    expect(r.msg.getAll('contact').join(',')).toMatch(/sip:a@127\.0\.0\.1:5070.*sip:b@127\.0\.0\.1:5071/);
+  });
+
+  it('a wrong secret on the outbound connection: NO|incorrect secret, disconnected, the request is never delivered', async () => {
+    const { port, apps } = await rawListener();
+    handler.answer = () => ({ action: 'route', data: { uri: `${HOST}:${port}` } });
+    peer.send(invite().raw, server.sipPort);
+    await peer.nextResponse(100);
+    await waitFor(() => apps.length === 1, 5000, 'outbound connection');
+    const id = apps[0].send('authenticate|wrong|');
+    expect((await apps[0].response(id)).tokens).toEqual(['NO', 'incorrect secret']);
+    await waitFor(() => apps[0].closed, 5000, 'disconnect');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(apps[0].hasReceived((m) => m.split('|')[1] === 'sip')).toBe(false);
+    expect(peer.inbox.pending().filter((r) => (r.msg.status ?? 0) >= 200)).toEqual([]);
+  });
+
+  it('CANCEL before the app authenticated: 200 + 487 at once; the INVITE is still delivered, the app\'s answer is refused', async () => {
+    const { port, apps } = await rawListener();
+    handler.answer = () => ({ action: 'route', data: { uri: `${HOST}:${port}` } });
+    const inv = invite();
+    peer.send(inv.raw, server.sipPort);
+    await waitFor(() => apps.length === 1, 5000, 'outbound connection');
+    const cancel = makeRequest('CANCEL', { port: peer.port, target: server.sipPort, callId: inv.callId, fromTag: inv.fromTag, branch: inv.branch, ruri: `sip:service@${HOST}:${server.sipPort};foo=bar;lr` });
+    peer.send(cancel.raw, server.sipPort);
+    await peer.nextResponse(200, 5000, 'CANCEL');
+    await peer.nextResponse(487, 5000, 'INVITE');
+    const app = apps[0];
+    const id = app.send(`authenticate|${SECRET}|`);
+    expect((await app.response(id)).tokens[0]).toBe('OK');
+    const { tokens } = await app.sip((_t, m) => m.method === 'INVITE');
+    const rid = app.send(`sip|${tokens[8]}|\r\nSIP/2.0 200 OK\r\nContent-Type: application/sdp\r\n\r\n${SDP}`);
+    expect((await app.response(rid)).tokens[0]).toBe('NOK');
+  });
+
+  it('a route uri that does not match host:port gets no answer at all (only the 100)', async () => {
+    handler.answer = () => ({ action: 'route', data: { uri: 'no-port-here' } });
+    peer.send(invite().raw, server.sipPort);
+    await peer.nextResponse(100);
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(peer.inbox.pending().filter((r) => (r.msg.status ?? 0) >= 200)).toEqual([]);
+  });
+
   it('methods without a request handler still use inbound connections (none here => 503)', async () => {
     const before = handler.hits.length;
     peer.send(makeRequest('OPTIONS', { port: peer.port, target: server.sipPort }).raw, server.sipPort);
     await peer.nextResponse(503);
     expect(handler.hits.length).toBe(before);
+  });
+});
+
+describe('outbound connection mode: POST handler for every method (`*`)', () => {
+  let handler: RequestHandler;
+  let server: DrachtioServer;
+  let peer: UdpPeer;
+
+  beforeAll(async () => {
+    handler = await new RequestHandler().start();
+    server = await startDrachtio({ secret: SECRET, requestHandler: `${handler.url}/route`, requestHandlerSipMethod: '*', requestHandlerHttpMethod: 'POST' });
+    peer = await new UdpPeer().start();
+  });
+  afterAll(async () => {
+    await peer?.close();
+    await server?.stop();
+    await handler?.close();
+  });
+
+  it('POSTs the SIP message with the same query string (path gets a trailing /), for OPTIONS too', async () => {
+    handler.answer = () => ({ action: 'reject', data: { status: 404, reason: 'Nobody Here' } });
+    const opt = makeRequest('OPTIONS', { port: peer.port, target: server.sipPort });
+    peer.send(opt.raw, server.sipPort);
+    const r = await peer.nextResponse(404);
+    expect(r.raw.split('\r\n')[0]).toBe('SIP/2.0 404 Nobody Here');
+    const hit = handler.hits[0];
+    expect(hit.method).toBe('POST');
+    expect(hit.url.startsWith('/route/?method=OPTIONS&domain=127.0.0.1&protocol=udp&source_address=127.0.0.1')).toBe(true);
+    expect(hit.headers['content-type']).toBe('text/plain; charset=UTF-8');
+    expect(hit.body.startsWith(`OPTIONS sip:service@${HOST}:${server.sipPort} SIP/2.0\r\n`)).toBe(true);
+    expect(hit.body).toContain(`Call-ID: ${opt.callId}`);
   });
 });
