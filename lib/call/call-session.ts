@@ -8,7 +8,7 @@ import { copyHeaders, type HeaderMatcher } from '../sip/headers';
 import { requestDomain, requestUser, targetUri } from '../sip/uri';
 import type { CallStore, CallRecord } from '../store/call-store';
 import { Attempt, type AttemptResult } from './attempt';
-import { relayInDialogRequests } from './dialog-relay';
+import { forwardedParts, relayInDialogRequests } from './dialog-relay';
 import { decide, outcomeLabel, type AttemptOutcome } from './failover';
 import { ParallelAttempt } from './parallel-attempt';
 import type { CallRegistry } from './registry';
@@ -187,10 +187,7 @@ export class CallSession {
 
   private relayProvisional(prov: SrfResponse): void {
     if (this.res.finalResponseSent || this.canceled) return;
-    const headers = copyHeaders(prov.headers, this.deps.headers.response);
-    const contentType = prov.get('Content-Type');
-    if (prov.body && contentType) headers['Content-Type'] = contentType;
-    this.res.send(prov.status, prov.reason, prov.body ? { headers, body: prov.body } : { headers });
+    this.res.send(prov.status, prov.reason, forwardedParts(prov, this.deps.headers.response));
   }
 
   private finishUnanswered(last: AttemptResult | undefined): void {

@@ -9,7 +9,11 @@ function statusOf(err: unknown): number {
   return err instanceof SipError ? err.status : 500;
 }
 
-function responseOptions(msg: SrfResponse, matcher: HeaderMatcher): { headers: Record<string, string>; body?: string } {
+/**
+ * What to forward of a message to the other leg: the headers the policy allows, and the body with its
+ * Content-Type (which the policy may not list).
+ */
+export function forwardedParts(msg: SrfRequest | SrfResponse, matcher: HeaderMatcher): { headers: Record<string, string>; body?: string } {
   const headers = copyHeaders(msg.headers, matcher);
   const contentType = msg.get('Content-Type');
   if (msg.body && contentType) headers['Content-Type'] = contentType;
@@ -38,12 +42,8 @@ export function relayInDialogRequests(a: Dialog, b: Dialog, matcher: HeaderMatch
 
 async function relayRequest(to: Dialog, method: SipMethod, req: SrfRequest, res: SrfResponse, matcher: HeaderMatcher, log: Logger): Promise<void> {
   try {
-    const headers = copyHeaders(req.headers, matcher);
-    const contentType = req.get('Content-Type');
-    if (req.body && contentType) headers['Content-Type'] = contentType;
-    const response = await to.request({ method, headers, body: req.body || undefined });
-    const opts = responseOptions(response, matcher);
-    res.send(response.status, response.reason, opts);
+    const response = await to.request({ method, ...forwardedParts(req, matcher) });
+    res.send(response.status, response.reason, forwardedParts(response, matcher));
     log.debug({ method, status: response.status }, 'in-dialog request relayed');
   } catch (err) {
     const status = to.connected ? statusOf(err) : 481;
