@@ -23,6 +23,26 @@ export interface AttemptOptions {
   log: Logger;
 }
 
+/** How a rejected createB2BUA/createUAC promise ended, seen from the hunt. */
+export function outcomeOfError(err: unknown, wanted: boolean): AttemptOutcome {
+  if (err instanceof SipError) {
+    if (err.status === 487 && !wanted) return { kind: 'canceled' };
+    return { kind: 'rejected', status: err.status, reason: err.reason };
+  }
+  return wanted ? { kind: 'send-error', message: err instanceof Error ? err.message : String(err) } : { kind: 'canceled' };
+}
+
+/**
+ * drachtio-srf's createB2BUA and Simring leave listeners on the caller's request; returns a function
+ * that removes those added since this call, so a later CANCEL does not reach a finished attempt.
+ */
+export function listenersAddedFrom(req: SrfRequest, events: readonly ('cancel' | 'update')[]): () => void {
+  const before = new Map(events.map((e) => [e, new Set(req.listeners(e))]));
+  return () => {
+    for (const [event, had] of before) for (const l of req.listeners(event)) if (!had.has(l)) req.removeListener(event, l);
+  };
+}
+
 /**
  * One serial-hunt attempt: createB2BUA towards one target with passFailure off.
  * Resolves (never rejects) with how it ended. On provisional timeout the INVITE is cancelled and the
@@ -49,19 +69,13 @@ export class Attempt {
 
   run(): Promise<AttemptResult> {
     const { req, opts } = this;
-    const cancelBefore = new Set(req.listeners('cancel'));
-    const updateBefore = new Set(req.listeners('update'));
+    const dropAttemptListeners = listenersAddedFrom(req, ['cancel', 'update']);
     return new Promise<AttemptResult>((resolve) => {
       const finish = (result: AttemptResult): void => {
         if (this.settled) return;
         this.settled = true;
         this.clearTimer();
-        // createB2BUA leaves 'cancel'/'update' listeners on the caller's request; drop those of this
-        // attempt so a later CANCEL does not reach a finished attempt.
-        if (!result.dialogs) {
-          for (const l of req.listeners('cancel')) if (!cancelBefore.has(l)) req.removeListener('cancel', l);
-          for (const l of req.listeners('update')) if (!updateBefore.has(l)) req.removeListener('update', l);
-        }
+        if (!result.dialogs) dropAttemptListeners();
         resolve(result);
       };
 
@@ -103,16 +117,11 @@ export class Attempt {
           finish({ outcome: { kind: 'answered' }, dialogs });
         })
         .catch((err: unknown) => {
-          if (err instanceof SipError) {
-            const canceled = err.status === 487 && !opts.isWanted();
-            finish({ outcome: canceled ? { kind: 'canceled' } : { kind: 'rejected', status: err.status, reason: err.reason }, response: err.res });
-          } else {
-            if (this.settled) {
-              opts.log.debug({ err }, 'abandoned attempt ended');
-              return;
-            }
-            finish({ outcome: opts.isWanted() ? { kind: 'send-error', message: err instanceof Error ? err.message : String(err) } : { kind: 'canceled' } });
+          if (this.settled) {
+            opts.log.debug({ err }, 'abandoned attempt ended');
+            return;
           }
+          finish({ outcome: outcomeOfError(err, opts.isWanted()), response: err instanceof SipError ? err.res : undefined });
         });
     });
   }

@@ -1,8 +1,7 @@
 import { Simring } from 'drachtio-fn-b2b-sugar';
 import type { Logger } from '../logger';
 import type { SrfRequest, SrfResponse } from '../drachtio/srf';
-import { SipError } from '../drachtio/srf';
-import type { AttemptResult } from './attempt';
+import { listenersAddedFrom, outcomeOfError, type AttemptResult } from './attempt';
 import type { AttemptOutcome } from './failover';
 import { gateResponse } from './gated-response';
 
@@ -23,14 +22,6 @@ export interface ParallelResult {
   answeredIndex?: number;
   /** one outcome per uri, in order, for per-target counters */
   perTarget: AttemptOutcome[];
-}
-
-function outcomeOf(err: unknown, wanted: boolean): AttemptOutcome {
-  if (err instanceof SipError) {
-    if (err.status === 487 && !wanted) return { kind: 'canceled' };
-    return { kind: 'rejected', status: err.status, reason: err.reason };
-  }
-  return wanted ? { kind: 'send-error', message: err instanceof Error ? err.message : String(err) } : { kind: 'canceled' };
 }
 
 /** Which of the rung URIs the answering leg's INVITE went to (exact match first, then host:port). */
@@ -61,14 +52,14 @@ export class ParallelAttempt {
 
   run(): Promise<ParallelResult> {
     const { opts } = this;
-    const cancelBefore = new Set(this.req.listeners('cancel'));
+    const dropSimringListeners = listenersAddedFrom(this.req, ['cancel']);
     return new Promise<ParallelResult>((resolve) => {
       let settled = false;
       const finish = (r: ParallelResult): void => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
-        for (const l of this.req.listeners('cancel')) if (!cancelBefore.has(l)) this.req.removeListener('cancel', l);
+        dropSimringListeners();
         resolve(r);
       };
       const timer = setTimeout(() => {
@@ -104,7 +95,7 @@ export class ParallelAttempt {
         .catch((errs: unknown) => {
           const list = Array.isArray(errs) ? errs : [errs];
           const wanted = opts.isWanted();
-          const perTarget = opts.uris.map((_, i) => outcomeOf(list[i], wanted));
+          const perTarget = opts.uris.map((_, i) => outcomeOfError(list[i], wanted));
           // the group's outcome: a non-failover status wins (e.g. 486), else the first failure
           const rejected = perTarget.filter((o): o is Extract<AttemptOutcome, { kind: 'rejected' }> => o.kind === 'rejected');
           const group: AttemptOutcome = !wanted ? { kind: 'canceled' } : rejected.sort((a, b) => a.status - b.status)[0] ?? perTarget[0] ?? { kind: 'send-error', message: 'no target' };
