@@ -24,12 +24,13 @@ function isObject(v: unknown): v is Json {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+/** The object at raw[key], created when missing; a non-object there is left for the schema to report. */
 function section(raw: Json, key: string): Json {
   const v = raw[key];
   if (isObject(v)) return v;
   const fresh: Json = {};
   if (v === undefined) raw[key] = fresh;
-  return isObject(raw[key]) ? (raw[key] as Json) : fresh;
+  return fresh;
 }
 
 function toPort(value: string): number | string {
@@ -86,7 +87,8 @@ function describeFound(path: string, issue: z.core.$ZodIssue): string {
 function describeExpected(issue: z.core.$ZodIssue): string {
   switch (issue.code) {
     case 'invalid_type':
-      return `a ${issue.expected}`;
+      if (issue.expected === 'int') return 'an integer';
+      return /^[aeiou]/.test(issue.expected) ? `an ${issue.expected}` : `a ${issue.expected}`;
     case 'unrecognized_keys':
       return `no unknown field (${issue.keys.map((k) => JSON.stringify(k)).join(', ')} is not a known field here)`;
     case 'invalid_value':
@@ -108,9 +110,7 @@ function describeExpected(issue: z.core.$ZodIssue): string {
 export function describeIssues(issues: readonly z.core.$ZodIssue[]): ConfigIssue[] {
   return issues.map((issue) => {
     const path = formatPath(issue.path);
-    let expected = describeExpected(issue);
-    if (issue.code === 'invalid_type' && issue.expected === 'number' && issue.message.includes('int')) expected = 'an integer';
-    return { path, found: describeFound(path, issue), expected };
+    return { path, found: describeFound(path, issue), expected: describeExpected(issue) };
   });
 }
 

@@ -51,8 +51,7 @@ describe('config validation', () => {
     const raw = base();
     (raw.routes[0].targets[0] as Record<string, unknown>).priority = 1.5;
     const [issue] = issuesOf(raw).issues;
-    expect(issue.path).toBe('routes[0].targets[0].priority');
-    expect(issue.found).toBe('1.5');
+    expect(issue).toEqual({ path: 'routes[0].targets[0].priority', found: '1.5', expected: 'an integer' });
   });
 
   it('rejects an unknown field (a typo) by name', () => {
