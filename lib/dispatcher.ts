@@ -52,10 +52,9 @@ export function startDispatcher(config: Config, logger: Logger, redis: Redis): D
       res.send(registry.isDraining ? 503 : 200);
     });
     // last resort for a fault thrown inside drachtio-srf's middleware chain: answer, log, carry on
-    srf.use((err: unknown, req: SrfRequest, res: SrfResponse, next: (err?: unknown) => void) => {
+    srf.use((err: unknown, req: SrfRequest, res: SrfResponse, _next: (err?: unknown) => void) => {
       logger.child({ callId: req.get('Call-ID') }).error({ err }, 'unexpected error handling request');
       if (!res.finalResponseSent) res.send(500);
-      void next;
     });
   };
 
@@ -70,7 +69,7 @@ export function startDispatcher(config: Config, logger: Logger, redis: Redis): D
       const left = await registry.drain(config.call.drainTimeoutMs);
       if (left > 0) {
         logger.warn({ left }, 'drain timeout: ending the remaining calls');
-        await Promise.all(registry.all().map((c) => (c as CallSession).end('shutdown')));
+        await Promise.all(registry.all().map((c) => c.end('shutdown')));
       }
       for (const srf of srfs) {
         try {

@@ -3,6 +3,7 @@ import { EventEmitter } from 'node:events';
 /** Something the registry can ask to end: an answered or setting-up call. */
 export interface Endable {
   readonly callId: string;
+  end(reason: string): Promise<void>;
 }
 
 /**
