@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { admitted, refuseMergedRequest, refuseWhileDraining, routeCall, type AdmissionContext } from './call/admission';
 import { CallRegistry } from './call/registry';
 import { CallSession, type CallDeps, type HeaderPolicy } from './call/call-session';
 import type { Config } from './config/schema';
@@ -12,8 +13,11 @@ import { CallStore } from './store/call-store';
 export interface Dispatcher {
   readonly registry: CallRegistry;
   readonly srfs: readonly Srf[];
-  /** SIGTERM path: refuse new calls, wait for active ones up to drainTimeoutMs, end the rest, disconnect. */
-  shutdown(): Promise<void>;
+  /**
+   * SIGTERM path: refuse new calls, let active ones run until drainTimeoutMs, then end the rest, all
+   * before `deadline` (epoch ms): records are removed and BYEs sent by then, whatever is still in flight.
+   */
+  shutdown(deadline: number): Promise<void>;
 }
 
 export function compileHeaderPolicy(headers: Config['call']['headers']): HeaderPolicy {
@@ -24,14 +28,16 @@ export function compileHeaderPolicy(headers: Config['call']['headers']): HeaderP
   };
 }
 
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, Math.max(0, ms)).unref());
+
 /** Wires config, Redis and drachtio together. Everything that can be computed once is computed here. */
 export function startDispatcher(config: Config, logger: Logger, redis: Redis): Dispatcher {
   const registry = new CallRegistry();
   const store = new CallStore(redis, config.redis.keyPrefix);
   const instanceId = config.instanceId ?? 'dispatcher';
+  const routes = compileRoutes(config.routes);
   const deps: Omit<CallDeps, 'srf'> = {
     config,
-    routes: compileRoutes(config.routes),
     store,
     registry,
     headers: compileHeaderPolicy(config.call.headers),
@@ -40,21 +46,22 @@ export function startDispatcher(config: Config, logger: Logger, redis: Redis): D
   };
 
   const install = (srf: Srf): void => {
+    const ctx: AdmissionContext = { logger, endSession: (req) => srf.endSession(req) };
+    srf.use('invite', refuseWhileDraining(() => registry.isDraining, config.call.retryAfterSeconds, ctx));
+    srf.use('invite', refuseMergedRequest(registry, ctx));
+    srf.use('invite', routeCall(routes, config, ctx));
     srf.invite((req: SrfRequest, res: SrfResponse) => {
-      if (registry.isDraining) {
-        res.send(503, 'Shutting Down', { headers: { 'Retry-After': String(config.call.retryAfterSeconds) } });
-        logger.child({ callId: req.get('Call-ID') }).info({ code: 'B2B_ERR_SHUTTING_DOWN', status: 503 }, 'call rejected: instance is draining');
-        return;
-      }
-      void new CallSession({ ...deps, srf }, req, res).handle();
+      void new CallSession({ ...deps, srf }, req, res, admitted(req)).handle();
     });
     srf.options((req: SrfRequest, res: SrfResponse) => {
       res.send(registry.isDraining ? 503 : 200);
+      srf.endSession(req);
     });
     // last resort for a fault thrown inside drachtio-srf's middleware chain: answer, log, carry on
     srf.use((err: unknown, req: SrfRequest, res: SrfResponse, _next: (err?: unknown) => void) => {
       logger.child({ callId: req.get('Call-ID') }).error({ err }, 'unexpected error handling request');
       if (!res.finalResponseSent) res.send(500);
+      srf.endSession(req);
     });
   };
 
@@ -64,19 +71,22 @@ export function startDispatcher(config: Config, logger: Logger, redis: Redis): D
   return {
     registry,
     srfs,
-    async shutdown(): Promise<void> {
-      logger.info({ active: registry.size, drainTimeoutMs: config.call.drainTimeoutMs }, 'draining: new calls are refused');
-      const left = await registry.drain(config.call.drainTimeoutMs);
+    async shutdown(deadline: number): Promise<void> {
+      const drainMs = Math.min(config.call.drainTimeoutMs, deadline - Date.now());
+      logger.info({ active: registry.size, drainTimeoutMs: config.call.drainTimeoutMs, shutdownTimeoutMs: config.call.shutdownTimeoutMs }, 'draining: new calls are refused');
+      const left = await registry.drain(Math.max(0, drainMs));
       if (left > 0) {
         logger.warn({ left }, 'drain timeout: ending the remaining calls');
-        await Promise.all(registry.all().map((c) => c.end('shutdown')));
+        const ending = Promise.all(registry.all().map((c) => c.end('shutdown')));
+        const inTime = await Promise.race([ending.then(() => true), sleep(deadline - Date.now()).then(() => false)]);
+        if (!inTime) logger.warn({ left: registry.size }, 'shutdown deadline reached with BYE transactions still open; exiting anyway');
       }
       for (const srf of srfs) {
         try {
           srf.disconnect();
         } catch (err) {
           // drachtio-srf asserts when there is no socket: this instance never connected
-          logger.debug({ error: (err as Error).message }, 'drachtio was not connected');
+          logger.debug({ err }, 'drachtio was not connected');
         }
       }
       logger.info('drained; disconnected from drachtio');

@@ -11,6 +11,11 @@ export const ERROR_CODES = {
   B2B_ERR_CALL_CANCELED: 'The caller cancelled the call while it was being set up',
   B2B_ERR_ATTEMPT_TIMEOUT: 'A target sent no provisional response in time',
   B2B_ERR_SHUTTING_DOWN: 'The instance is draining and takes no new calls',
+  B2B_ERR_RING_TIMEOUT: 'A target rang for ringTimeoutS without a final answer; the caller gets 480',
+  B2B_ERR_MAX_DURATION: 'An answered call reached maxDurationS and was ended with BYE on both legs',
+  B2B_ERR_MERGED_REQUEST: 'An INVITE arrived with the Call-ID and From tag of a call already in progress (482)',
+  B2B_ERR_UNSENDABLE_REQUEST: 'drachtio-server refused to send the INVITE itself (e.g. its Request-URI); not a target failure',
+  B2B_ERR_RECORD_LEFT: 'A call ended but its Redis record could not be removed (Redis unreachable)',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -91,6 +91,10 @@ declare module 'drachtio-srf' {
     on(event: 'close', listener: () => void): this;
     on(event: 'listening', listener: () => void): this;
     removeAllListeners(event?: string): this;
+    /** lib/proto.js `app.endSession`: closes the outbound-mode connection a request came on; a no-op for inbound connections */
+    endSession(msg: SrfRequest | SrfResponse): void;
+    /** lib/srf.js middleware for one method (lib/proto.js `app.use`) */
+    use(method: string, callback: (req: SrfRequest, res: SrfResponse, next: (err?: unknown) => void) => void): void;
     /** lib/srf.js middleware with error handler arity */
     use(callback: (err: unknown, req: SrfRequest, res: SrfResponse, next: (err?: unknown) => void) => void): void;
     locals: Record<string, unknown>;

@@ -43,9 +43,17 @@ async function main(): Promise<void> {
   const stop = async (signal: string): Promise<void> => {
     if (stopping) return;
     stopping = true;
+    // one deadline for the whole shutdown, armed first: nothing after it (a BYE transaction, a slow
+    // Redis) can keep the process past call.shutdownTimeoutMs, e.g. a container's kill grace
+    const deadline = Date.now() + config.call.shutdownTimeoutMs;
+    setTimeout(() => {
+      logger.warn({ shutdownTimeoutMs: config.call.shutdownTimeoutMs }, 'shutdown deadline passed; exiting');
+      logger.flush(() => process.exit(0));
+      setTimeout(() => process.exit(0), 200).unref();
+    }, config.call.shutdownTimeoutMs + 500).unref();
     logger.info({ signal }, 'shutdown requested');
     try {
-      await dispatcher.shutdown();
+      await dispatcher.shutdown(deadline);
     } catch (err) {
       logger.error({ err }, 'error during shutdown');
     }

@@ -2,16 +2,18 @@ import type { Config } from '../config/schema';
 import type { ErrorCode } from '../errors';
 import type { Logger } from '../logger';
 import type { Dialog, Srf, SrfRequest, SrfResponse } from '../drachtio/srf';
-import { matchRoute, type CompiledRoute, type RoutedTarget } from '../routing/match';
+import type { RoutedTarget } from '../routing/match';
 import { orderTargets, type RandomSource } from '../routing/select';
 import { copyHeaders, type HeaderMatcher } from '../sip/headers';
-import { requestDomain, requestUser, targetUri } from '../sip/uri';
-import type { CallStore, CallRecord } from '../store/call-store';
-import { Attempt, type AttemptResult } from './attempt';
+import { targetUri } from '../sip/uri';
+import type { CallStore } from '../store/call-store';
+import type { Admitted } from './admission';
+import { bridge, type Bridged } from './bridge';
+import { buildCallRecord, legFacts } from './call-record';
 import { forwardedParts, relayInDialogRequests } from './dialog-relay';
-import { decide, outcomeLabel, type AttemptOutcome } from './failover';
-import { ParallelAttempt } from './parallel-attempt';
+import { decide, groupOutcome, outcomeLabel, type AttemptOutcome } from './failover';
 import type { CallRegistry } from './registry';
+import { RingGroup, type RingResult } from './ring-group';
 
 export interface HeaderPolicy {
   request: HeaderMatcher;
@@ -19,11 +21,10 @@ export interface HeaderPolicy {
   inDialog: HeaderMatcher;
 }
 
-/** What every call needs, built once at start (apps/dispatcher/main.ts) and shared. */
+/** What every call needs, built once at start (lib/dispatcher.ts) and shared. */
 export interface CallDeps {
   srf: Srf;
   config: Config;
-  routes: readonly CompiledRoute[];
   store: CallStore;
   registry: CallRegistry;
   headers: HeaderPolicy;
@@ -32,38 +33,46 @@ export interface CallDeps {
   random?: RandomSource;
 }
 
+/** Who or what ended an answered call. */
+export type HangupReason = 'caller' | 'target' | 'shutdown' | 'max-duration' | 'error';
+/** Why a call stopped being wanted before it was answered. */
+type AbandonReason = 'caller' | 'shutdown';
+
 interface Tried {
   target: string;
   result: string;
   ms: number;
 }
 
-/** A leg still ringing a minute after answer is not expected; simring's own cap for parallel legs. */
-const PARALLEL_RING_TIMEOUT_S = 300;
-
 /**
- * One caller's INVITE, from routing to the end of the call: hunts the route's targets in RFC 2782
- * order, bridges the first that answers, relays in-dialog requests, and on BYE from either side ends
- * the other leg and removes the call's Redis record exactly once.
+ * One caller's INVITE, from its admitted route to the end of the call: hunts the route's targets in
+ * RFC 2782 order (one at a time, or `parallelCount` at once), bridges the first that answers, relays
+ * in-dialog requests, and on BYE from either side (or the maximum duration, or shutdown) ends the
+ * other leg and removes the call's Redis record.
  */
 export class CallSession {
   readonly callId: string;
+  readonly key: string;
   private readonly log: Logger;
   private readonly startedAt = Date.now();
-  /** set when the call stops being wanted before it is answered: the caller's CANCEL, or our shutdown */
-  private canceled: 'caller' | 'shutdown' | false = false;
-  private current?: { cancel(reason: 'caller' | 'local'): void };
+  private readonly admitted: Admitted;
+  private abandoned: AbandonReason | false = false;
+  private ringing?: RingGroup;
   private readonly tried: Tried[] = [];
-  private dialogs?: { uas: Dialog; uac: Dialog };
-  private routeName = '';
-  private failoverOn: readonly number[] = [];
-  private answeredTarget?: RoutedTarget;
-  private recorded: Promise<boolean> = Promise.resolve(false);
+  private call?: Bridged & { target: RoutedTarget };
+  private recorded: Promise<unknown> = Promise.resolve();
+  private maxDurationTimer?: NodeJS.Timeout;
   private ended = false;
 
-  constructor(private readonly deps: CallDeps, private readonly req: SrfRequest, private readonly res: SrfResponse) {
+  constructor(private readonly deps: CallDeps, private readonly req: SrfRequest, private readonly res: SrfResponse, admitted: Admitted) {
     this.callId = req.get('Call-ID');
+    this.key = admitted.key;
+    this.admitted = admitted;
     this.log = deps.logger.child({ callId: this.callId });
+  }
+
+  private get routeName(): string {
+    return this.admitted.route.name;
   }
 
   /** Handles the call; never rejects. An unexpected fault answers 500 if nothing was sent yet. */
@@ -74,19 +83,19 @@ export class CallSession {
     } catch (err) {
       this.log.error({ err }, 'unexpected error while setting up call');
       this.respond(500, 'Server Internal Error');
-      if (this.dialogs) await this.hangup('error');
-      else this.deps.registry.remove(this);
+      if (this.call) await this.hangup('error');
+      else this.finish();
     }
   }
 
-  /** Ends the call from this side at shutdown: BYE to both legs if answered, else 503 to the caller and CANCEL to the target. */
-  async end(reason: string): Promise<void> {
-    if (!this.dialogs) {
-      this.canceled = 'shutdown';
-      this.current?.cancel('local');
+  /** Ends the call from this side at shutdown: BYE to both legs if answered, else 503 to the caller and CANCEL to the targets. */
+  async end(reason: 'shutdown'): Promise<void> {
+    if (!this.call) {
+      this.abandoned = reason;
+      this.ringing?.cancel();
       this.respond(503, 'Service Unavailable', { 'Retry-After': String(this.deps.config.call.retryAfterSeconds) });
       this.logOutcome('call abandoned: instance shutting down', 503, { code: 'B2B_ERR_SHUTTING_DOWN' });
-      this.deps.registry.remove(this);
+      this.finish();
       return;
     }
     await this.hangup(reason);
@@ -94,177 +103,189 @@ export class CallSession {
 
   private async connect(): Promise<void> {
     const { config } = this.deps;
-    const facts = { domain: requestDomain(this.req.uri), sourceAddress: this.req.source_address };
-    const compiled = matchRoute(this.deps.routes, facts);
-    if (!compiled) {
-      this.respond(config.call.noRouteStatus, 'No Route');
-      this.logOutcome('call rejected: no route', config.call.noRouteStatus, { code: 'B2B_ERR_NO_ROUTE', domain: facts.domain, source: facts.sourceAddress });
-      this.deps.registry.remove(this);
-      return;
-    }
-    const route = compiled.route;
-    this.routeName = route.name;
-    this.req.on('cancel', () => {
-      this.canceled = 'caller';
+    const { route } = this.admitted;
+    this.req.on('cancel', (cancelReq: SrfRequest) => {
+      this.abandoned = 'caller';
       this.log.debug('caller cancelled');
-      this.current?.cancel('caller');
+      const reason = cancelReq?.get?.('Reason');
+      this.ringing?.cancel(reason ? { Reason: reason } : undefined);
     });
+    this.req.on('update', (_u: SrfRequest, r: SrfResponse) => r.send(500, 'Not Supported Before Answer', { headers: { 'Retry-After': '1' } }));
 
-    const maxAttempts = route.maxAttempts ?? config.call.maxAttempts;
-    const failoverOn = (this.failoverOn = route.failoverOn ?? config.call.failoverOn);
-    const provisionalTimeoutMs = route.provisionalTimeoutMs ?? config.call.provisionalTimeoutMs;
-    const order = orderTargets(compiled.targets, this.deps.random).slice(0, maxAttempts);
+    const failoverOn = route.failoverOn ?? config.call.failoverOn;
+    const order = orderTargets(this.admitted.targets, this.deps.random).slice(0, route.maxAttempts ?? config.call.maxAttempts);
     // parallel ringing needs the caller's offer to send to every target; an offer-less INVITE is hunted serially
     const groupSize = route.strategy === 'parallel' && this.req.body ? route.parallelCount : 1;
-    const user = requestUser(this.req.uri);
     const headers = copyHeaders(this.req.headers, this.deps.headers.request);
 
-    let last: AttemptResult | undefined;
-    for (let i = 0; i < order.length && !this.canceled; i += groupSize) {
+    let last: { outcome: AttemptOutcome; response?: SrfResponse } | undefined;
+    for (let i = 0; i < order.length && !this.abandoned; i += groupSize) {
       const group = order.slice(i, i + groupSize);
       const t0 = Date.now();
-      const { result, answered, perTarget } = await this.attemptGroup(group, user, headers, provisionalTimeoutMs);
-      last = result;
-      group.forEach((target, k) => this.count(target, perTarget[k], Date.now() - t0));
-      const decision = decide(result.outcome, failoverOn);
-      if (decision === 'answered' && result.dialogs && answered) {
-        this.onAnswered(result.dialogs, answered);
+      const result = await this.ring(group, headers);
+      group.forEach((target, k) => this.count(target, result.perTarget[k], Date.now() - t0));
+      if (result.answered) {
+        const target = group[result.answered.index];
+        const answerRes = result.answered.answer.res;
+        let bridged: Bridged;
+        try {
+          bridged = await bridge(this.deps.srf, this.req, this.res, result.answered.answer, copyHeaders(answerRes.headers, this.deps.headers.response), this.log);
+        } catch (err) {
+          // the caller went away (CANCEL crossing the answer, no ACK): the target's leg was released
+          this.log.info({ err, target: target.id }, 'caller leg could not be answered; target leg released');
+          this.countAbandonedAnswer(target);
+          this.finishUnanswered({ outcome: { kind: 'canceled' } });
+          return;
+        }
+        this.onAnswered(bridged, target);
         return;
       }
-      if (decision === 'stop') break;
+      const outcome = groupOutcome(result.perTarget, failoverOn);
+      const index = result.perTarget.indexOf(outcome);
+      last = { outcome, response: index === -1 ? undefined : result.responses[index] };
+      if (decide(outcome, failoverOn) === 'stop') break;
     }
-    this.current = undefined;
+    this.ringing = undefined;
     this.finishUnanswered(last);
   }
 
-  private async attemptGroup(
-    group: readonly RoutedTarget[],
-    user: string,
-    headers: Record<string, string>,
-    provisionalTimeoutMs: number,
-  ): Promise<{ result: AttemptResult; answered?: RoutedTarget; perTarget: AttemptOutcome[] }> {
-    const common = {
+  private ring(group: readonly RoutedTarget[], headers: Record<string, string>): Promise<RingResult> {
+    const { config } = this.deps;
+    const { route } = this.admitted;
+    const ringTimeoutS = route.ringTimeoutS ?? config.call.ringTimeoutS;
+    this.ringing = new RingGroup(this.deps.srf, {
+      uris: group.map((t) => targetUri(t, this.admitted.user)),
       headers,
-      provisionalTimeoutMs,
-      isWanted: () => !this.canceled,
-      onProvisional: (prov: SrfResponse) => this.relayProvisional(prov),
-    };
-    if (group.length === 1) {
-      const [target] = group;
-      const uri = targetUri(target, user);
-      const attempt = new Attempt(this.deps.srf, this.req, this.res, {
-        ...common,
-        uri,
-        responseHeaders: (res) => copyHeaders(res.headers, this.deps.headers.response),
-        log: this.log.child({ target: target.id }),
-      });
-      this.current = attempt;
-      const result = await attempt.run();
-      return { result, answered: target, perTarget: [result.outcome] };
-    }
-    const parallel = new ParallelAttempt(this.req, this.res, {
-      ...common,
-      uris: group.map((t) => targetUri(t, user)),
-      ringTimeoutSeconds: PARALLEL_RING_TIMEOUT_S,
-      log: this.log,
+      offer: this.req.body || undefined,
+      callerReq: this.req,
+      provisionalTimeoutMs: route.provisionalTimeoutMs ?? config.call.provisionalTimeoutMs,
+      ringTimeoutMs: ringTimeoutS * 1000,
+      onProvisional: (prov) => this.relayProvisional(prov),
+      log: group.length === 1 ? this.log.child({ target: group[0].id }) : this.log,
     });
-    this.current = parallel;
-    const { result, answeredIndex, perTarget } = await parallel.run();
-    return { result, answered: answeredIndex === undefined ? undefined : group[answeredIndex], perTarget };
+    return this.ringing.run();
   }
 
-  /** Per-target counters for an unanswered attempt; answered attempts are counted with the call record. */
+  /** Per-target counters for an attempt that did not become the call; answered attempts are counted with the call record. */
   private count(target: RoutedTarget, outcome: AttemptOutcome | undefined, ms: number): void {
     if (!outcome) return;
     const label = outcomeLabel(outcome);
     this.tried.push({ target: target.id, result: label, ms });
     if (outcome.kind === 'answered') return;
+    if (outcome.kind === 'send-error' && outcome.requestFault) {
+      // drachtio refused the request itself: not the target's fault, so not counted against it
+      this.log.warn({ code: 'B2B_ERR_UNSENDABLE_REQUEST', target: target.id, error: outcome.message }, 'drachtio-server refused to send the INVITE; not a target failure');
+      return;
+    }
     const counted = outcome.kind === 'canceled' ? this.deps.store.recordCanceledAttempt(target.id) : this.deps.store.recordFailedAttempt(target.id, label);
-    counted.catch((err: unknown) => {
-      this.log.warn({ error: (err as Error).message, target: target.id }, 'could not count attempt in redis');
-    });
+    counted.catch((err: unknown) => this.log.warn({ err, target: target.id }, 'could not count attempt in redis'));
+  }
+
+  /** A target answered but the caller was gone before its leg was up: the attempt counts as canceled, not answered. */
+  private countAbandonedAnswer(target: RoutedTarget): void {
+    const entry = this.tried.find((t) => t.target === target.id && t.result === '200');
+    if (entry) entry.result = 'canceled';
+    this.deps.store.recordCanceledAttempt(target.id).catch((err: unknown) => this.log.warn({ err, target: target.id }, 'could not count attempt in redis'));
   }
 
   private relayProvisional(prov: SrfResponse): void {
-    if (this.res.finalResponseSent || this.canceled) return;
+    if (this.res.finalResponseSent || this.abandoned) return;
     this.res.send(prov.status, prov.reason, forwardedParts(prov, this.deps.headers.response));
   }
 
-  private finishUnanswered(last: AttemptResult | undefined): void {
+  private finishUnanswered(last: { outcome: AttemptOutcome; response?: SrfResponse } | undefined): void {
     const { config } = this.deps;
-    if (this.canceled === 'caller') {
+    const failoverOn = this.admitted.route.failoverOn ?? config.call.failoverOn;
+    if (this.abandoned === 'caller') {
       // drachtio-server (sofia-sip) has already answered the CANCEL with 200 and the INVITE with 487
       this.logOutcome('call canceled by caller', 487, { code: 'B2B_ERR_CALL_CANCELED' });
-    } else if (this.canceled === 'shutdown') {
+    } else if (this.abandoned === 'shutdown') {
       // end() has answered the caller and logged the outcome
-    } else if (last && last.outcome.kind === 'rejected' && decide(last.outcome, this.failoverOn) === 'stop') {
+    } else if (last?.outcome.kind === 'rejected' && decide(last.outcome, failoverOn) === 'stop') {
       const { status, reason } = last.outcome;
-      const headers = last.response ? copyHeaders(last.response.headers, this.deps.headers.response) : {};
-      this.respond(status, reason, headers);
+      this.respond(status, reason, last.response ? copyHeaders(last.response.headers, this.deps.headers.response) : {});
       this.logOutcome('call failed', status);
+    } else if (last?.outcome.kind === 'no-answer') {
+      this.respond(480, 'No Answer');
+      this.logOutcome('call failed: no answer', 480, { code: 'B2B_ERR_RING_TIMEOUT' });
+    } else if (last?.outcome.kind === 'send-error' && last.outcome.requestFault) {
+      this.respond(500, 'Unsendable Request');
+      this.logOutcome('call failed: request refused by drachtio-server', 500, { code: 'B2B_ERR_UNSENDABLE_REQUEST' });
+    } else if (last?.outcome.kind === 'canceled') {
+      // the caller's leg failed after a target answered (logged where it happened); make sure the caller has an answer
+      this.respond(500, 'Call Setup Failed');
+      this.logOutcome('call failed: caller leg could not be answered', 500);
     } else {
       this.respond(config.call.allFailedStatus, 'No Target Available', { 'Retry-After': String(config.call.retryAfterSeconds) });
       this.logOutcome('call failed: no target available', config.call.allFailedStatus, { code: 'B2B_ERR_NO_TARGET' });
     }
-    this.deps.registry.remove(this);
+    this.finish();
   }
 
-  private onAnswered(dialogs: { uas: Dialog; uac: Dialog }, target: RoutedTarget): void {
-    const { uas, uac } = dialogs;
-    this.dialogs = dialogs;
-    this.answeredTarget = target;
+  private onAnswered(bridged: Bridged, target: RoutedTarget): void {
+    const { uas, uac } = bridged;
+    this.call = { ...bridged, target };
     // handlers first, synchronously: a BYE or re-INVITE may already be on its way
     uas.on('destroy', () => void this.hangup('caller'));
     uac.on('destroy', () => void this.hangup('target'));
     relayInDialogRequests(uas, uac, this.deps.headers.inDialog, this.log);
 
-    const now = Date.now();
-    const record: CallRecord = {
-      callId: this.callId,
+    const maxDurationS = this.admitted.route.maxDurationS ?? this.deps.config.call.maxDurationS;
+    if (maxDurationS > 0) this.maxDurationTimer = setTimeout(() => void this.hangup('max-duration'), maxDurationS * 1000);
+
+    const record = buildCallRecord({
+      key: this.key,
       route: this.routeName,
       target: target.id,
       instance: this.deps.instanceId,
-      answeredAt: now,
       startedAt: this.startedAt,
-      aCallId: uas.sip.callId,
-      aLocalTag: uas.sip.localTag,
-      aRemoteTag: uas.sip.remoteTag,
-      aDialogId: uas.id,
-      bCallId: uac.sip.callId,
-      bLocalTag: uac.sip.localTag,
-      bRemoteTag: uac.sip.remoteTag,
-      bDialogId: uac.id,
-      bUri: uac.remote.uri,
-    };
+      answeredAt: Date.now(),
+      a: legFacts(uas),
+      b: legFacts(uac),
+    });
     this.recorded = this.deps.store.recordAnswered(record).catch((err: unknown) => {
-      this.log.warn({ error: (err as Error).message }, 'could not store call record in redis; the call goes on uncounted');
-      return false;
+      this.log.warn({ err }, 'could not store call record in redis; the call goes on uncounted');
     });
     this.logOutcome('call answered', 200, { target: target.id });
+    // a leg may have hung up while the other was being answered
+    if (!uas.connected) void this.hangup('caller');
+    else if (!uac.connected) void this.hangup('target');
   }
 
-  /** Ends both legs once, whoever hung up first, and removes the Redis record (decrementing `active` once). */
-  private async hangup(by: string): Promise<void> {
-    if (this.ended || !this.dialogs) return;
+  /**
+   * Ends both legs once, whoever hung up first, and removes the Redis record (decrementing `active`
+   * once). The record goes whatever storing it returned: a store that timed out may still have run.
+   * Removal and the BYEs run side by side, so a slow BYE transaction never keeps a record alive.
+   */
+  private async hangup(by: HangupReason): Promise<void> {
+    if (this.ended || !this.call) return;
     this.ended = true;
-    const { uas, uac } = this.dialogs;
-    const other = by === 'caller' ? [uac] : by === 'target' ? [uas] : [uas, uac];
-    await Promise.all(
-      other.map((d) =>
-        d.connected
-          ? d.destroy().catch((err: unknown) => this.log.debug({ error: (err as Error).message }, 'BYE to other leg failed'))
-          : undefined,
-      ),
+    clearTimeout(this.maxDurationTimer);
+    const { uas, uac, target } = this.call;
+    if (by === 'max-duration') this.log.info({ code: 'B2B_ERR_MAX_DURATION', maxDurationS: this.admitted.route.maxDurationS ?? this.deps.config.call.maxDurationS }, 'call reached its maximum duration; ending it');
+    const others: Dialog[] = by === 'caller' ? [uac] : by === 'target' ? [uas] : [uas, uac];
+    const byes = Promise.all(
+      others.map((d) => (d.connected ? d.destroy().catch((err: unknown) => this.log.debug({ err }, 'BYE to other leg failed')) : undefined)),
     );
-    if (await this.recorded) {
-      try {
-        await this.deps.store.endCall(this.callId);
-      } catch (err) {
-        this.log.warn({ error: (err as Error).message }, 'could not remove call record from redis');
-      }
-    }
-    this.log.info({ route: this.routeName, target: this.answeredTarget?.id, by, durationMs: Date.now() - this.startedAt }, 'call ended');
+    const removed = this.recorded.then(() =>
+      this.deps.store.endCall(this.key).catch((err: unknown) => {
+        this.log.warn({ err, code: 'B2B_ERR_RECORD_LEFT' }, 'could not remove call record from redis; it stays until removed by hand');
+      }),
+    );
+    await Promise.all([byes, removed]);
+    this.log.info({ route: this.routeName, target: target.id, by, durationMs: Date.now() - this.startedAt }, 'call ended');
+    this.finish();
+  }
+
+  /** The call is over for this instance: out of the registry, and (outbound mode) its drachtio connection closed. */
+  private finish(): void {
     this.deps.registry.remove(this);
+    // outbound mode: drachtio-server opened a connection for this call; close it (a no-op for inbound connections)
+    try {
+      this.deps.srf.endSession(this.req);
+    } catch (err) {
+      this.log.debug({ err }, 'endSession failed');
+    }
   }
 
   private respond(status: number, reason: string, headers: Record<string, string> = {}): void {
@@ -273,9 +294,6 @@ export class CallSession {
   }
 
   private logOutcome(msg: string, status: number, extra: { code?: ErrorCode; [k: string]: unknown } = {}): void {
-    this.log.info(
-      { route: this.routeName || undefined, tried: this.tried, status, setupMs: Date.now() - this.startedAt, ...extra },
-      msg,
-    );
+    this.log.info({ route: this.routeName, tried: this.tried, status, setupMs: Date.now() - this.startedAt, ...extra }, msg);
   }
 }

@@ -2,12 +2,14 @@ import { EventEmitter } from 'node:events';
 
 /** Something the registry can ask to end: an answered or setting-up call. */
 export interface Endable {
-  readonly callId: string;
-  end(reason: string): Promise<void>;
+  /** what identifies the call: the caller's Call-ID and From tag (call-record.ts `callKey`) */
+  readonly key: string;
+  end(reason: 'shutdown'): Promise<void>;
 }
 
 /**
- * The calls this instance is handling, for drain on SIGTERM. Emits 'empty' when the last one leaves.
+ * The calls this instance is handling, by call key, for merged-request detection and for drain on
+ * SIGTERM. Emits 'empty' when the last one leaves.
  */
 export class CallRegistry extends EventEmitter {
   private readonly calls = new Map<string, Endable>();
@@ -21,12 +23,19 @@ export class CallRegistry extends EventEmitter {
     return this.draining;
   }
 
-  add(call: Endable): void {
-    this.calls.set(call.callId, call);
+  has(key: string): boolean {
+    return this.calls.has(key);
+  }
+
+  /** Adds a call; false (and nothing added) when a call with the same key is already here. */
+  add(call: Endable): boolean {
+    if (this.calls.has(call.key)) return false;
+    this.calls.set(call.key, call);
+    return true;
   }
 
   remove(call: Endable): void {
-    if (this.calls.get(call.callId) === call && this.calls.delete(call.callId) && this.calls.size === 0) this.emit('empty');
+    if (this.calls.get(call.key) === call && this.calls.delete(call.key) && this.calls.size === 0) this.emit('empty');
   }
 
   /** Stops admitting calls; resolves when none is left or after timeoutMs, with the number still active. */

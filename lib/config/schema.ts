@@ -19,7 +19,13 @@ export const DEFAULTS = {
   noRouteStatus: 404,
   allFailedStatus: 503,
   retryAfterSeconds: 30,
-  drainTimeoutMs: 30000,
+  drainTimeoutMs: 20000,
+  /** from SIGTERM to exit, whatever is in flight: under a 30 s container kill grace */
+  shutdownTimeoutMs: 25000,
+  /** a target ringing this long without a final answer is cancelled and the caller gets 480 */
+  ringTimeoutS: 120,
+  /** an answered call is ended with BYE on both legs after this long (4 h) */
+  maxDurationS: 14400,
   reconnectMaxDelayMs: 5000,
   targetPort: 5060,
   targetTransport: 'udp',
@@ -62,8 +68,13 @@ export const matchSchema = z
     message: 'at least one of "domains" or "sources" (omit "match" altogether for a default route)',
   });
 
+const ringTimeoutS = z.number().int().min(0).max(3600);
+const maxDurationS = z.number().int().min(0).max(604800);
+
 const policyFields = {
   provisionalTimeoutMs: z.number().int().min(100).max(120000).optional(),
+  ringTimeoutS: ringTimeoutS.optional(),
+  maxDurationS: maxDurationS.optional(),
   maxAttempts: z.number().int().min(1).max(100).optional(),
   failoverOn: z.array(sipStatus).optional(),
 };
@@ -127,6 +138,9 @@ export const configSchema = z
         allFailedStatus: sipStatus.default(DEFAULTS.allFailedStatus),
         retryAfterSeconds: z.number().int().min(0).max(86400).default(DEFAULTS.retryAfterSeconds),
         drainTimeoutMs: z.number().int().min(0).default(DEFAULTS.drainTimeoutMs),
+        shutdownTimeoutMs: z.number().int().min(100).default(DEFAULTS.shutdownTimeoutMs),
+        ringTimeoutS: ringTimeoutS.default(DEFAULTS.ringTimeoutS),
+        maxDurationS: maxDurationS.default(DEFAULTS.maxDurationS),
         headers: z
           .strictObject({
             request: z.array(headerName).default([...DEFAULTS.requestHeaders]),
@@ -154,6 +168,14 @@ export const configSchema = z
         });
       }
     });
+    if (cfg.call.drainTimeoutMs >= cfg.call.shutdownTimeoutMs) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['call', 'drainTimeoutMs'],
+        input: cfg.call.drainTimeoutMs,
+        message: `a value below call.shutdownTimeoutMs (${String(cfg.call.shutdownTimeoutMs)}): ending the calls left after the drain needs time before the shutdown deadline`,
+      });
+    }
     if (cfg.drachtio.mode === 'inbound' && cfg.drachtio.servers.length === 0) {
       ctx.addIssue({
         code: 'custom',

@@ -4,6 +4,9 @@ import { END_CALL, RECORD_ANSWERED } from './scripts';
 
 /** Everything another instance needs to end this call: both legs' dialog identifiers. */
 export interface CallRecord {
+  /** the call's key: the caller's Call-ID and From tag (lib/call/call-record.ts `callKey`) */
+  key: string;
+  /** the caller leg's Call-ID */
   callId: string;
   route: string;
   target: string;
@@ -17,6 +20,8 @@ export interface CallRecord {
   aLocalTag: string;
   aRemoteTag: string;
   aDialogId: string;
+  /** the caller's Contact URI */
+  aUri: string;
   /** target leg (UAC side) */
   bCallId: string;
   bLocalTag: string;
@@ -36,7 +41,7 @@ export interface TargetCounters {
 
 type StoreRedis = Redis & {
   sipdRecordAnswered(k1: string, k2: string, k3: string, k4: string, ...argv: string[]): Promise<number>;
-  sipdEndCall(k1: string, callId: string, prefix: string): Promise<string | null>;
+  sipdEndCall(k1: string, key: string, prefix: string): Promise<string | null>;
 };
 
 /**
@@ -72,30 +77,33 @@ export class CallStore {
       .exec();
   }
 
-  /** Stores the call record and counts the answered attempt; false when the Call-ID was already recorded. */
+  /** Stores the call record and counts the answered attempt; false when this call key was already recorded. */
   async recordAnswered(rec: CallRecord): Promise<boolean> {
     const argv: string[] = [];
     for (const [k, v] of Object.entries(rec)) argv.push(k, String(v));
     const created = await this.redis.sipdRecordAnswered(
-      this.keys.call(rec.callId),
+      this.keys.call(rec.key),
       this.keys.target(rec.target),
       this.keys.instanceCalls(rec.instance),
       this.keys.targets(),
-      rec.callId,
+      rec.key,
       rec.target,
       ...argv,
     );
     return created === 1;
   }
 
-  /** Removes the record and decrements `active` exactly once; returns the target id, or null if already ended. */
-  async endCall(callId: string): Promise<string | null> {
-    const target = await this.redis.sipdEndCall(this.keys.call(callId), callId, this.keys.prefix);
+  /**
+   * Removes the record and decrements `active` exactly once; returns the target id, or null when there
+   * was no record (already ended, or never stored). Idempotent: safe to run whatever recordAnswered returned.
+   */
+  async endCall(key: string): Promise<string | null> {
+    const target = await this.redis.sipdEndCall(this.keys.call(key), key, this.keys.prefix);
     return target ?? null;
   }
 
-  async getCall(callId: string): Promise<CallRecord | null> {
-    const h = await this.redis.hgetall(this.keys.call(callId));
+  async getCall(key: string): Promise<CallRecord | null> {
+    const h = await this.redis.hgetall(this.keys.call(key));
     if (!h.target) return null;
     return {
       ...(h as unknown as CallRecord),

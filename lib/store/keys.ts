@@ -3,9 +3,9 @@
  * test/unit/keys.test.ts pins the exact strings.
  */
 export interface Keys {
-  /** hash: one answered call, keyed by the caller-side (A leg) Call-ID */
-  call(callId: string): string;
-  /** set: Call-IDs of the answered calls an instance owns */
+  /** hash: one answered call, keyed by its call key (the caller's Call-ID and From tag) */
+  call(key: string): string;
+  /** set: call keys of the answered calls an instance owns */
   instanceCalls(instanceId: string): string;
   /** hash: counters of one target (active, attempts, answered, failed:<status>) */
   target(targetId: string): string;
@@ -18,7 +18,7 @@ export interface Keys {
 export function makeKeys(prefix: string): Keys {
   return {
     prefix,
-    call: (callId) => `${prefix}call:${callId}`,
+    call: (key) => `${prefix}call:${key}`,
     instanceCalls: (instanceId) => `${prefix}instance:${instanceId}:calls`,
     target: (targetId) => `${prefix}target:${targetId}`,
     targets: () => `${prefix}targets`,

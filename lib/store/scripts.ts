@@ -7,8 +7,8 @@
 
 /**
  * KEYS[1] call hash, KEYS[2] target hash, KEYS[3] instance call set, KEYS[4] targets set
- * ARGV[1] callId, ARGV[2] targetId, ARGV[3..] field/value pairs of the record
- * Returns 1 when recorded, 0 when a record for this Call-ID already existed (nothing counted).
+ * ARGV[1] call key, ARGV[2] targetId, ARGV[3..] field/value pairs of the record
+ * Returns 1 when recorded, 0 when a record for this call key already existed (nothing counted).
  */
 export const RECORD_ANSWERED = `
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
@@ -25,7 +25,7 @@ return 1
 
 /**
  * KEYS[1] call hash
- * ARGV[1] callId, ARGV[2] key prefix
+ * ARGV[1] call key, ARGV[2] key prefix
  * Returns the target id whose `active` was decremented, or false when there was no record.
  */
 export const END_CALL = `

@@ -9,6 +9,7 @@ const TARGET = 'udp:127.0.0.1:5070';
 
 function record(callId: string, target = TARGET, instance = 'node-a'): CallRecord {
   return {
+    key: callId,
     callId,
     route: 'r',
     target,
@@ -19,6 +20,7 @@ function record(callId: string, target = TARGET, instance = 'node-a'): CallRecor
     aLocalTag: 'alt',
     aRemoteTag: 'art',
     aDialogId: `${callId};from-tag=art`,
+    aUri: 'sip:caller@127.0.0.1:5090',
     bCallId: `b-${callId}`,
     bLocalTag: 'blt',
     bRemoteTag: 'brt',

@@ -2,6 +2,7 @@
  * Outbound mode (`drachtio.mode: outbound`): drachtio-server asks an HTTP request handler where to
  * send each new INVITE, then connects to the dispatcher, which listens with srf.listen.
  */
+import { existsSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parseJsonLine, startApp, type AppProcess } from '../harness/app';
@@ -20,9 +21,19 @@ describe('dispatcher in outbound mode', () => {
   let target: SippUas;
   let app: AppProcess;
   const queries: string[] = [];
+  let listenPort: number;
+
+  /** TCP connections in state ESTABLISHED whose local port is the dispatcher's listen port (the dispatcher's ends). */
+  function establishedOnListenPort(): number {
+    const hex = listenPort.toString(16).toUpperCase().padStart(4, '0');
+    return ['/proc/net/tcp', '/proc/net/tcp6']
+      .flatMap((f) => (existsSync(f) ? readFileSync(f, 'utf8').split('\n').slice(1) : []))
+      .map((line) => line.trim().split(/\s+/))
+      .filter((cols) => cols[1]?.endsWith(`:${hex}`) && cols[3] === '01').length;
+  }
 
   beforeAll(async () => {
-    const listenPort = await freeTcpPort();
+    listenPort = await freeTcpPort();
     http = createServer((req, res) => {
       queries.push(req.url ?? '');
       res.setHeader('Content-Type', 'application/json');
@@ -64,5 +75,19 @@ describe('dispatcher in outbound mode', () => {
     expect(await redis.hget(`${PREFIX}target:udp:${target.host}:${target.port}`, 'answered')).toBe('3');
     await app.waitFor(() => app.logs().filter((l) => l.msg === 'call ended').length >= 3, 3000);
     expect(app.logs().filter((l) => l.msg === 'call ended')).toHaveLength(3);
+  }, 60000);
+
+  it('closes the connection drachtio opened for each call once the call is over (srf.endSession)', async () => {
+    const calls = 4;
+    const before = app.logs().filter((l) => l.msg === 'call ended').length;
+    const r = await runUac('call', { target: { host: drachtio.sipAddress, port: drachtio.sipPort }, calls, rate: 4, holdMs: 200 });
+    expect(r.exitCode).toBe(0);
+    await app.waitFor(() => app.logs().filter((l) => l.msg === 'call ended').length >= before + calls, 5000);
+    let open = establishedOnListenPort();
+    for (let i = 0; i < 30 && open > 0; i += 1) {
+      await new Promise((res) => setTimeout(res, 100));
+      open = establishedOnListenPort();
+    }
+    expect(open).toBe(0);
   }, 60000);
 });

@@ -15,7 +15,7 @@ describe('decide', () => {
   });
   it('fails over on timeouts and send errors; stops when the caller cancelled', () => {
     expect(decide({ kind: 'timeout' }, triggers)).toBe('failover');
-    expect(decide({ kind: 'send-error', message: 'x' }, triggers)).toBe('failover');
+    expect(decide({ kind: 'send-error', message: 'x', requestFault: false }, triggers)).toBe('failover');
     expect(decide({ kind: 'canceled' }, triggers)).toBe('stop');
     expect(decide({ kind: 'answered' }, triggers)).toBe('answered');
   });
@@ -26,6 +26,6 @@ describe('decide', () => {
   it('labels outcomes for counters', () => {
     expect(outcomeLabel({ kind: 'rejected', status: 503, reason: '' })).toBe('503');
     expect(outcomeLabel({ kind: 'timeout' })).toBe('timeout');
-    expect(outcomeLabel({ kind: 'send-error', message: '' })).toBe('error');
+    expect(outcomeLabel({ kind: 'send-error', message: '', requestFault: false })).toBe('error');
   });
 });
