@@ -224,7 +224,9 @@ export type UasBehaviour =
   | 'delayed-answer'
   | 'ringing-then-answer'
   | 'silent'
-  | 'answer-check-headers';
+  | 'answer-check-headers'
+  | 'ringing-then-answer-x-header'
+  | 'answer-ignore-bye';
 
 export const UAS_SCENARIOS: Record<UasBehaviour, string> = {
   answer: 'uas-answer.xml',
@@ -237,6 +239,8 @@ export const UAS_SCENARIOS: Record<UasBehaviour, string> = {
   'ringing-then-answer': 'uas-180-200.xml',
   silent: 'uas-silent.xml',
   'answer-check-headers': 'uas-answer-check-headers.xml',
+  'ringing-then-answer-x-header': 'uas-180-200-x-header.xml',
+  'answer-ignore-bye': 'uas-answer-ignore-bye.xml',
 };
 
 /** Default pause (ms) of the behaviours that have one (sipp -d). */
@@ -244,6 +248,7 @@ export const UAS_DEFAULT_DELAY_MS: Partial<Record<UasBehaviour, number>> = {
   'answer-then-bye': 1000,
   'delayed-answer': 2000,
   'ringing-then-answer': 500,
+  'ringing-then-answer-x-header': 500,
 };
 
 export interface StartUasOptions {

@@ -81,6 +81,11 @@ export class RawSipClient {
     }
   }
 
+  /** Requests received (e.g. a BYE from the dispatcher), as raw text, in arrival order. */
+  requests(): string[] {
+    return this.received.filter((raw) => !raw.startsWith('SIP/2.0 '));
+  }
+
   responses(): SipResponse[] {
     return this.received.map(parseResponse).filter((r): r is SipResponse => r !== null);
   }
