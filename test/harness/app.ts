@@ -126,8 +126,8 @@ export interface AppProcess {
   logs(): Array<Record<string, unknown>>;
   /** Resolves with the first line (already seen or to come) that satisfies `pred`. */
   waitFor(pred: (line: string) => boolean, timeoutMs?: number): Promise<string>;
-  /** Signal the app (default SIGTERM), SIGKILL after 5 s; resolves with the exit code. */
-  stop(signal?: NodeJS.Signals): Promise<number | null>;
+  /** Sends `signal`, SIGKILLs after `graceMs` (default 5 s); resolves with the exit code (null when killed). */
+  stop(signal?: NodeJS.Signals, graceMs?: number): Promise<number | null>;
   exited: Promise<number | null>;
 }
 
@@ -203,7 +203,7 @@ export async function startApp(opts: StartAppOptions): Promise<AppProcess> {
     stderr,
     logs: () => lines.map(parseJsonLine).filter((v): v is Record<string, unknown> => v !== null),
     waitFor,
-    stop: (signal: NodeJS.Signals = 'SIGTERM') => killChild(child, signal),
+    stop: (signal: NodeJS.Signals = 'SIGTERM', graceMs?: number) => killChild(child, signal, graceMs),
     exited,
   };
 

@@ -18,15 +18,22 @@ describe('dispatcher process lifecycle', () => {
   let drachtio: DrachtioServer;
   let target: SippUas;
   let ringing: SippUas;
+  let deaf: SippUas;
   const apps: AppProcess[] = [];
 
   beforeAll(async () => {
-    [redisServer, drachtio, target, ringing] = await Promise.all([startRedis(), startDrachtio(), startUas('answer'), startUas('no-answer')]);
+    [redisServer, drachtio, target, ringing, deaf] = await Promise.all([
+      startRedis(),
+      startDrachtio(),
+      startUas('answer'),
+      startUas('no-answer'),
+      startUas('answer-ignore-bye'),
+    ]);
   }, 60000);
 
   afterAll(async () => {
     await Promise.all(apps.map((a) => a.stop('SIGKILL')));
-    await Promise.all([target?.stop(), ringing?.stop()]);
+    await Promise.all([target?.stop(), ringing?.stop(), deaf?.stop()]);
     await drachtio?.stop();
     await redisServer?.stop();
   });
@@ -36,6 +43,7 @@ describe('dispatcher process lifecycle', () => {
     redis: { url: redisUrl ?? redisServer.url, keyPrefix: PREFIX, connectTimeoutMs: 300 },
     routes: [
       { name: 'ringing', match: { domains: ['ringing.test'] }, targets: [{ host: ringing.host, port: ringing.port }] },
+      { name: 'deaf', match: { domains: ['deaf.test'] }, targets: [{ host: deaf.host, port: deaf.port }] },
       { name: 'all', targets: [{ host: target.host, port: target.port }] },
     ],
     ...extra,
@@ -47,12 +55,13 @@ describe('dispatcher process lifecycle', () => {
     return app;
   }
 
-  async function redisClean(): Promise<{ records: string[]; active: number[] }> {
+  /** Call records left, and the sum of every target's `active`. */
+  async function redisClean(): Promise<{ records: string[]; active: number }> {
     const redis = redisServer.client();
     const records = await redis.keys(`${PREFIX}call:*`);
     const ids = await redis.smembers(`${PREFIX}targets`);
     const active = await Promise.all(ids.map(async (id) => Number((await redis.hget(`${PREFIX}target:${id}`, 'active')) ?? 0)));
-    return { records, active };
+    return { records, active: active.reduce((a, b) => a + b, 0) };
   }
 
   it('refuses to start on a bad config, naming the field, the value and what was expected (exit 78)', () => {
@@ -78,7 +87,7 @@ describe('dispatcher process lifecycle', () => {
     expect(refused.exitCode).toBe(0);
     expect((await longCall).exitCode).toBe(0);
     expect(await exitCode).toBe(0);
-    expect(await redisClean()).toEqual({ records: [], active: [0] });
+    expect(await redisClean()).toEqual({ records: [], active: 0 });
     expect(app.logs().some((l) => l.msg === 'call rejected: instance is draining' && l.code === 'B2B_ERR_SHUTTING_DOWN')).toBe(true);
   }, 60000);
 
@@ -94,7 +103,7 @@ describe('dispatcher process lifecycle', () => {
     // the dispatcher sent BYE to the target (and to the caller)
     const s = await target.waitForStats((x) => (x.messages.BYE_Recv ?? 0) > before);
     expect((s.messages.BYE_Recv ?? 0) - before).toBe(1);
-    expect(await redisClean()).toEqual({ records: [], active: [0] });
+    expect(await redisClean()).toEqual({ records: [], active: 0 });
     expect(app.logs().some((l) => l.msg === 'call ended' && l.by === 'shutdown')).toBe(true);
     await longCall; // the caller's scenario fails (it got a BYE it did not expect); we only wait for it to end
   }, 60000);
@@ -110,6 +119,41 @@ describe('dispatcher process lifecycle', () => {
     const s = await ringing.waitForStats((x) => (x.messages.CANCEL_Recv ?? 0) > before);
     expect((s.messages.CANCEL_Recv ?? 0) - before).toBe(1);
     expect(app.logs().some((l) => l.msg === 'call abandoned: instance shutting down' && l.code === 'B2B_ERR_SHUTTING_DOWN')).toBe(true);
+  }, 60000);
+
+  it('exits by shutdownTimeoutMs even when a BYE is never answered, with the call record already removed', async () => {
+    const app = await start(baseConfig({ call: { drainTimeoutMs: 300, shutdownTimeoutMs: 2000 } }));
+    const sip = { host: drachtio.sipAddress, port: drachtio.sipPort };
+    const longCall = runUac('call', { target: sip, domain: 'deaf.test', calls: 1, holdMs: 8000, timeoutMs: 6000 });
+    const redis = redisServer.client();
+    for (let i = 0; i < 50 && (await redis.keys(`${PREFIX}call:*`)).length === 0; i += 1) await sleep(100);
+    expect(await redis.keys(`${PREFIX}call:*`)).toHaveLength(1);
+    const t0 = Date.now();
+    // the target never answers our BYE (its transaction would run 32 s); the harness SIGKILLs after 6 s
+    expect(await app.stop('SIGTERM', 6000)).toBe(0);
+    expect(Date.now() - t0).toBeLessThan(4000);
+    expect(await redisClean()).toEqual({ records: [], active: 0 });
+    expect((await deaf.waitForStats((x) => (x.messages.BYE_Recv ?? 0) >= 1)).messages.BYE_Recv).toBeGreaterThanOrEqual(1);
+    expect(app.logs().some((l) => l.msg === 'shutdown deadline reached with BYE transactions still open; exiting anyway')).toBe(true);
+    await longCall;
+  }, 60000);
+
+  it('removes the call record at the end of the call even when storing it timed out on our side but ran in Redis', async () => {
+    // commandTimeoutMs 50: while Redis pauses writes, the answer script waits in Redis past our timeout
+    // and runs when the pause ends, after we gave up on it
+    const app = await start(baseConfig({ redis: { url: redisServer.url, keyPrefix: PREFIX, commandTimeoutMs: 50 } }));
+    const redis = redisServer.client();
+    const sip = { host: drachtio.sipAddress, port: drachtio.sipPort };
+    await redis.call('CLIENT', 'PAUSE', '1500', 'WRITE');
+    const call = runUac('call', { target: sip, calls: 1, holdMs: 3000 });
+    await app.waitFor((l) => l.includes('could not store call record in redis'), 5000);
+    for (let i = 0; i < 40 && (await redis.keys(`${PREFIX}call:*`)).length === 0; i += 1) await sleep(100);
+    expect(await redis.keys(`${PREFIX}call:*`)).toHaveLength(1); // the script ran after all
+    expect((await call).exitCode).toBe(0);
+    await app.waitFor(() => app.logs().some((l) => l.msg === 'call ended'), 5000);
+    for (let i = 0; i < 20 && (await redis.keys(`${PREFIX}call:*`)).length > 0; i += 1) await sleep(100);
+    expect(await redisClean()).toEqual({ records: [], active: 0 });
+    expect(await app.stop('SIGTERM')).toBe(0);
   }, 60000);
 
   it('keeps taking calls while Redis is unreachable, and says so', async () => {
