@@ -199,6 +199,34 @@ export function targetUri(target: UriTarget, user: string): string {
   return `${scheme}:${userPart}${formatHost(target.host)}:${target.port}${transport}`;
 }
 
+/**
+ * The longest Request-URI drachtio-server (v0.9.10) sends in an INVITE: it keeps only the first 512
+ * characters of the request line `INVITE <uri> SIP/2.0` an application sends (START_LEN,
+ * src/sip-dialog-controller.hpp:45) and refuses a cut one with `invalid request-uri: INVITE …`
+ * (src/sip-dialog-controller.cpp:503-510). 512 - 'INVITE '.length - ' SIP/2.0'.length.
+ */
+export const DRACHTIO_MAX_INVITE_URI_LENGTH = 497;
+
+/** The answer to a caller whose Request-URI, forwarded to a target, would be longer than drachtio-server sends. */
+export const REQUEST_URI_TOO_LONG = { status: 414, reason: 'Request-URI Too Long' } as const;
+
+/** Whether drachtio-server would refuse to send an INVITE to `uri` (from targetUri()) for its length. */
+export function inviteUriTooLong(uri: string): boolean {
+  return uri.length > DRACHTIO_MAX_INVITE_URI_LENGTH;
+}
+
+/**
+ * Whether a rejection of createB2BUA/createUAC (or one of Simring's per-target errors) is drachtio-server
+ * refusing the Request-URI itself - caused by the request, not by the target, so the next target would
+ * be refused the same. drachtio-server answers the app `NOK|invalid request-uri: <uri or request line>`
+ * (src/sip-dialog-controller.cpp:510 and :607) and drachtio-srf turns that into a plain Error with
+ * that message and code `EDRACHTIO` (lib/drachtio-agent.js _makeRequest); the message is all that tells
+ * this refusal from other send errors such as `can not send request to myself`.
+ */
+export function isRequestUriRefusal(err: unknown): boolean {
+  return err instanceof Error && (err as { code?: unknown }).code === 'EDRACHTIO' && err.message.startsWith('invalid request-uri: ');
+}
+
 /** Stable id of a target, used in Redis keys and logs: `udp:10.0.0.1:5060`. */
 export function targetId(target: UriTarget): string {
   return `${target.transport}:${formatHost(target.host)}:${target.port}`;

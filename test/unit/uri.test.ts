@@ -1,5 +1,16 @@
 import SrfBase from 'drachtio-srf';
-import { forwardedUser, parseRequestUri, requestDomain, requestUser, targetId, targetUri, USER_PARAMETERS_REJECTED } from '../../lib/sip/uri';
+import {
+  DRACHTIO_MAX_INVITE_URI_LENGTH,
+  forwardedUser,
+  inviteUriTooLong,
+  isRequestUriRefusal,
+  parseRequestUri,
+  requestDomain,
+  requestUser,
+  targetId,
+  targetUri,
+  USER_PARAMETERS_REJECTED,
+} from '../../lib/sip/uri';
 
 describe('parseRequestUri', () => {
   it('splits number portability parameters off the user, not off the URI (issue 6)', () => {
@@ -210,5 +221,30 @@ describe('targetUri / targetId', () => {
   it('builds stable target ids', () => {
     expect(targetId({ host: '10.0.0.1', port: 5060, transport: 'udp' })).toBe('udp:10.0.0.1:5060');
     expect(targetId({ host: '2001:db8::5', port: 5060, transport: 'tcp' })).toBe('tcp:[2001:db8::5]:5060');
+  });
+});
+
+describe('drachtio-server limits', () => {
+  const target = { host: '10.0.0.1', port: 5060, transport: 'udp' } as const;
+  // `sip:` + user + `@10.0.0.1:5060` (14)
+  const userOf = (uriLength: number) => '+49' + '1'.repeat(uriLength - 'sip:+49'.length - '@10.0.0.1:5060'.length);
+
+  it('an INVITE Request-URI may be 497 characters: "INVITE <uri> SIP/2.0" fills the 512 drachtio-server keeps', () => {
+    expect(DRACHTIO_MAX_INVITE_URI_LENGTH).toBe(512 - 'INVITE '.length - ' SIP/2.0'.length);
+    expect(targetUri(target, userOf(497))).toHaveLength(497);
+    expect(inviteUriTooLong(targetUri(target, userOf(497)))).toBe(false);
+    expect(inviteUriTooLong(targetUri(target, userOf(498)))).toBe(true);
+  });
+
+  it('recognises drachtio-server refusing the Request-URI, as drachtio-srf reports it', () => {
+    const refusal = (message: string, code?: string) => Object.assign(new Error(message), code === undefined ? {} : { code });
+    expect(isRequestUriRefusal(refusal('invalid request-uri: sip:+4940123;npdi@127.0.0.1:5060', 'EDRACHTIO'))).toBe(true);
+    expect(isRequestUriRefusal(refusal('invalid request-uri: INVITE sip:+491111 SIP/', 'EDRACHTIO'))).toBe(true);
+    expect(isRequestUriRefusal(refusal('can not send request to myself', 'EDRACHTIO'))).toBe(false);
+    expect(isRequestUriRefusal(refusal('requested protocol/transport not available', 'EDRACHTIO'))).toBe(false);
+    expect(isRequestUriRefusal(refusal('invalid request-uri: sip:x@y', 'ESOCKETDESTROYED'))).toBe(false);
+    expect(isRequestUriRefusal(refusal('invalid request-uri: sip:x@y'))).toBe(false);
+    expect(isRequestUriRefusal({ code: 'EDRACHTIO', message: 'invalid request-uri: sip:x@y' })).toBe(false);
+    expect(isRequestUriRefusal(undefined)).toBe(false);
   });
 });
