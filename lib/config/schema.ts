@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { isValidCidr } from '../routing/cidr';
+import { USER_PARAMETERS_POLICIES } from '../sip/uri';
 
 /**
  * The configuration schema and every default, in one place.
@@ -32,6 +33,8 @@ export const DEFAULTS = {
   targetPriority: 10,
   targetWeight: 1,
   parallelCount: 2,
+  /** user parameters (`;npdi;rn=…`) in the forwarded Request-URI: see UserParametersPolicy in lib/sip/uri.ts */
+  userParameters: 'forward',
   /** headers copied from the caller's INVITE to the INVITE sent to the target */
   requestHeaders: ['P-Asserted-Identity', 'P-Preferred-Identity', 'Privacy', 'Diversion', 'History-Info', 'Remote-Party-ID', 'User-Agent', 'Subject', 'Accept', 'Allow', 'Supported', 'X-*'],
   /** headers copied from the target's responses back to the caller */
@@ -48,6 +51,8 @@ const domainPattern = z
   .string()
   .min(1)
   .regex(/^(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$|^\[?[0-9a-fA-F:.]+\]?$/, 'a domain (example.com), a wildcard (*.example.com) or an IP address');
+
+const userParameters = z.enum(USER_PARAMETERS_POLICIES);
 
 const cidr = z.string().refine(isValidCidr, { message: 'an IPv4/IPv6 address or CIDR block such as 10.0.0.0/8' });
 
@@ -77,6 +82,7 @@ const policyFields = {
   maxDurationS: maxDurationS.optional(),
   maxAttempts: z.number().int().min(1).max(100).optional(),
   failoverOn: z.array(sipStatus).optional(),
+  userParameters: userParameters.optional(),
 };
 
 export const routeSchema = z.strictObject({
@@ -141,6 +147,7 @@ export const configSchema = z
         shutdownTimeoutMs: z.number().int().min(100).default(DEFAULTS.shutdownTimeoutMs),
         ringTimeoutS: ringTimeoutS.default(DEFAULTS.ringTimeoutS),
         maxDurationS: maxDurationS.default(DEFAULTS.maxDurationS),
+        userParameters: userParameters.default(DEFAULTS.userParameters),
         headers: z
           .strictObject({
             request: z.array(headerName).default([...DEFAULTS.requestHeaders]),

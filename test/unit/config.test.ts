@@ -67,6 +67,15 @@ describe('config validation', () => {
     expect(issuesOf(raw).issues).toEqual([{ path: 'routes[0].strategy', found: '"roundrobin"', expected: 'one of "weighted", "parallel"' }]);
   });
 
+  it('userParameters: forward by default, per-route override, only the three policies', () => {
+    expect(validateConfig(base()).call.userParameters).toBe('forward');
+    const raw = { ...base(), call: { userParameters: 'reject' }, routes: [{ name: 'r', userParameters: 'strip', targets: [{ host: '10.0.0.1' }] }] };
+    const cfg = validateConfig(raw);
+    expect([cfg.call.userParameters, cfg.routes[0].userParameters]).toEqual(['reject', 'strip']);
+    (raw.routes[0] as Record<string, unknown>).userParameters = 'drop';
+    expect(issuesOf(raw).issues).toEqual([{ path: 'routes[0].userParameters', found: '"drop"', expected: 'one of "forward", "strip", "reject"' }]);
+  });
+
   it('rejects a bad CIDR and a bad domain pattern', () => {
     const raw = base();
     (raw.routes[0] as Record<string, unknown>).match = { sources: ['10.0.0.0/33'], domains: ['exa mple.com'] };
@@ -200,7 +209,7 @@ describe('README configuration reference', () => {
       ...base(),
       instanceId: 'x',
       redis: { password: 'p', username: 'u', tls: { caFile: '/ca.pem' } },
-      routes: [{ name: 'r', match: { domains: ['a.org'], sources: ['10.0.0.0/8'] }, provisionalTimeoutMs: 500, maxAttempts: 2, failoverOn: [503], targets: [{ host: '10.0.0.1' }] }],
+      routes: [{ name: 'r', match: { domains: ['a.org'], sources: ['10.0.0.0/8'] }, provisionalTimeoutMs: 500, maxAttempts: 2, failoverOn: [503], userParameters: 'strip', targets: [{ host: '10.0.0.1' }] }],
     });
     const paths = leafPaths(full, '');
     expect(paths.length).toBeGreaterThan(30);
