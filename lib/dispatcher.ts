@@ -45,11 +45,15 @@ export function startDispatcher(config: Config, logger: Logger, redis: Redis): D
     instanceId,
   };
 
+  const countStripped = (route: string): void => {
+    store.countRoute(route, 'stripped-user-parameters').catch((err: unknown) => logger.warn({ err, route }, 'could not count in redis'));
+  };
+
   const install = (srf: Srf): void => {
     const ctx: AdmissionContext = { logger, endSession: (req) => srf.endSession(req) };
     srf.use('invite', refuseWhileDraining(() => registry.isDraining, config.call.retryAfterSeconds, ctx));
     srf.use('invite', refuseMergedRequest(registry, ctx));
-    srf.use('invite', routeCall(routes, config, ctx));
+    srf.use('invite', routeCall(routes, config, ctx, countStripped));
     srf.invite((req: SrfRequest, res: SrfResponse) => {
       void new CallSession({ ...deps, srf }, req, res, admitted(req)).handle();
     });

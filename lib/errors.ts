@@ -15,6 +15,8 @@ export const ERROR_CODES = {
   B2B_ERR_MAX_DURATION: 'An answered call reached maxDurationS and was ended with BYE on both legs',
   B2B_ERR_MERGED_REQUEST: 'An INVITE arrived with the Call-ID and From tag of a call already in progress (482)',
   B2B_ERR_UNSENDABLE_REQUEST: 'drachtio-server refused to send the INVITE itself (e.g. its Request-URI); not a target failure',
+  B2B_ERR_USER_PARAMETERS: 'The dialled number carries user parameters and the route\'s userParameters policy is reject (403)',
+  B2B_ERR_URI_TOO_LONG: 'The forwarded Request-URI would be longer than drachtio-server sends (414)',
   B2B_ERR_RECORD_LEFT: 'A call ended but its Redis record could not be removed (Redis unreachable)',
 } as const;
 

@@ -4,13 +4,15 @@
  *
  *   srf.use('invite', refuseWhileDraining(...))   503 + Retry-After while this instance drains
  *   srf.use('invite', refuseMergedRequest(...))   482 for a second INVITE of a call already here
- *   srf.use('invite', routeCall(...))             404 (call.noRouteStatus) when no route matches
+ *   srf.use('invite', routeCall(...))             404 (call.noRouteStatus) when no route matches; 403 when the
+ *                                                 route's userParameters policy rejects the dialled number;
+ *                                                 414 when no target's Request-URI fits what drachtio sends
  */
 import type { Config } from '../config/schema';
 import type { SrfRequest, SrfResponse } from '../drachtio/srf';
 import type { Logger } from '../logger';
 import { matchRoute, type CompiledRoute, type RoutedTarget } from '../routing/match';
-import { requestDomain, requestUser } from '../sip/uri';
+import { forwardedUser, inviteUriTooLong, REQUEST_URI_TOO_LONG, requestDomain, requestUser, targetUri } from '../sip/uri';
 import { callKey } from './call-record';
 import type { CallRegistry } from './registry';
 
@@ -28,7 +30,7 @@ export interface Admitted {
   key: string;
   route: CompiledRoute['route'];
   targets: readonly RoutedTarget[];
-  /** the Request-URI user part to forward (with its parameters) */
+  /** the Request-URI user part to forward, after the route's userParameters policy */
   user: string;
 }
 
@@ -76,19 +78,46 @@ export function refuseMergedRequest(registry: Pick<CallRegistry, 'has'>, { logge
   };
 }
 
-export function routeCall(routes: readonly CompiledRoute[], config: Config, { logger, endSession }: AdmissionContext): Middleware {
+export function routeCall(
+  routes: readonly CompiledRoute[],
+  config: Config,
+  { logger, endSession }: AdmissionContext,
+  /** counts a call whose user parameters were stripped (a per-route counter in Redis) */
+  countStripped: (route: string) => void,
+): Middleware {
+  const warnedStrip = new Set<string>();
+  const refuse = (req: SrfRequest, res: SrfResponse, status: number, reason: string, msg: string, fields: Record<string, unknown>): void => {
+    res.send(status, reason);
+    endSession(req);
+    logger.child({ callId: req.get('Call-ID') }).info({ status, ...fields }, msg);
+  };
   return (req, res, next) => {
     const domain = requestDomain(req.uri);
     const compiled = matchRoute(routes, { domain, sourceAddress: req.source_address });
     if (!compiled) {
-      res.send(config.call.noRouteStatus, 'No Route');
-      endSession(req);
-      logger
-        .child({ callId: req.get('Call-ID') })
-        .info({ code: 'B2B_ERR_NO_ROUTE', status: config.call.noRouteStatus, domain, source: req.source_address }, 'call rejected: no route');
+      refuse(req, res, config.call.noRouteStatus, 'No Route', 'call rejected: no route', { code: 'B2B_ERR_NO_ROUTE', domain, source: req.source_address });
       return;
     }
-    Object.assign(facts(req), { route: compiled.route, targets: compiled.targets, user: requestUser(req.uri) });
+    const { route } = compiled;
+    const forwarded = forwardedUser(requestUser(req.uri), route.userParameters ?? config.call.userParameters);
+    if ('reject' in forwarded) {
+      refuse(req, res, forwarded.reject.status, forwarded.reject.reason, 'call rejected: user parameters', { code: 'B2B_ERR_USER_PARAMETERS', route: route.name });
+      return;
+    }
+    if (forwarded.stripped.length > 0) {
+      countStripped(route.name);
+      if (!warnedStrip.has(route.name)) {
+        warnedStrip.add(route.name);
+        logger.warn({ route: route.name, stripped: forwarded.stripped }, 'stripping user parameters from dialled numbers on this route (logged once per route; counted in Redis)');
+      }
+    }
+    // drachtio-server refuses a Request-URI longer than it sends; such targets are not tried (nor counted)
+    const targets = compiled.targets.filter((t) => !inviteUriTooLong(targetUri(t, forwarded.user)));
+    if (targets.length === 0) {
+      refuse(req, res, REQUEST_URI_TOO_LONG.status, REQUEST_URI_TOO_LONG.reason, 'call rejected: Request-URI too long', { code: 'B2B_ERR_URI_TOO_LONG', route: route.name });
+      return;
+    }
+    Object.assign(facts(req), { route, targets, user: forwarded.user });
     next();
   };
 }

@@ -156,7 +156,7 @@ export class RingGroup {
       leg.response = err.res;
     } else {
       const message = err instanceof Error ? err.message : String(err);
-      leg.outcome = { kind: 'send-error', message, requestFault: isRequestFault(message) };
+      leg.outcome = { kind: 'send-error', message, requestFault: isRequestFault(err) };
     }
     this.settleIfDone();
   }

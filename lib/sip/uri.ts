@@ -215,18 +215,6 @@ export function inviteUriTooLong(uri: string): boolean {
   return uri.length > DRACHTIO_MAX_INVITE_URI_LENGTH;
 }
 
-/**
- * Whether a rejection of createB2BUA/createUAC (or one of Simring's per-target errors) is drachtio-server
- * refusing the Request-URI itself - caused by the request, not by the target, so the next target would
- * be refused the same. drachtio-server answers the app `NOK|invalid request-uri: <uri or request line>`
- * (src/sip-dialog-controller.cpp:510 and :607) and drachtio-srf turns that into a plain Error with
- * that message and code `EDRACHTIO` (lib/drachtio-agent.js _makeRequest); the message is all that tells
- * this refusal from other send errors such as `can not send request to myself`.
- */
-export function isRequestUriRefusal(err: unknown): boolean {
-  return err instanceof Error && (err as { code?: unknown }).code === 'EDRACHTIO' && err.message.startsWith('invalid request-uri: ');
-}
-
 /** Stable id of a target, used in Redis keys and logs: `udp:10.0.0.1:5060`. */
 export function targetId(target: UriTarget): string {
   return `${target.transport}:${formatHost(target.host)}:${target.port}`;

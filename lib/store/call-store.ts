@@ -77,6 +77,11 @@ export class CallStore {
       .exec();
   }
 
+  /** Counts a route event, e.g. `stripped-user-parameters`. */
+  async countRoute(route: string, field: string): Promise<void> {
+    await this.redis.hincrby(this.keys.route(route), field, 1);
+  }
+
   /** Stores the call record and counts the answered attempt; false when this call key was already recorded. */
   async recordAnswered(rec: CallRecord): Promise<boolean> {
     const argv: string[] = [];

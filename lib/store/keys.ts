@@ -9,6 +9,8 @@ export interface Keys {
   instanceCalls(instanceId: string): string;
   /** hash: counters of one target (active, attempts, answered, failed:<status>) */
   target(targetId: string): string;
+  /** hash: counters of one route (stripped-user-parameters) */
+  route(name: string): string;
   /** set: ids of every target that has counters */
   targets(): string;
   /** the prefix itself, for scripts that build keys from stored ids */
@@ -22,5 +24,6 @@ export function makeKeys(prefix: string): Keys {
     instanceCalls: (instanceId) => `${prefix}instance:${instanceId}:calls`,
     target: (targetId) => `${prefix}target:${targetId}`,
     targets: () => `${prefix}targets`,
+    route: (name) => `${prefix}route:${name}`,
   };
 }

@@ -3,7 +3,6 @@ import {
   DRACHTIO_MAX_INVITE_URI_LENGTH,
   forwardedUser,
   inviteUriTooLong,
-  isRequestUriRefusal,
   parseRequestUri,
   requestDomain,
   requestUser,
@@ -234,17 +233,5 @@ describe('drachtio-server limits', () => {
     expect(targetUri(target, userOf(497))).toHaveLength(497);
     expect(inviteUriTooLong(targetUri(target, userOf(497)))).toBe(false);
     expect(inviteUriTooLong(targetUri(target, userOf(498)))).toBe(true);
-  });
-
-  it('recognises drachtio-server refusing the Request-URI, as drachtio-srf reports it', () => {
-    const refusal = (message: string, code?: string) => Object.assign(new Error(message), code === undefined ? {} : { code });
-    expect(isRequestUriRefusal(refusal('invalid request-uri: sip:+4940123;npdi@127.0.0.1:5060', 'EDRACHTIO'))).toBe(true);
-    expect(isRequestUriRefusal(refusal('invalid request-uri: INVITE sip:+491111 SIP/', 'EDRACHTIO'))).toBe(true);
-    expect(isRequestUriRefusal(refusal('can not send request to myself', 'EDRACHTIO'))).toBe(false);
-    expect(isRequestUriRefusal(refusal('requested protocol/transport not available', 'EDRACHTIO'))).toBe(false);
-    expect(isRequestUriRefusal(refusal('invalid request-uri: sip:x@y', 'ESOCKETDESTROYED'))).toBe(false);
-    expect(isRequestUriRefusal(refusal('invalid request-uri: sip:x@y'))).toBe(false);
-    expect(isRequestUriRefusal({ code: 'EDRACHTIO', message: 'invalid request-uri: sip:x@y' })).toBe(false);
-    expect(isRequestUriRefusal(undefined)).toBe(false);
   });
 });
