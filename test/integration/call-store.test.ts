@@ -106,21 +106,28 @@ describe('CallStore against a real redis-server', () => {
     expect(logged()).toBe(true);
   });
 
-  it('authenticates with a password from config and never logs it', async () => {
+  it('authenticates with a password in the URL and in config, and never logs it', async () => {
     const secured = await startRedis({ password: 'hunter2' });
     try {
+      // secured.url is redis://:hunter2@127.0.0.1:<port>: the password is in what createRedis logs
+      expect(secured.url).toContain(':hunter2@');
       const cfg = validateConfig({
         drachtio: { servers: [{ host: 'x' }] },
         routes: [{ name: 'r', targets: [{ host: 'y' }] }],
-        redis: { url: `redis://127.0.0.1:${secured.port}`, password: 'hunter2' },
+        redis: { url: secured.url, password: 'hunter2' },
       });
       const lines: string[] = [];
-      const client = createRedis(cfg.redis, createLogger('debug', { write: (s: string) => lines.push(s) }));
+      const logger = createLogger('debug', { write: (s: string) => lines.push(s) });
+      const client = createRedis(cfg.redis, logger);
       await new Promise((r) => client.once('ready', r));
       const s = new CallStore(client, 'auth:');
       expect(await s.recordAnswered(record('a1'))).toBe(true);
+      logger.info({ config: cfg }, 'the whole config, as a careless caller might log it');
       await client.quit();
-      expect(lines.join('')).not.toContain('hunter2');
+      const text = lines.join('');
+      expect(text).toContain(`"redis":"redis://:***@127.0.0.1:${secured.port}"`); // the 'connected to redis' line
+      expect(text).toContain('the whole config');
+      expect(text).not.toContain('hunter2');
     } finally {
       await secured.stop();
     }
