@@ -5,6 +5,7 @@ import { startDispatcher } from '../../lib/dispatcher';
 import type { Redis } from 'ioredis';
 import type { Config } from '../../lib/config/schema';
 import { createLogger, safeRedisUrl, type Logger } from '../../lib/logger';
+import { installFatalHandlers } from '../../lib/process/fatal';
 import { createRedis, waitForRedis } from '../../lib/store/redis-client';
 
 const USAGE = 'usage: sip-dispatcher [--config <file>]   (default: $SIPD_CONFIG or config/default.yaml)';
@@ -31,8 +32,8 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  process.on('unhandledRejection', (err) => logger.error({ err }, 'unhandled rejection (process continues)'));
-  process.on('uncaughtException', (err) => logger.error({ err }, 'uncaught exception (process continues)'));
+  // an unexpected fault ends the process (exit 70) and its supervisor restarts it (README "Process supervision")
+  installFatalHandlers(process, logger, (code) => process.exit(code));
 
   if (!(await waitForRedis(redis, config.redis.connectTimeoutMs))) {
     logger.warn({ redis: safeRedisUrl(config.redis.url) }, 'redis not reachable at start; taking calls without shared state, retrying in background');
