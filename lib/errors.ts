@@ -1,5 +1,6 @@
 /**
- * Every error code the dispatcher raises or logs on purpose, declared in one table so that callers
+ * Every error code the dispatcher raises or logs on purpose (and the warnings, `B2B_WARN_…`,
+ * it logs on purpose), declared in one table so that callers
  * branch on `code` (never on message text) and operators can grep for it.
  * The table is documented in README.md ("Error codes"); test/unit/errors.test.ts keeps the two in sync.
  */
@@ -11,9 +12,13 @@ export const ERROR_CODES = {
   B2B_ERR_CALL_CANCELED: 'The caller cancelled the call while it was being set up',
   B2B_ERR_ATTEMPT_TIMEOUT: 'A target sent no provisional response in time',
   B2B_ERR_SHUTTING_DOWN: 'The instance is draining and takes no new calls',
+  B2B_WARN_CONFIG_DEFAULT_SECRET: "A drachtio connection uses drachtio-server's well-known default secret",
 } as const;
 
-export type ErrorCode = keyof typeof ERROR_CODES;
+/** Codes an error carries (raised, or logged with a call's outcome). */
+export type ErrorCode = Extract<keyof typeof ERROR_CODES, `B2B_ERR_${string}`>;
+/** Codes of warnings logged on purpose: the process goes on. */
+export type WarningCode = Extract<keyof typeof ERROR_CODES, `B2B_WARN_${string}`>;
 
 export class DispatcherError extends Error {
   readonly code: ErrorCode;
