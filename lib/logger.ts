@@ -22,6 +22,8 @@ export const REDACT_PATHS = [
   '*.redis.password',
   'redis.url',
   '*.redis.url',
+  // ioredis puts the failed command on its errors: { name: 'auth', args: [user, password] }
+  'err.command.args',
 ];
 
 export const REDACTED = '[redacted]';

@@ -132,4 +132,28 @@ describe('CallStore against a real redis-server', () => {
       await secured.stop();
     }
   });
+
+  it('logs a refused AUTH whole ({ err }) without the password ioredis attaches to it', async () => {
+    const secured = await startRedis({ password: 'right-one' });
+    try {
+      const cfg = validateConfig({
+        drachtio: { servers: [{ host: 'x' }] },
+        routes: [{ name: 'r', targets: [{ host: 'y' }] }],
+        redis: { url: `redis://127.0.0.1:${secured.port}`, username: 'default', password: 'Wr0ngPass' },
+      });
+      const lines: string[] = [];
+      const logger = createLogger('info', { write: (s: string) => lines.push(s) });
+      const client = createRedis(cfg.redis, logger);
+      const err = await new Promise<Error>((resolve) => client.once('error', resolve));
+      client.disconnect();
+      expect(JSON.stringify(err)).toContain('Wr0ngPass'); // ioredis: err.command = { name: 'auth', args: [user, password] }
+      logger.error({ err }, 'as the error middleware or the fatal handler would log it');
+      const text = lines.join('');
+      expect(text).toContain('"name":"auth"');
+      expect(text).toContain('WRONGPASS');
+      expect(text).not.toContain('Wr0ngPass');
+    } finally {
+      await secured.stop();
+    }
+  });
 });

@@ -29,6 +29,12 @@ const CASES: Case[] = [
   { path: '*.redis.password', logged: { config: { redis: { password: 'P-cfg-10', keyPrefix: 'sipd:' } } }, secret: 'P-cfg-10', kept: ['"keyPrefix":"sipd:"'] },
   { path: 'redis.url', logged: { redis: { url: 'redis://app:U-top-11@redis.lan:6379/0' } }, secret: 'U-top-11', kept: ['"url":"redis://app:***@redis.lan:6379/0"'] },
   { path: '*.redis.url', logged: { config: { redis: { url: 'rediss://app:U-cfg-12@redis.lan' } } }, secret: 'U-cfg-12', kept: ['"url":"rediss://app:***@redis.lan"'] },
+  {
+    path: 'err.command.args',
+    logged: { err: Object.assign(new Error('WRONGPASS invalid username-password pair'), { command: { name: 'auth', args: ['app', 'P-err-13'] } }) },
+    secret: 'P-err-13',
+    kept: ['"message":"WRONGPASS invalid username-password pair"', '"name":"auth"'],
+  },
 ];
 
 describe('log redaction', () => {
