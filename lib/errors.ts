@@ -1,5 +1,6 @@
 /**
- * Every error code the dispatcher raises or logs on purpose, declared in one table so that callers
+ * Every error code the dispatcher raises or logs on purpose (and the warnings, `B2B_WARN_…`,
+ * it logs on purpose), declared in one table so that callers
  * branch on `code` (never on message text) and operators can grep for it.
  * The table is documented in README.md ("Error codes"); test/unit/errors.test.ts keeps the two in sync.
  */
@@ -18,9 +19,13 @@ export const ERROR_CODES = {
   B2B_ERR_USER_PARAMETERS: 'The dialled number carries user parameters and the route\'s userParameters policy is reject (403)',
   B2B_ERR_URI_TOO_LONG: 'The forwarded Request-URI would be longer than drachtio-server sends (414)',
   B2B_ERR_RECORD_LEFT: 'A call ended but its Redis record could not be removed (Redis unreachable)',
+  B2B_WARN_CONFIG_DEFAULT_SECRET: "A drachtio connection uses drachtio-server's well-known default secret",
 } as const;
 
-export type ErrorCode = keyof typeof ERROR_CODES;
+/** Codes an error carries (raised, or logged with a call's outcome). */
+export type ErrorCode = Extract<keyof typeof ERROR_CODES, `B2B_ERR_${string}`>;
+/** Codes of warnings logged on purpose: the process goes on. */
+export type WarningCode = Extract<keyof typeof ERROR_CODES, `B2B_WARN_${string}`>;
 
 export class DispatcherError extends Error {
   readonly code: ErrorCode;

@@ -1,16 +1,43 @@
 import pino, { type Logger, type DestinationStream } from 'pino';
+import { maskUrlCredentials } from './secrets';
 
 export type { Logger };
 
-/** Paths never written to a log line, whatever a caller passes in. */
-export const REDACT_PATHS = ['secret', 'password', '*.secret', '*.password', 'redis.url', '*.redis.url', 'config.drachtio.servers[*].secret'];
+/**
+ * Paths never written to a log line as they are, whatever a caller passes in: each is replaced by
+ * `[redacted]`, except a Redis URL, which is logged with its password masked (safeRedisUrl).
+ * pino's wildcards match one level, hence the explicit forms for the config and its sections.
+ */
+export const REDACT_PATHS = [
+  // an object with a secret or password, at the top level or one level down ({ server }, { redis: cfg.redis })
+  'secret',
+  'password',
+  '*.secret',
+  '*.password',
+  // the config logged whole ({ config }) or by section ({ drachtio: cfg.drachtio }, { redis: cfg.redis })
+  'drachtio.servers[*].secret',
+  'drachtio.listen.secret',
+  '*.drachtio.servers[*].secret',
+  '*.drachtio.listen.secret',
+  '*.redis.password',
+  'redis.url',
+  '*.redis.url',
+  // ioredis puts the failed command on its errors: { name: 'auth', args: [user, password] }
+  'err.command.args',
+];
+
+export const REDACTED = '[redacted]';
+
+function censor(value: unknown, path: string[]): unknown {
+  return path[path.length - 1] === 'url' && typeof value === 'string' ? safeRedisUrl(value) : REDACTED;
+}
 
 export function createLogger(level: string, destination?: DestinationStream): Logger {
   return pino(
     {
       level,
       base: { pid: process.pid },
-      redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+      redact: { paths: REDACT_PATHS, censor },
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
     },
@@ -18,13 +45,7 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
   );
 }
 
-/** A Redis URL with any password removed, safe to log. */
+/** A Redis URL with any password (in the user info or as a `password=` parameter) masked, safe to log. */
 export function safeRedisUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return '(unparseable url)';
-  }
+  return URL.canParse(url) ? maskUrlCredentials(url) : '(unparseable url)';
 }

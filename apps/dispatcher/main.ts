@@ -1,10 +1,12 @@
 import { parseArgs } from 'node:util';
+import { defaultSecretsInUse } from '../../lib/config/default-secret';
 import { loadConfig } from '../../lib/config/load';
-import { ConfigError } from '../../lib/errors';
+import { ConfigError, type WarningCode } from '../../lib/errors';
 import { startDispatcher } from '../../lib/dispatcher';
 import type { Redis } from 'ioredis';
 import type { Config } from '../../lib/config/schema';
 import { createLogger, safeRedisUrl, type Logger } from '../../lib/logger';
+import { installFatalHandlers } from '../../lib/process/fatal';
 import { createRedis, waitForRedis } from '../../lib/store/redis-client';
 
 const USAGE = 'usage: sip-dispatcher [--config <file>]   (default: $SIPD_CONFIG or config/default.yaml)';
@@ -31,8 +33,13 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  process.on('unhandledRejection', (err) => logger.error({ err }, 'unhandled rejection (process continues)'));
-  process.on('uncaughtException', (err) => logger.error({ err }, 'uncaught exception (process continues)'));
+  // an unexpected fault ends the process (exit 70) and its supervisor restarts it (README "Process supervision")
+  installFatalHandlers(process, logger, (code) => process.exit(code));
+  const defaultSecrets = defaultSecretsInUse(config);
+  if (defaultSecrets.length > 0) {
+    const code: WarningCode = 'B2B_WARN_CONFIG_DEFAULT_SECRET';
+    logger.warn({ code, fields: defaultSecrets }, "drachtio secret left at drachtio-server's well-known default: set DRACHTIO_SECRET (and the same secret in drachtio-server)");
+  }
 
   if (!(await waitForRedis(redis, config.redis.connectTimeoutMs))) {
     logger.warn({ redis: safeRedisUrl(config.redis.url) }, 'redis not reachable at start; taking calls without shared state, retrying in background');

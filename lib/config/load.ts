@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError, type ConfigIssue } from '../errors';
+import { isSecretKey, maskSecrets, maskUrlCredentials } from '../secrets';
 import { configSchema, type Config } from './schema';
 
 /** Environment variables that override the file; secrets and addresses can live here instead of on disk. */
@@ -74,13 +75,16 @@ export function formatPath(path: readonly PropertyKey[]): string {
   return out === '' ? '(top level)' : out;
 }
 
-const SECRET_FIELD = /(secret|password)$/i;
-
-function describeFound(path: string, issue: z.core.$ZodIssue): string {
+/**
+ * The value found, safe to print: nothing under a secret-named field (lib/secrets.ts) is shown,
+ * objects and arrays are printed with their secret fields masked at any depth, URLs lose their
+ * passwords, and the values of unknown fields are masked too (a misspelt `secret` is still a secret).
+ */
+function describeFound(issue: z.core.$ZodIssue): string {
   const input = (issue as { input?: unknown }).input;
   if (input === undefined) return issue.code === 'invalid_type' ? 'nothing (field missing)' : 'undefined';
-  if (SECRET_FIELD.test(path)) return '(secret not shown)';
-  const text = JSON.stringify(input);
+  if (issue.path.some((key) => typeof key === 'string' && isSecretKey(key))) return '(secret not shown)';
+  const text = JSON.stringify(maskSecrets(input, issue.code === 'unrecognized_keys' ? issue.keys : []));
   return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }
 
@@ -108,10 +112,7 @@ function describeExpected(issue: z.core.$ZodIssue): string {
 
 /** Turns schema issues into "<path>: found <value>, expected <what>" lines. */
 export function describeIssues(issues: readonly z.core.$ZodIssue[]): ConfigIssue[] {
-  return issues.map((issue) => {
-    const path = formatPath(issue.path);
-    return { path, found: describeFound(path, issue), expected: describeExpected(issue) };
-  });
+  return issues.map((issue) => ({ path: formatPath(issue.path), found: describeFound(issue), expected: describeExpected(issue) }));
 }
 
 /** Validates a raw object (after env overrides), fills defaults, and returns a deep-frozen config. */
@@ -127,11 +128,26 @@ export function validateConfig(raw: unknown, source = 'config'): Config {
   return deepFreeze(config);
 }
 
+/**
+ * A YAML/JSON syntax error without the excerpt of the file the parser appends (that line may hold
+ * a secret). When the line itself names a secret-looking field, only the error code and position.
+ */
+function syntaxError(err: unknown, text: string): string {
+  const e = err as { message?: string; code?: string; linePos?: Array<{ line: number; col: number }> };
+  const first = maskUrlCredentials(String(e.message ?? err).split('\n')[0].replace(/:$/, ''));
+  const pos = e.linePos?.[0];
+  if (pos === undefined) return first;
+  const line = text.split('\n')[pos.line - 1] ?? '';
+  const secretLine = line.split(/[^A-Za-z0-9_]+/).some((word) => word !== '' && isSecretKey(word));
+  return secretLine ? `${e.code ?? 'syntax error'} at line ${pos.line}, column ${pos.col} (details not shown: the line holds a secret)` : first;
+}
+
 export function parseConfigText(text: string, source: string): unknown {
   try {
     return parseYaml(text); // YAML is a superset of JSON: one parser reads both
   } catch (err) {
-    throw new ConfigError('B2B_ERR_CONFIG_READ', `cannot parse ${source}: ${(err as Error).message}`, [], { cause: err });
+    // no `cause`: the parser's own message quotes the file (pino's err serializer would print it)
+    throw new ConfigError('B2B_ERR_CONFIG_READ', `cannot parse ${source}: ${syntaxError(err, text)}`);
   }
 }
 

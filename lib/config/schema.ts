@@ -118,7 +118,11 @@ export const configSchema = z
       .prefault({}),
     redis: z
       .strictObject({
-        url: z.string().regex(/^rediss?:\/\//, 'a redis:// or rediss:// URL').default(DEFAULTS.redisUrl),
+        // parsed here as ioredis will parse it, so a malformed URL (e.g. an unencoded "/" in the password) is a config error
+        url: z
+          .string()
+          .refine((u) => /^rediss?:\/\//.test(u) && URL.canParse(u), 'a redis:// or rediss:// URL (user name and password percent-encoded)')
+          .default(DEFAULTS.redisUrl),
         password: z.string().min(1).optional(),
         username: z.string().min(1).optional(),
         tls: z

@@ -108,21 +108,52 @@ describe('CallStore against a real redis-server', () => {
     expect(logged()).toBe(true);
   });
 
-  it('authenticates with a password from config and never logs it', async () => {
+  it('authenticates with a password in the URL and in config, and never logs it', async () => {
     const secured = await startRedis({ password: 'hunter2' });
+    try {
+      // secured.url is redis://:hunter2@127.0.0.1:<port>: the password is in what createRedis logs
+      expect(secured.url).toContain(':hunter2@');
+      const cfg = validateConfig({
+        drachtio: { servers: [{ host: 'x' }] },
+        routes: [{ name: 'r', targets: [{ host: 'y' }] }],
+        redis: { url: secured.url, password: 'hunter2' },
+      });
+      const lines: string[] = [];
+      const logger = createLogger('debug', { write: (s: string) => lines.push(s) });
+      const client = createRedis(cfg.redis, logger);
+      await new Promise((r) => client.once('ready', r));
+      const s = new CallStore(client, 'auth:');
+      expect(await s.recordAnswered(record('a1'))).toBe(true);
+      logger.info({ config: cfg }, 'the whole config, as a careless caller might log it');
+      await client.quit();
+      const text = lines.join('');
+      expect(text).toContain(`"redis":"redis://:***@127.0.0.1:${secured.port}"`); // the 'connected to redis' line
+      expect(text).toContain('the whole config');
+      expect(text).not.toContain('hunter2');
+    } finally {
+      await secured.stop();
+    }
+  });
+
+  it('logs a refused AUTH whole ({ err }) without the password ioredis attaches to it', async () => {
+    const secured = await startRedis({ password: 'right-one' });
     try {
       const cfg = validateConfig({
         drachtio: { servers: [{ host: 'x' }] },
         routes: [{ name: 'r', targets: [{ host: 'y' }] }],
-        redis: { url: `redis://127.0.0.1:${secured.port}`, password: 'hunter2' },
+        redis: { url: `redis://127.0.0.1:${secured.port}`, username: 'default', password: 'Wr0ngPass' },
       });
       const lines: string[] = [];
-      const client = createRedis(cfg.redis, createLogger('debug', { write: (s: string) => lines.push(s) }));
-      await new Promise((r) => client.once('ready', r));
-      const s = new CallStore(client, 'auth:');
-      expect(await s.recordAnswered(record('a1'))).toBe(true);
-      await client.quit();
-      expect(lines.join('')).not.toContain('hunter2');
+      const logger = createLogger('info', { write: (s: string) => lines.push(s) });
+      const client = createRedis(cfg.redis, logger);
+      const err = await new Promise<Error>((resolve) => client.once('error', resolve));
+      client.disconnect();
+      expect(JSON.stringify(err)).toContain('Wr0ngPass'); // ioredis: err.command = { name: 'auth', args: [user, password] }
+      logger.error({ err }, 'as the error middleware or the fatal handler would log it');
+      const text = lines.join('');
+      expect(text).toContain('"name":"auth"');
+      expect(text).toContain('WRONGPASS');
+      expect(text).not.toContain('Wr0ngPass');
     } finally {
       await secured.stop();
     }

@@ -1,7 +1,7 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { applyEnv, loadConfig, validateConfig } from '../../lib/config/load';
+import { applyEnv, loadConfig, parseConfigText, validateConfig } from '../../lib/config/load';
 import { ConfigError } from '../../lib/errors';
 
 const base = () => ({
@@ -122,6 +122,74 @@ describe('config validation', () => {
 
   it('rejects a Redis URL that is not redis:// or rediss://', () => {
     expect(issuesOf({ ...base(), redis: { url: 'http://x' } }).issues[0].path).toBe('redis.url');
+  });
+
+  it('rejects a Redis URL that does not parse (an unencoded "/" in the password)', () => {
+    const err = issuesOf({ ...base(), redis: { url: 'redis://app:Pa/55word@redis.internal:6379' } });
+    expect(err.issues).toEqual([{ path: 'redis.url', found: '"redis://app:***@redis.internal:6379"', expected: expect.stringContaining('redis://') }]);
+    expect(err.message).not.toContain('55word');
+  });
+});
+
+describe('config errors never echo a secret', () => {
+  it('masks the secret of an object printed for a misspelt field', () => {
+    const raw = base();
+    raw.drachtio.servers[0] = { host: 'h', secret: 'TopSecret123', prot: 1 } as unknown as (typeof raw.drachtio.servers)[0];
+    const err = issuesOf(raw);
+    expect(err.issues).toEqual([
+      { path: 'drachtio.servers[0]', found: '{"host":"h","secret":"***","prot":"***"}', expected: expect.stringContaining('"prot" is not a known field') },
+    ]);
+    expect(err.message).not.toContain('TopSecret123');
+  });
+
+  it('masks the password of a Redis URL with the wrong scheme, keeping the user and host', () => {
+    const err = issuesOf({ ...base(), redis: { url: 'http://user:Pa55word@host' } });
+    expect(err.issues[0]).toMatchObject({ path: 'redis.url', found: '"http://user:***@host"' });
+    expect(err.message).not.toContain('Pa55word');
+  });
+
+  it('masks secrets at any depth, and the value of a misspelt secret field', () => {
+    // each `found` stays under the 80-character cut, so every secret would be visible unmasked
+    const inbound = issuesOf({ ...base(), drachtio: { servers: [{ host: 'h', secret: 'ServerSecret1' }], typo: 1 } });
+    expect(inbound.issues[0]).toMatchObject({ path: 'drachtio', found: '{"servers":[{"host":"h","secret":"***"}],"typo":"***"}' });
+    const outbound = issuesOf({ ...base(), drachtio: { mode: 'outbound', listen: { port: 9023, secret: 'ListenSecret2' }, lissen: 'MisspeltValue3' } });
+    expect(outbound.issues[0]).toMatchObject({ path: 'drachtio', found: '{"mode":"outbound","listen":{"port":9023,"secret":"***"},"lissen":"***"}' });
+    const redis = issuesOf({ ...base(), redis: { url: 'redis://a:UrlPass4@r/0?password=QueryPass5', pasword: 'MisspeltPass6', keyPrefix: 'k:' } });
+    expect(redis.issues[0]).toMatchObject({ path: 'redis', found: '{"url":"redis://a:***@r/0?password=***","pasword":"***","keyPrefix":"k:"}' });
+    const text = [inbound, outbound, redis].map((e) => `${e.message}\n${JSON.stringify(e.issues)}`).join('\n');
+    for (const secret of ['ServerSecret1', 'ListenSecret2', 'MisspeltValue3', 'UrlPass4', 'QueryPass5', 'MisspeltPass6']) expect(text).not.toContain(secret);
+  });
+
+  it('masks secrets that came from the environment', () => {
+    const raw = base();
+    raw.drachtio.servers[0] = { host: 'h', prot: 1 } as unknown as (typeof raw.drachtio.servers)[0];
+    const err = issuesOf(applyEnv(raw, { DRACHTIO_SECRET: 'EnvSecret7', REDIS_URL: 'ftp://u:EnvPass8@r' }));
+    expect(err.issues.find((i) => i.path === 'drachtio.servers[0]')?.found).toBe('{"host":"h","prot":"***","secret":"***"}');
+    expect(err.issues.find((i) => i.path === 'redis.url')?.found).toBe('"ftp://u:***@r"');
+    expect(err.message).not.toMatch(/EnvSecret7|EnvPass8/);
+  });
+
+  it('does not quote a YAML line holding a secret in a syntax error', () => {
+    const text = 'drachtio:\n  servers: [{host: h, secret: YamlSecret9 port: 1]\nroutes: []\n';
+    let message = '';
+    try {
+      parseConfigText(text, 'c.yaml');
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message).toMatch(/^cannot parse c\.yaml: \w+ at line 2, column \d+/);
+    expect(message).not.toContain('YamlSecret9');
+  });
+
+  it('gives only the error code and position when the parser\'s reason would quote part of a secret', () => {
+    // yaml's reason for a bad escape quotes the escape itself: two characters of the password
+    expect(() => parseConfigText('redis:\n  password: "Pa\\q55"\n', 'c.yaml')).toThrow(
+      /^cannot parse c\.yaml: BAD_DQ_ESCAPE at line 2, column \d+ \(details not shown: the line holds a secret\)$/,
+    );
+  });
+
+  it('still gives the parser\'s reason and position for a line without secrets', () => {
+    expect(() => parseConfigText('a: b: c\n', 'c.yaml')).toThrow(/^cannot parse c\.yaml: Nested mappings are not allowed in compact mappings at line 1, column 4$/);
   });
 });
 

@@ -8,8 +8,8 @@ describe('error table', () => {
     expect(readme).toMatch(new RegExp(`^\\| \`${code}\` \\|`, 'm'));
   });
 
-  it('codes follow B2B_ERR_<AREA>_<WHAT>', () => {
-    for (const code of Object.keys(ERROR_CODES)) expect(code).toMatch(/^B2B_ERR_[A-Z]+_[A-Z_]+$/);
+  it('codes follow B2B_ERR_<AREA>_<WHAT> (warnings: B2B_WARN_<AREA>_<WHAT>)', () => {
+    for (const code of Object.keys(ERROR_CODES)) expect(code).toMatch(/^B2B_(ERR|WARN)_[A-Z]+_[A-Z_]+$/);
   });
 
   it('carries code, message and cause', () => {

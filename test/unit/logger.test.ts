@@ -1,0 +1,87 @@
+import { validateConfig } from '../../lib/config/load';
+import { createLogger, REDACT_PATHS, REDACTED, safeRedisUrl } from '../../lib/logger';
+
+/** A logger writing JSON lines into memory, and those lines joined. */
+function capture(): { log: ReturnType<typeof createLogger>; text: () => string } {
+  const lines: string[] = [];
+  return { log: createLogger('info', { write: (s: string) => lines.push(s) }), text: () => lines.join('') };
+}
+
+interface Case {
+  /** the REDACT_PATHS entry this case exercises */
+  path: string;
+  logged: Record<string, unknown>;
+  secret: string;
+  /** what the line must still show (the neighbours of the secret, or the masked URL) */
+  kept: string[];
+}
+
+const server = (secret: string) => ({ host: 'drachtio.lan', port: 9022, secret });
+const CASES: Case[] = [
+  { path: 'secret', logged: { secret: 'S-top-1', host: 'h1' }, secret: 'S-top-1', kept: ['"host":"h1"', `"secret":"${REDACTED}"`] },
+  { path: 'password', logged: { password: 'P-top-2', username: 'app' }, secret: 'P-top-2', kept: ['"username":"app"', `"password":"${REDACTED}"`] },
+  { path: '*.secret', logged: { server: server('S-one-3') }, secret: 'S-one-3', kept: ['"host":"drachtio.lan"', '"port":9022'] },
+  { path: '*.password', logged: { redis: { password: 'P-one-4', keyPrefix: 'sipd:' } }, secret: 'P-one-4', kept: ['"keyPrefix":"sipd:"'] },
+  { path: 'drachtio.servers[*].secret', logged: { drachtio: { servers: [server('S-srv-5'), server('S-srv-6')] } }, secret: 'S-srv-6', kept: ['"host":"drachtio.lan"'] },
+  { path: 'drachtio.listen.secret', logged: { drachtio: { listen: { port: 9023, secret: 'S-lis-7' } } }, secret: 'S-lis-7', kept: ['"port":9023'] },
+  { path: '*.drachtio.servers[*].secret', logged: { config: { drachtio: { servers: [server('S-srv-8')] } } }, secret: 'S-srv-8', kept: ['"host":"drachtio.lan"'] },
+  { path: '*.drachtio.listen.secret', logged: { config: { drachtio: { listen: { port: 9023, secret: 'S-lis-9' } } } }, secret: 'S-lis-9', kept: ['"port":9023'] },
+  { path: '*.redis.password', logged: { config: { redis: { password: 'P-cfg-10', keyPrefix: 'sipd:' } } }, secret: 'P-cfg-10', kept: ['"keyPrefix":"sipd:"'] },
+  { path: 'redis.url', logged: { redis: { url: 'redis://app:U-top-11@redis.lan:6379/0' } }, secret: 'U-top-11', kept: ['"url":"redis://app:***@redis.lan:6379/0"'] },
+  { path: '*.redis.url', logged: { config: { redis: { url: 'rediss://app:U-cfg-12@redis.lan' } } }, secret: 'U-cfg-12', kept: ['"url":"rediss://app:***@redis.lan"'] },
+  {
+    path: 'err.command.args',
+    logged: { err: Object.assign(new Error('WRONGPASS invalid username-password pair'), { command: { name: 'auth', args: ['app', 'P-err-13'] } }) },
+    secret: 'P-err-13',
+    kept: ['"message":"WRONGPASS invalid username-password pair"', '"name":"auth"'],
+  },
+];
+
+describe('log redaction', () => {
+  it('has a case below for every REDACT_PATHS entry', () => {
+    expect(CASES.map((c) => c.path).sort()).toEqual([...REDACT_PATHS].sort());
+  });
+
+  it.each(CASES)('$path: the secret is not written, its neighbours are', ({ logged, secret, kept }) => {
+    const { log, text } = capture();
+    log.info(logged, 'something happened');
+    expect(text()).toContain('"msg":"something happened"');
+    expect(text()).not.toContain(secret);
+    for (const k of kept) expect(text()).toContain(k);
+  });
+
+  it('a whole validated config can be logged without a secret in it', () => {
+    const config = validateConfig({
+      drachtio: { servers: [server('S-all-1'), server('S-all-2')], listen: { port: 9023, secret: 'S-all-3' } },
+      redis: { url: 'redis://app:U-all-4@redis.lan:6379', password: 'P-all-5', username: 'app' },
+      routes: [{ name: 'r', targets: [{ host: '10.0.0.1' }] }],
+    });
+    const { log, text } = capture();
+    log.info({ config }, 'config');
+    log.info({ drachtio: config.drachtio, redis: config.redis }, 'sections');
+    for (const secret of ['S-all-1', 'S-all-2', 'S-all-3', 'U-all-4', 'P-all-5']) expect(text()).not.toContain(secret);
+    expect(text()).toContain('redis://app:***@redis.lan:6379');
+    expect(text()).toContain('"username":"app"');
+    expect(text()).toContain('"keyPrefix":"sipd:"');
+  });
+});
+
+describe('safeRedisUrl', () => {
+  it('masks the password and keeps the user name, host, port and db', () => {
+    expect(safeRedisUrl('redis://app:Pa55word@redis.lan:6380/2')).toBe('redis://app:***@redis.lan:6380/2');
+    expect(safeRedisUrl('rediss://:Pa55word@redis.lan')).toBe('rediss://:***@redis.lan');
+  });
+
+  it('masks a password given as a query parameter', () => {
+    expect(safeRedisUrl('redis://redis.lan/0?password=Pa55word&family=6')).toBe('redis://redis.lan/0?password=***&family=6');
+  });
+
+  it('leaves a URL without a password as it is', () => {
+    expect(safeRedisUrl('redis://app@redis.lan:6379')).toBe('redis://app@redis.lan:6379');
+    expect(safeRedisUrl('redis://127.0.0.1:6379')).toBe('redis://127.0.0.1:6379');
+  });
+
+  it('shows nothing of a URL it cannot parse', () => {
+    expect(safeRedisUrl('redis://app:Pa55word@[bad')).toBe('(unparseable url)');
+  });
+});
