@@ -12,12 +12,12 @@ export function startDrachtio(cfg: Config['drachtio'], logger: Logger, install: 
     const srf = createSrf();
     install(srf);
     const where = `${cfg.listen.host}:${cfg.listen.port}`;
-    srf.on('error', (err: Error) => logger.warn({ error: err.message, listen: where }, 'drachtio listener error'));
+    srf.on('error', (err: Error) => logger.warn({ err, listen: where }, 'drachtio listener error'));
     srf.listen({ host: cfg.listen.host, port: cfg.listen.port, secret: cfg.listen.secret });
     srf.on('listening', () => logger.info({ listen: where }, 'listening for drachtio-server connections'));
     // drachtio-server opens a connection per call it routes here; each one authenticates with the secret
     srf.on('connect', (err, hostport) => {
-      if (err) logger.warn({ error: err.message, listen: where }, 'a drachtio-server connection failed to authenticate (check the secret)');
+      if (err) logger.warn({ err, listen: where }, 'a drachtio-server connection failed to authenticate (check the secret)');
       else logger.debug({ sip: hostport }, 'drachtio-server connected (outbound mode)');
     });
     return [srf];
@@ -30,7 +30,7 @@ export function startDrachtio(cfg: Config['drachtio'], logger: Logger, install: 
     let state: 'connecting' | 'connected' | 'down' = 'connecting';
     srf.on('connect', (err, hostport) => {
       if (err) {
-        log.error({ error: err.message }, 'drachtio refused the connection (check the secret); retrying');
+        log.error({ err }, 'drachtio refused the connection (check the secret); retrying');
         state = 'down';
         return;
       }
@@ -38,7 +38,7 @@ export function startDrachtio(cfg: Config['drachtio'], logger: Logger, install: 
       state = 'connected';
     });
     srf.on('error', (err: Error) => {
-      if (state !== 'down') log.warn({ error: err.message }, 'drachtio unreachable; retrying');
+      if (state !== 'down') log.warn({ err }, 'drachtio unreachable; retrying');
       state = 'down';
     });
     srf.on('close', () => {

@@ -42,10 +42,3 @@ export function copyHeaders(headers: Readonly<Record<string, string | undefined>
   }
   return out;
 }
-
-/** Retry-After seconds from a response header value (`120`, `120;duration=60`, `120 (busy)`), or undefined. */
-export function parseRetryAfter(value: string | undefined): number | undefined {
-  if (!value) return undefined;
-  const m = /^\s*(\d+)/.exec(value);
-  return m ? Number(m[1]) : undefined;
-}

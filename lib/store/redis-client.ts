@@ -49,7 +49,7 @@ export function createRedis(cfg: RedisConfig, logger: Logger): Redis {
     state = 'ready';
   });
   redis.on('error', (err: Error) => {
-    if (state !== 'down') logger.warn({ redis: url, error: err.message }, 'redis unavailable; calls continue without shared state until it returns');
+    if (state !== 'down') logger.warn({ redis: url, err }, 'redis unavailable; calls continue without shared state until it returns');
     state = 'down';
   });
   redis.on('end', () => logger.debug({ redis: url }, 'redis connection closed'));

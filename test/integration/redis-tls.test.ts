@@ -62,8 +62,8 @@ describe('Redis over TLS', () => {
     const redis = createRedis(redisConfig(`rediss://127.0.0.1:${port}`, { caFile: otherCa }), createLogger('warn', { write: (s: string) => lines.push(s) }));
     expect(await waitForRedis(redis, 1500)).toBe(false);
     redis.disconnect();
-    const warn = lines.map((l) => JSON.parse(l) as { msg: string; error?: string }).find((l) => l.msg.startsWith('redis unavailable'));
-    expect(warn?.error).toMatch(/certificate|self.signed/i);
+    const warn = lines.map((l) => JSON.parse(l) as { msg: string; err?: { message?: string } }).find((l) => l.msg.startsWith('redis unavailable'));
+    expect(warn?.err?.message).toMatch(/certificate|self.signed/i);
   });
 
   it('names redis.tls.caFile when the CA file cannot be read', () => {

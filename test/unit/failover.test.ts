@@ -1,5 +1,5 @@
 import { DEFAULTS } from '../../lib/config/schema';
-import { decide, outcomeLabel } from '../../lib/call/failover';
+import { decide, groupOutcome, outcomeLabel } from '../../lib/call/failover';
 
 const triggers = DEFAULTS.failoverOn;
 
@@ -27,5 +27,36 @@ describe('decide', () => {
     expect(outcomeLabel({ kind: 'rejected', status: 503, reason: '' })).toBe('503');
     expect(outcomeLabel({ kind: 'timeout' })).toBe('timeout');
     expect(outcomeLabel({ kind: 'send-error', message: '', requestFault: false })).toBe('error');
+  });
+});
+
+describe('new outcomes', () => {
+  it('stops on a ring timeout (another SIParator would ring the same callee) and on a request drachtio refuses to send', () => {
+    expect(decide({ kind: 'no-answer' }, triggers)).toBe('stop');
+    expect(decide({ kind: 'send-error', message: 'invalid request-uri: x', requestFault: true }, triggers)).toBe('stop');
+    expect(outcomeLabel({ kind: 'no-answer' })).toBe('no-answer');
+    expect(outcomeLabel({ kind: 'send-error', message: '', requestFault: true })).toBe('request-error');
+  });
+});
+
+describe('groupOutcome: a parallel group none of whose targets answered', () => {
+  const r = (status: number) => ({ kind: 'rejected' as const, status, reason: '' });
+  it('prefers a rejection that stops the hunt (486) over failover statuses, whatever the order', () => {
+    expect(groupOutcome([r(503), r(486)], triggers)).toEqual(r(486));
+    expect(groupOutcome([r(486), r(503)], triggers)).toEqual(r(486));
+  });
+  it('takes the lowest stopping status when several stop', () => {
+    expect(groupOutcome([r(603), r(486), r(404)], triggers)).toEqual(r(404));
+  });
+  it('stops on a ring timeout even if another leg failed over', () => {
+    expect(groupOutcome([r(503), { kind: 'no-answer' }], triggers)).toEqual({ kind: 'no-answer' });
+  });
+  it('fails over when every leg failed over: the lowest status, else the first outcome', () => {
+    expect(groupOutcome([r(503), r(500)], triggers)).toEqual(r(500));
+    expect(groupOutcome([{ kind: 'timeout' }, r(503)], triggers)).toEqual(r(503));
+    expect(groupOutcome([{ kind: 'timeout' }, { kind: 'timeout' }], triggers)).toEqual({ kind: 'timeout' });
+  });
+  it('is the answer when a leg answered', () => {
+    expect(groupOutcome([{ kind: 'canceled' }, { kind: 'answered' }], triggers)).toEqual({ kind: 'answered' });
   });
 });

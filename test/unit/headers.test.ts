@@ -1,5 +1,5 @@
 import { DEFAULTS } from '../../lib/config/schema';
-import { compileHeaderPatterns, copyHeaders, parseRetryAfter } from '../../lib/sip/headers';
+import { compileHeaderPatterns, copyHeaders } from '../../lib/sip/headers';
 
 describe('header copy policy', () => {
   const request = compileHeaderPatterns(DEFAULTS.requestHeaders);
@@ -30,11 +30,4 @@ describe('header copy policy', () => {
     expect(copyHeaders({ 'x-a': '1', authorization: 'Digest', 'p-foo': 'x' }, request)).toEqual({ 'x-a': '1' });
   });
 
-  it('parses Retry-After forms', () => {
-    expect(parseRetryAfter('120')).toBe(120);
-    expect(parseRetryAfter('18000;duration=3600')).toBe(18000);
-    expect(parseRetryAfter(' 30 (maintenance)')).toBe(30);
-    expect(parseRetryAfter('soon')).toBeUndefined();
-    expect(parseRetryAfter(undefined)).toBeUndefined();
-  });
 });
