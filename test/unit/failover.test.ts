@@ -44,6 +44,8 @@ describe('groupOutcome: a parallel group none of whose targets answered', () => 
   it('prefers a rejection that stops the hunt (486) over failover statuses, whatever the order', () => {
     expect(groupOutcome([r(503), r(486)], triggers)).toEqual(r(486));
     expect(groupOutcome([r(486), r(503)], triggers)).toEqual(r(486));
+    // a stopping status above every failover status still wins
+    expect(groupOutcome([r(500), r(603)], triggers)).toEqual(r(603));
   });
   it('takes the lowest stopping status when several stop', () => {
     expect(groupOutcome([r(603), r(486), r(404)], triggers)).toEqual(r(404));
