@@ -32,6 +32,11 @@ export class Dialog {
   inviteStx?: ServerTransaction;
   timerG?: NodeJS.Timeout;
   timerH?: NodeJS.Timeout;
+  /**
+   * merged INVITEs sofia gave to this dialog while it was early; drachtio-server never routes them,
+   * and they get 500 when the dialog ends (the irq is destroyed with it)
+   */
+  absorbedInvites: ServerTransaction[] = [];
   timerGInterval = 0;
   /** UAC: the INVITE (or re-INVITE) client transaction awaiting the app's ACK */
   ackTarget?: ClientTransaction;

@@ -27,7 +27,9 @@ const ROUTES: Record<string, { targets: Spec[]; extra?: Record<string, unknown> 
   ring: { extra: { ringTimeoutS: 1 }, targets: [{ behaviour: 'no-answer', priority: 10 }, { behaviour: 'answer', priority: 20 }] },
   timerb: { extra: { provisionalTimeoutMs: 60000 }, targets: [{ behaviour: 'silent', priority: 10 }, { behaviour: 'answer', priority: 20 }] },
   retrans: { targets: [{ behaviour: 'ringing-then-answer', priority: 10, delayMs: 600 }] },
-  merge: { targets: [{ behaviour: 'ringing-then-answer', priority: 10, delayMs: 1000 }] },
+  // no 18x before the answer: the caller's early dialog does not exist yet when the merged INVITE comes
+  merge: { targets: [{ behaviour: 'delayed-answer', priority: 10, delayMs: 1000 }] },
+  mergeearly: { targets: [{ behaviour: 'ringing-then-answer', priority: 10, delayMs: 1000 }] },
   maxdur: { extra: { maxDurationS: 1 }, targets: [{ behaviour: 'answer', priority: 10 }] },
   par: {
     extra: { strategy: 'parallel', parallelCount: 2 },
@@ -199,6 +201,30 @@ describe('call set-up timers and limits, end to end', () => {
     const s = await target.waitForStats((x) => x.successfulCalls >= 1);
     expect(s.incomingCalls).toBe(1);
     expect(logsFor(ids.callId).some((l) => l.code === 'B2B_ERR_MERGED_REQUEST' && l.status === 482)).toBe(true);
+  });
+
+  it('never sees a merged INVITE that comes after the first one\'s 18x: drachtio-server gives it to the early dialog, answers 100, and 500 when that dialog ends', async () => {
+    // drachtio-server v0.9.10 behaviour, reproduced by the emulator: sofia matches the tag-less INVITE to
+    // the early dialog, and drachtio-server routes no INVITE of a dialog still in progress
+    const [target] = uas.get('mergeearly')!;
+    const ids = newIds();
+    const ruri = 'sip:105@mergeearly.test';
+    client.send(inviteText(ids, ruri, { body: SDP }));
+    await client.waitFor((r) => r.headers['call-id']?.[0] === ids.callId && r.status === 180);
+    const otherBranch = newIds().branch;
+    client.send(inviteText(ids, ruri, { body: SDP, branch: otherBranch }));
+    const ok = await finalFor(ids);
+    expect(ok.status).toBe(200);
+    expect((await ackAndBye(ids, ok, ruri))?.status).toBe(200);
+    const s = await target.waitForStats((x) => x.successfulCalls >= 1);
+    expect(s.incomingCalls).toBe(1);
+    // its only final response is drachtio-server's 500 once the first call's dialog is gone (after the BYE)
+    const final = await finalFor(ids, otherBranch);
+    expect(final.status).toBe(500);
+    const statuses = client.responses().filter((r) => r.headers['call-id']?.[0] === ids.callId && (r.headers.via?.[0] ?? '').includes(otherBranch)).map((r) => r.status);
+    expect(statuses[0]).toBe(100);
+    expect(new Set(statuses.slice(1))).toEqual(new Set([500]));
+    expect(app.logs().filter((l) => l.callId === ids.callId && l.msg === 'call answered')).toHaveLength(1);
   });
 
   it('ends an answered call with BYE on both legs when it reaches maxDurationS', async () => {
