@@ -26,6 +26,7 @@ import {
   parseRoutingInstruction,
   type RequestHandlerConfig,
 } from './request-handler';
+import { cutToStartLen, normalizeSipUri, requestLineOk, requestUriToken, sipAddrCanonical, urlD, urlE } from './sofia-url';
 import { ClientTransaction, ServerTransaction, TransactionLayer, stampTopVia } from './transactions';
 import { UdpTransport, type Endpoint } from './udp-transport';
 import { Timers, makeLogger, makeTimerConfig, randomToken, stackTime, uuid, type LogLevel, type Logger, type SipTimerConfig } from './util';
@@ -961,13 +962,19 @@ export class DrachtioEmulator {
 
   /** SipDialogController::doSendRequestOutsideDialog */
   private async sendRequestOutsideDialog(client: AppClient, cmd: SipCommand): Promise<void> {
-    const parts = cmd.startLine.trim().split(/\s+/);
-    const method = (parts[0] ?? '').toUpperCase();
-    const requestUri = parts[1] ?? '';
-    const ruri = parseUri(requestUri);
-    if (!KNOWN_METHODS.has(method) || !ruri) throw new Error(`invalid request-uri: ${cmd.startLine}`);
-    const targetUri = cmd.routeUrl ? parseUri(cmd.routeUrl) : ruri;
-    if (!targetUri) throw new Error(`invalid request-uri: ${cmd.routeUrl}`);
+    // SipMessageData keeps only START_LEN (512) bytes of the start line and of the route url
+    const startLine = cutToStartLen(cmd.startLine);
+    const routeUrl = cmd.routeUrl ? cutToStartLen(cmd.routeUrl) : '';
+    // sip_request_make(startLine): method, URL type, version
+    if (!requestLineOk(startLine)) throw new Error(`invalid request-uri: ${startLine}`);
+    const method = startLine.split(/[ \t]+/)[0];
+    const requestUri = requestUriToken(startLine);
+    const targetUri = parseUri(routeUrl || requestUri);
+    if (!targetUri) {
+      // SipTransport::findAppropriateTransport finds none for what the emulator cannot parse
+      if (routeUrl) throw new Error(`invalid request-uri: ${routeUrl}`);
+      throw new Error(`invalid request-uri: ${startLine}`);
+    }
     const transport = targetUri.params.get('transport');
     if (targetUri.scheme === 'sips' || (transport && transport.toLowerCase() !== 'udp')) {
       throw new Error('requested protocol/transport not available');
@@ -988,19 +995,31 @@ export class DrachtioEmulator {
       from = contact;
     }
     if (!getTag(from)) from = withTag(from, randomToken(5));
-    let to = findHeader(hdrs, 'to')?.value ?? requestUri;
-    if (!to.includes('<') && /^sips?:/i.test(to.trim())) to = `<${to.trim()}>`;
+    // default To header to request uri if not provided (the token as the app wrote it)
+    const toValue = findHeader(hdrs, 'to')?.value ?? requestUri;
     const callId = findHeader(hdrs, 'call-id')?.value ?? `${randomToken(8)}-${randomToken(4)}`;
     if (cmd.body && !findHeader(hdrs, 'content-type') && !cmd.body.startsWith('v=0')) throw new Error('missing content-type');
+
+    // normalizeSipUri(requestUri, 0): refuses a user part holding an unescaped ';', '?' or ','
+    const normalized = normalizeSipUri(requestUri);
+    if (normalized === undefined) throw new Error(`invalid request-uri: ${requestUri}`);
+    // nta_outgoing_tcreate(URL_STRING_MAKE(normalized)): the Request-URI in sofia's canonical form
+    const wireUrl = urlD(normalized);
+    const wireUri = wireUrl ? urlE(wireUrl) : normalized;
+    const ruri = parseUri(wireUri);
+    if (!ruri) throw new Error(`invalid request-uri: ${startLine}`);
 
     // prevent looping messages
     if ((ruri.host === host || ruri.host === 'localhost') && (ruri.port ?? 5060) === port) {
       throw new Error('can not send request to myself');
     }
+    // nta_leg_tcreate(SIPTAG_TO_STR(to)): sip_addr_d, encoded canonically with brackets
+    const to = sipAddrCanonical(toValue);
+    if (to === undefined) throw new Error('Error creating leg');
 
     const dest = await this.resolve(targetUri.host, targetUri.port ?? 5060);
     const seq = Math.floor(Math.random() * 30000) + 1;
-    const req = SipMessage.request(method, requestUri);
+    const req = SipMessage.request(method, wireUri);
     req.append('Via', this.newVia());
     req.append('Max-Forwards', findHeader(hdrs, 'max-forwards')?.value ?? '70');
     req.append('From', from);
