@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { admitted, refuseMergedRequest, refuseWhileDraining, routeCall, type AdmissionContext } from './call/admission';
+import { admitted, refuseMergedRequest, refuseUnsupportedExtensions, refuseWhileDraining, routeCall, type AdmissionContext } from './call/admission';
 import { CallRegistry } from './call/registry';
 import { CallSession, type CallDeps, type HeaderPolicy } from './call/call-session';
 import type { Config } from './config/schema';
@@ -52,6 +52,7 @@ export function startDispatcher(config: Config, logger: Logger, redis: Redis): D
   const install = (srf: Srf): void => {
     const ctx: AdmissionContext = { logger, endSession: (req) => srf.endSession(req) };
     srf.use('invite', refuseWhileDraining(() => registry.isDraining, config.call.retryAfterSeconds, ctx));
+    srf.use('invite', refuseUnsupportedExtensions(ctx));
     srf.use('invite', refuseMergedRequest(registry, ctx));
     srf.use('invite', routeCall(routes, config, ctx, countStripped));
     srf.invite((req: SrfRequest, res: SrfResponse) => {

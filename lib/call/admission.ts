@@ -3,6 +3,7 @@
  * sbc-inbound chains its steps): each either calls `next()` or answers the caller and returns.
  *
  *   srf.use('invite', refuseWhileDraining(...))   503 + Retry-After while this instance drains
+ *   srf.use('invite', refuseUnsupportedExtensions(...))  420 + Unsupported for a Require we do not support
  *   srf.use('invite', refuseMergedRequest(...))   482 for a second INVITE of a call already here
  *   srf.use('invite', routeCall(...))             404 (call.noRouteStatus) when no route matches; 403 when the
  *                                                 route's userParameters policy rejects the dialled number;
@@ -55,6 +56,37 @@ export function refuseWhileDraining(isDraining: () => boolean, retryAfterSeconds
     res.send(503, 'Shutting Down', { headers: { 'Retry-After': String(retryAfterSeconds) } });
     endSession(req);
     logger.child({ callId: req.get('Call-ID') }).info({ code: 'B2B_ERR_SHUTTING_DOWN', status: 503 }, 'call rejected: instance is draining');
+  };
+}
+
+/**
+ * SIP extensions (option tags) the dispatcher implements as a UAS: none. It does not send reliable
+ * provisionals (`100rel`), run session timers (`timer`) or act on `Replaces`; an INVITE that requires
+ * one of them must be refused rather than silently served without it.
+ */
+export const SUPPORTED_EXTENSIONS: readonly string[] = [];
+
+/** The option tags of a Require header value (comma-separated, case-insensitive), lower case. */
+export function requiredExtensions(value: string | undefined): string[] {
+  if (!value) return [];
+  return value
+    .split(',')
+    .map((t) => t.trim().toLowerCase())
+    .filter((t) => t !== '');
+}
+
+/**
+ * RFC 3261 §8.2.2.3: a UAS that does not understand an option tag listed in Require answers
+ * `420 Bad Extension` with an Unsupported header listing those tags. drachtio-server passes such an
+ * INVITE up to the app unchanged, so the dispatcher does it here.
+ */
+export function refuseUnsupportedExtensions({ logger, endSession }: AdmissionContext): Middleware {
+  return (req, res, next) => {
+    const unsupported = requiredExtensions(req.get('Require')).filter((t) => !SUPPORTED_EXTENSIONS.includes(t));
+    if (unsupported.length === 0) return next();
+    res.send(420, 'Bad Extension', { headers: { Unsupported: unsupported.join(', ') } });
+    endSession(req);
+    logger.child({ callId: req.get('Call-ID') }).info({ code: 'B2B_ERR_BAD_EXTENSION', status: 420, unsupported }, 'call rejected: requires an unsupported extension');
   };
 }
 

@@ -2,7 +2,7 @@
  * The INVITE middleware chain, without sockets: each step gets a request and response object shaped
  * like drachtio-srf's (only what the step reads) and either calls next() or answers.
  */
-import { admitted, refuseMergedRequest, refuseWhileDraining, routeCall, type AdmissionContext } from '../../lib/call/admission';
+import { admitted, refuseMergedRequest, refuseUnsupportedExtensions, refuseWhileDraining, requiredExtensions, routeCall, type AdmissionContext } from '../../lib/call/admission';
 import { validateConfig } from '../../lib/config/load';
 import type { SrfRequest, SrfResponse } from '../../lib/drachtio/srf';
 import { createLogger } from '../../lib/logger';
@@ -134,5 +134,27 @@ describe('routeCall', () => {
     const res = fakeRes();
     expect(admit(fakeReq(`sip:+49${'1'.repeat(600)}@fwd.test`), res)).toBe(false);
     expect(res.sent.map((s) => s.status)).toEqual([414]);
+  });
+});
+
+describe('refuseUnsupportedExtensions', () => {
+  const step = refuseUnsupportedExtensions(ctx);
+  const withRequire = (value: string | undefined): SrfRequest => {
+    const req = fakeReq('sip:1@fwd.test');
+    const get = req.get.bind(req);
+    return Object.assign(req, { get: (name: string) => (name.toLowerCase() === 'require' ? value : get(name)) });
+  };
+
+  it('passes an INVITE that requires nothing', () => {
+    const res = fakeRes();
+    expect(run(step, withRequire(undefined), res)).toBe(true);
+    expect(res.sent).toEqual([]);
+  });
+
+  it('answers 420 with Unsupported listing every required option tag it does not implement', () => {
+    const res = fakeRes();
+    expect(run(step, withRequire('100rel, X-Frobnicate'), res)).toBe(false);
+    expect(res.sent).toEqual([{ status: 420, reason: 'Bad Extension', opts: { headers: { Unsupported: '100rel, x-frobnicate' } } }]);
+    expect(requiredExtensions(' timer ,,replaces')).toEqual(['timer', 'replaces']);
   });
 });
