@@ -9,6 +9,7 @@ import type { AppProcess } from '../harness/app';
 import { startDrachtio, type DrachtioServer } from '../harness/drachtio';
 import { startRedis, type RedisServer } from '../harness/redis';
 import { runUac, startUas, type SippUas, type UasBehaviour } from '../harness/sipp';
+import { binomialBetween } from '../helpers/binomial';
 import { drachtioSection, startDispatcher } from '../helpers/dispatcher';
 
 const PREFIX = 'e2e:';
@@ -82,11 +83,29 @@ const SCENARIOS: Record<string, { targets: TargetSpec[]; strategy?: 'weighted' |
   },
 };
 
+/** Per-target counts compared between Redis and the back-end's own sipp statistics. */
+interface Counted {
+  attempts: number;
+  canceled: number;
+  failed: Record<string, number>;
+}
+
+const sortedKeys = <T>(o: Record<string, T>): Record<string, T> => Object.fromEntries(Object.entries(o).sort(([a], [b]) => a.localeCompare(b)));
+
 /** sipp rewrites its statistics file once a second: a count of zero is only trusted after that */
 const settle = () => new Promise((r) => setTimeout(r, 1200));
 
-/** |observed - n p| must stay within this many binomial standard deviations */
-const SIGMAS = 4;
+/**
+ * The weighted spread: SPREAD_CALLS calls over two targets weighted 60:40; the 60-weight target's
+ * count X must lie in [SPREAD_MIN, SPREAD_MAX]. X ~ Binomial(1500, p), and (exact binomial sums,
+ * recomputed by the test itself so that changing a constant cannot quietly weaken it):
+ *   - a correct 60:40 selection (p = 0.6) fails with P(X < 820) + P(X > 985) = 1.24e-5 + 2.7e-6 = 1.5e-5;
+ *   - a selection that ignores weights (p = 0.5) passes with P(820 <= X <= 985) = 1.6e-4.
+ * (The old band, 300 calls within 4 sigma of 180, let a 50:50 split through 2 times in 3.)
+ */
+const SPREAD_CALLS = 1500;
+const SPREAD_MIN = 820;
+const SPREAD_MAX = 985;
 
 describe('dispatcher end to end (sipp -> drachtio -> dispatcher -> sipp)', () => {
   let redisServer: RedisServer;
@@ -146,7 +165,37 @@ describe('dispatcher end to end (sipp -> drachtio -> dispatcher -> sipp)', () =>
       }
       await new Promise((r) => setTimeout(r, 100));
     }
-    // every INVITE sent is accounted for exactly once: answered, cancelled or failed:<why>
+    // Redis counts what the back-ends saw: per target, `attempts` is the number of calls (INVITEs
+    // that opened a call, not retransmissions) its sipp received, `canceled` the CANCELs it received,
+    // and `failed:<status>` the final responses of that status it sent (487 answers a CANCEL, so it
+    // is `canceled`). `failed:timeout` and `failed:error` have no sipp counterpart.
+    const expected = async (u: SippUas): Promise<Counted> => {
+      const s = await u.stats();
+      const failed: Record<string, number> = {};
+      for (const [k, v] of Object.entries(s.messages)) {
+        const m = /^([3-6]\d\d)_Sent$/.exec(k);
+        if (m && m[1] !== '487' && v > 0) failed[m[1]] = v;
+      }
+      return { attempts: s.incomingCalls, canceled: s.messages.CANCEL_Recv ?? 0, failed: sortedKeys(failed) };
+    };
+    const counted = async (u: SippUas): Promise<Counted> => {
+      const h = await counters(u);
+      const failed: Record<string, number> = {};
+      for (const [k, v] of Object.entries(h)) if (/^failed:\d{3}$/.test(k)) failed[k.slice(7)] = Number(v);
+      return { attempts: Number(h.attempts ?? 0), canceled: Number(h.canceled ?? 0), failed: sortedKeys(failed) };
+    };
+    const all = [...uas.values()].flat();
+    const until = Date.now() + 4000; // sipp rewrites its statistics once a second
+    for (;;) {
+      const [want, got] = await Promise.all([Promise.all(all.map(expected)), Promise.all(all.map(counted))]);
+      const table = (rows: Counted[]) => Object.fromEntries(all.map((u, i) => [`${u.behaviour} ${targetId(u)}`, rows[i]]));
+      if (JSON.stringify(want) === JSON.stringify(got) || Date.now() > until) {
+        expect(table(got)).toEqual(table(want));
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    // and each attempt has exactly one outcome: answered, canceled or failed:<why>
     for (const id of await redis.smembers(`${PREFIX}targets`)) {
       const h = await redis.hgetall(`${PREFIX}target:${id}`);
       const failed = Object.entries(h).filter(([k]) => k.startsWith('failed:')).reduce((sum, [, v]) => sum + Number(v), 0);
@@ -154,22 +203,22 @@ describe('dispatcher end to end (sipp -> drachtio -> dispatcher -> sipp)', () =>
     }
   });
 
-  it('spreads 300 calls 60:40 by weight and never uses the backup while the primaries answer', async () => {
+  it(`spreads ${SPREAD_CALLS} calls 60:40 by weight and never uses the backup while the primaries answer`, async () => {
+    expect(1 - binomialBetween(SPREAD_CALLS, SPREAD_MIN, SPREAD_MAX, 0.6)).toBeLessThan(1e-4);
+    expect(binomialBetween(SPREAD_CALLS, SPREAD_MIN, SPREAD_MAX, 0.5)).toBeLessThan(1e-3);
     const [a, b, backup] = uas.get('weights')!;
-    const n = 300;
-    const r = await runUac('call', { target: sip(), domain: 'weights.test', calls: n, rate: 40, concurrency: 40, holdMs: 50 });
+    const n = SPREAD_CALLS;
+    const r = await runUac('call', { target: sip(), domain: 'weights.test', calls: n, rate: 100, concurrency: 60, holdMs: 20 });
     expect(r.exitCode).toBe(0);
     expect(r.stats.successfulCalls).toBe(n);
     // sipp writes its statistics once a second: wait until both primaries' counts add up
-    for (let i = 0; i < 100 && (await a.stats()).incomingCalls + (await b.stats()).incomingCalls < n; i += 1) {
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    const done = async () => (await a.stats()).incomingCalls + (await b.stats()).incomingCalls >= n;
+    for (let i = 0; i < 100 && !(await done()); i += 1) await new Promise((r) => setTimeout(r, 100));
     const [sa, sb, sk] = await Promise.all([a, b, backup].map((u) => u.stats()));
     expect(sa.incomingCalls + sb.incomingCalls).toBe(n);
     expect(sk.incomingCalls).toBe(0);
-    const sd = Math.sqrt(n * 0.6 * 0.4); // 8.5 calls
-    expect(Math.abs(sa.incomingCalls - n * 0.6)).toBeLessThanOrEqual(SIGMAS * sd);
-    expect(Math.abs(sb.incomingCalls - n * 0.4)).toBeLessThanOrEqual(SIGMAS * sd);
+    expect(sa.incomingCalls).toBeGreaterThanOrEqual(SPREAD_MIN);
+    expect(sa.incomingCalls).toBeLessThanOrEqual(SPREAD_MAX);
     // Redis agrees with sipp
     expect(Number((await counters(a)).answered)).toBe(sa.incomingCalls);
     expect(Number((await counters(b)).answered)).toBe(sb.incomingCalls);
