@@ -226,7 +226,8 @@ export type UasBehaviour =
   | 'silent'
   | 'answer-check-headers'
   | 'ringing-then-answer-x-header'
-  | 'answer-ignore-bye';
+  | 'answer-ignore-bye'
+  | 'in-dialog';
 
 export const UAS_SCENARIOS: Record<UasBehaviour, string> = {
   answer: 'uas-answer.xml',
@@ -241,6 +242,8 @@ export const UAS_SCENARIOS: Record<UasBehaviour, string> = {
   'answer-check-headers': 'uas-answer-check-headers.xml',
   'ringing-then-answer-x-header': 'uas-180-200-x-header.xml',
   'answer-ignore-bye': 'uas-answer-ignore-bye.xml',
+  // checks the caller's relayed in-dialog requests and answers each distinctively (see the file)
+  'in-dialog': 'uas-in-dialog.xml',
 };
 
 /** Default pause (ms) of the behaviours that have one (sipp -d). */
@@ -346,7 +349,13 @@ export type UacScenario =
   | 'callee-bye'
   | 'expect-status'
   | 'retransmit-invite'
-  | 'update-info';
+  | 'update-info'
+  | 'reinvite-sdp'
+  | 'reinvite-offerless'
+  | 'notify'
+  | 'message'
+  | 'options'
+  | 'refer';
 
 export const UAC_SCENARIOS: Record<UacScenario, string> = {
   call: 'uac-call.xml',
@@ -357,6 +366,13 @@ export const UAC_SCENARIOS: Record<UacScenario, string> = {
   // The plain call scenario, sent through a relay that duplicates each INVITE datagram.
   'retransmit-invite': 'uac-call.xml',
   'update-info': 'uac-update-info.xml',
+  // in-dialog requests after the answer, each checked against the 'in-dialog' UAS (see the files)
+  'reinvite-sdp': 'uac-reinvite-sdp.xml',
+  'reinvite-offerless': 'uac-reinvite-offerless.xml',
+  notify: 'uac-notify.xml',
+  message: 'uac-message.xml',
+  options: 'uac-options.xml',
+  refer: 'uac-refer.xml',
 };
 
 export interface RunUacOptions {
@@ -379,7 +395,14 @@ export interface RunUacOptions {
   timeoutMs?: number;
   /** Local port (default: a free one). */
   port?: number;
+  /** Call-IDs `<prefix>-<n>@sipp.test` for calls n = 1, 2, … (sipp -cid_str); see uacCallId. */
+  callIdPrefix?: string;
   extraArgs?: string[];
+}
+
+/** The Call-ID of the n-th call (from 1) of a runUac run with `callIdPrefix`. */
+export function uacCallId(prefix: string, n: number): string {
+  return `${prefix}-${n}@sipp.test`;
 }
 
 export interface UacResult {
@@ -442,6 +465,7 @@ export async function runUac(scenario: UacScenario, opts: RunUacOptions): Promis
     '-d', String(opts.holdMs ?? (scenario === 'cancel-after-ringing' ? 200 : 500)),
   ];
   if (opts.concurrency !== undefined) args.push('-l', String(opts.concurrency));
+  if (opts.callIdPrefix !== undefined) args.push('-cid_str', `${opts.callIdPrefix}-%u@sipp.test`);
   if (scenario === 'expect-status') {
     if (opts.expectStatus === undefined) throw new Error('runUac(expect-status) needs expectStatus');
     args.push('-set', 'expected', String(opts.expectStatus));
