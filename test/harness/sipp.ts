@@ -227,6 +227,7 @@ export type UasBehaviour =
   | 'answer-check-headers'
   | 'ringing-then-answer-x-header'
   | 'answer-ignore-bye'
+  | 'answer-offerless-check'
   | 'in-dialog';
 
 export const UAS_SCENARIOS: Record<UasBehaviour, string> = {
@@ -242,6 +243,8 @@ export const UAS_SCENARIOS: Record<UasBehaviour, string> = {
   'answer-check-headers': 'uas-answer-check-headers.xml',
   'ringing-then-answer-x-header': 'uas-180-200-x-header.xml',
   'answer-ignore-bye': 'uas-answer-ignore-bye.xml',
+  // fails the call unless the INVITE has no offer and the ACK carries the raw client's answer
+  'answer-offerless-check': 'uas-answer-offerless-check.xml',
   // checks the caller's relayed in-dialog requests and answers each distinctively (see the file)
   'in-dialog': 'uas-in-dialog.xml',
 };
