@@ -54,7 +54,9 @@ declare module 'drachtio-srf' {
     /** lib/dialog.js: returns a Promise when no callback is given */
     destroy(opts?: { headers?: Record<string, string> }): Promise<SrfRequest>;
     request(opts: { method: SipMethod; headers?: Record<string, string>; body?: string; noAck?: boolean }): Promise<SrfResponse>;
-    modify(opts: { noAck: true }): Promise<{ sdp: string; ack: (sdp: string) => void }>;
+    /** lib/dialog.js: opts.headers go on the re-INVITE (Contact added when missing) */
+    modify(sdp: string, opts: { headers?: Record<string, string> }): Promise<string>;
+    modify(opts: { noAck: true; headers?: Record<string, string> }): Promise<{ sdp: string; ack: (sdp: string) => void }>;
     on(event: 'ack', callback: (msg: SrfRequest) => void): this;
     on(event: 'info' | 'notify' | 'message' | 'options' | 'refer' | 'update' | 'modify', callback: (req: SrfRequest, res: SrfResponse) => void): this;
     once(event: 'ack', callback: (msg: SrfRequest) => void): this;

@@ -11,10 +11,12 @@ function statusOf(err: unknown): number {
 
 /**
  * What to forward of a message to the other leg: the headers the policy allows, and the body with its
- * Content-Type (which the policy may not list).
+ * Content-Type (which the policy may not list). Without a body there is no Content-Type to forward,
+ * whatever the message claimed.
  */
 export function forwardedParts(msg: SrfRequest | SrfResponse, matcher: HeaderMatcher): { headers: Record<string, string>; body?: string } {
   const headers = copyHeaders(msg.headers, matcher);
+  for (const name of Object.keys(headers)) if (name.toLowerCase() === 'content-type') delete headers[name];
   const contentType = msg.get('Content-Type');
   if (msg.body && contentType) headers['Content-Type'] = contentType;
   return msg.body ? { headers, body: msg.body } : { headers };
@@ -53,15 +55,18 @@ async function relayRequest(to: Dialog, method: SipMethod, req: SrfRequest, res:
 }
 
 async function relayReinvite(to: Dialog, from: Dialog, req: SrfRequest, res: SrfResponse, matcher: HeaderMatcher, log: Logger): Promise<void> {
+  // the policy's headers go on the re-INVITE; drachtio-srf's modify() returns only the SDP of the
+  // response, so nothing of the other leg's 200 but its SDP comes back
+  const { headers } = forwardedParts(req, matcher);
   try {
     if (req.body) {
-      const answer = await to.modify(req.body);
+      const answer = await to.modify(req.body, { headers });
       res.send(200, 'OK', { headers: { 'Content-Type': 'application/sdp' }, body: answer });
       log.debug('re-INVITE relayed');
       return;
     }
     // offer-less re-INVITE: the other leg's offer goes back in our 200, the answer comes in the caller's ACK
-    const { sdp, ack } = await to.modify({ noAck: true });
+    const { sdp, ack } = await to.modify({ noAck: true, headers });
     from.once('ack', (ackReq: SrfRequest) => ack(ackReq.body));
     res.send(200, 'OK', { headers: { 'Content-Type': 'application/sdp' }, body: sdp });
     log.debug('offer-less re-INVITE relayed');

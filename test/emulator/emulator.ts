@@ -12,6 +12,8 @@ import {
   REASONS,
   SipMessage,
   getTag,
+  headerErrorPhrase,
+  parseVia,
   parseNameAddr,
   parseUri,
   replaceHostInNameAddr,
@@ -236,17 +238,22 @@ export class DrachtioEmulator {
       }
       return;
     }
-    if (!msg.callId || !msg.get('from') || !msg.get('to') || !msg.get('cseq') || !msg.topVia) {
-      // sip_sanity_check failure: 400 (only possible if we can route a response back)
-      if (msg.topVia && msg.method !== 'ACK') this.sendStateless(msg, from, 400);
+    // nta.c agent_recv_request: a top Via sofia cannot parse leaves no Via to answer to, so the
+    // request is dropped; header errors (headerErrorPhrase) and sip_sanity_check failures (a missing
+    // mandatory header, a CSeq method other than the request's) get a 400, never for an ACK
+    const viaOk = msg.topVia !== undefined && parseVia(msg.topVia).host !== '';
+    const bad = headerErrorPhrase(msg);
+    const insane = !msg.callId || !msg.get('from') || !msg.get('to') || !msg.get('cseq') || msg.cseq.method !== msg.method;
+    if (!viaOk || bad || insane) {
+      if (viaOk && msg.method !== 'ACK') this.sendStateless(msg, from, 400, bad ?? REASONS[400]);
       return;
     }
     stampTopVia(msg, from);
     this.onRequest(msg, from);
   }
 
-  private sendStateless(req: SipMessage, to: Endpoint, status: number): void {
-    const res = this.buildResponse(req, status, REASONS[status] ?? '', [], '', { localTag: randomToken(5) });
+  private sendStateless(req: SipMessage, to: Endpoint, status: number, reason = REASONS[status] ?? ''): void {
+    const res = this.buildResponse(req, status, reason, [], '', { localTag: randomToken(5) });
     this.udp.send(res.toString(), to);
   }
 

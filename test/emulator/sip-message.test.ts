@@ -1,6 +1,6 @@
 /** Unit tests of the emulator's SIP message model and app-header handling (makeTags rules). */
 import { capitalizeAfterDash, parseAppHeaders } from './headers';
-import { SipMessage, getTag, parseNameAddr, parseUri, parseVia, replaceHostInNameAddr, splitCommaList } from './sip-message';
+import { SipMessage, getTag, headerErrorPhrase, parseNameAddr, parseUri, parseVia, replaceHostInNameAddr, splitCommaList } from './sip-message';
 import { stampTopVia } from './transactions';
 
 describe('SipMessage', () => {
@@ -38,6 +38,20 @@ describe('SipMessage', () => {
     expect(splitCommaList('<sip:a@b>;x="1,2", <sip:c@d>')).toEqual(['<sip:a@b>;x="1,2"', '<sip:c@d>']);
     expect(replaceHostInNameAddr('"Bob" <sip:123@localhost>;tag=9', '127.0.0.1', 5070)).toBe('"Bob" <sip:123@127.0.0.1:5070>;tag=9');
     expect(replaceHostInNameAddr('sip:123@localhost', '127.0.0.1', 5070)).toBe('<sip:123@127.0.0.1:5070>');
+  });
+
+  it('header errors as sofia-sip flags them, with the 400 reason phrase drachtio-server v0.9.10 sends', () => {
+    const invite = (extra: string, cseq = '1 INVITE', mf = '70') =>
+      SipMessage.parse(`INVITE sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: <sip:x@y>;tag=1\r\nTo: <sip:a@b>\r\nCall-ID: c\r\nCSeq: ${cseq}\r\nMax-Forwards: ${mf}\r\n${extra}\r\n`);
+    expect(headerErrorPhrase(invite(''))).toBeUndefined();
+    expect(headerErrorPhrase(invite('X-Repeat: 1\r\nX-Repeat: 2\r\nP-Asserted-Identity: <sip:a@b>\r\nP-Asserted-Identity: <sip:c@d>\r\n'))).toBeUndefined();
+    expect(headerErrorPhrase(invite('i: c2\r\n'))).toBe('Bad Call-ID Header'); // compact form of a second Call-ID
+    expect(headerErrorPhrase(invite('To: <sip:z@b>\r\n'))).toBe('Bad To Header');
+    expect(headerErrorPhrase(invite('Expires: 1\r\nExpires: 2\r\n'))).toBe('Bad Expires Header');
+    expect(headerErrorPhrase(invite('Subject: a\r\nSubject: b\r\n'))).toBe('Bad Request');
+    expect(headerErrorPhrase(invite('', 'one INVITE'))).toBe('Bad CSeq Header');
+    expect(headerErrorPhrase(invite('', '1 INVITE', 'lots'))).toBe('Bad Request');
+    expect(headerErrorPhrase(invite('Content-Length: many\r\n'))).toBe('Bad Content-Length Header');
   });
 
   it('stamps received/rport on the top Via (NTATAG_SERVER_RPORT(2))', () => {

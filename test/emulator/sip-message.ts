@@ -361,6 +361,52 @@ export function stringifyVia(v: Via): string {
   return s;
 }
 
+/**
+ * Headers sofia-sip parses as single-instance (`msg_kind_single` in libsofia-sip-ua/sip/sip_basic.c,
+ * sip_extra.c and friends): a second one goes to the message's error list, like a value it cannot
+ * parse. (Extension headers such as X-* may repeat.)
+ */
+const SINGLE_INSTANCE = new Set([
+  'from', 'to', 'call-id', 'cseq', 'max-forwards', 'content-length', 'content-type', 'content-disposition',
+  'mime-version', 'expires', 'min-expires', 'date', 'timestamp', 'retry-after', 'subject', 'priority',
+  'organization', 'server', 'user-agent', 'event', 'subscription-state', 'refer-to', 'referred-by',
+  'replaces', 'session-expires', 'min-se', 'rseq', 'rack',
+]);
+
+/**
+ * Headers nta itself rejects (they are in its default bad-request mask, nta.c `sa_bad_req_mask`), with
+ * the phrase `Bad <name> Header`; the others in the error list reach drachtio-server, which answers
+ * a plain `400 Bad Request`. Checked against drachtio-server v0.9.10.
+ */
+const NTA_CHECKED = new Set(['from', 'to', 'call-id', 'cseq', 'content-type', 'content-length', 'expires']);
+
+/**
+ * The reason phrase of the 400 drachtio-server gives a request whose headers sofia-sip put in its
+ * error list (sip->sip_error): a second single-instance header, or a Max-Forwards, CSeq or
+ * Content-Length it cannot parse; undefined when there is none. nta.c agent_recv_request answers
+ * `Bad <name> Header` for headers in its bad-request mask, controller.cpp processMessageStatelessly
+ * (`if (sip->sip_error)`) `Bad Request` for the rest.
+ */
+export function headerErrorPhrase(msg: SipMessage): string | undefined {
+  const phrase = (n: string): string => (NTA_CHECKED.has(n) ? `Bad ${displayHeaderName(n)} Header` : 'Bad Request');
+  const seen = new Set<string>();
+  for (const h of msg.headers) {
+    const n = normalizeHeaderName(h.name);
+    if (SINGLE_INSTANCE.has(n) && seen.has(n)) return phrase(n);
+    seen.add(n);
+  }
+  const invalid: Array<[string, RegExp]> = [
+    ['max-forwards', /^\d+$/],
+    ['content-length', /^\d+$/],
+    ['cseq', /^\d+\s+[A-Za-z!%*_+`'~.-]+$/],
+  ];
+  for (const [n, ok] of invalid) {
+    const v = msg.get(n);
+    if (v !== undefined && !ok.test(v.trim())) return phrase(n);
+  }
+  return undefined;
+}
+
 /** Standard reason phrases (subset used by the emulator). */
 export const REASONS: Record<number, string> = {
   100: 'Trying',

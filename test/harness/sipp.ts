@@ -135,7 +135,44 @@ function findCountsFile(dir: string): string | undefined {
   return name === undefined ? undefined : path.join(dir, name);
 }
 
-function launchSipp(scenarioFile: string, args: string[], remote?: string): SippRun {
+/**
+ * sipp binds an RTP echo socket pair, <p> (audio) and <p + 2> (video), whether or not media flows.
+ * Left to itself it tries 6000, 6002, … 6198 and then exits 254 ("Unable to bind audio RTP socket"),
+ * which happens once about 50 sipp processes are up at once, as in a full two-worker `npm test`
+ * (src/sipp.cpp setup_media_sockets). So each one gets its own -mp: from a range per jest worker,
+ * below the kernel's ephemeral ports (32768-60999, where freeUdpPort's SIP ports come from), and
+ * checked free first.
+ */
+const MEDIA_PORT_BASE = 20000;
+const MEDIA_PORT_SPAN = 2000;
+let mediaPortCursor = 0;
+
+function udpPortFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = dgram.createSocket('udp4');
+    sock.once('error', () => {
+      sock.close();
+      resolve(false);
+    });
+    sock.bind({ address: LOOPBACK, port, exclusive: true }, () => sock.close(() => resolve(true)));
+  });
+}
+
+async function freeMediaPort(): Promise<number> {
+  const worker = Number(process.env.JEST_WORKER_ID ?? '1');
+  const base = MEDIA_PORT_BASE + ((worker - 1) % 6) * MEDIA_PORT_SPAN;
+  for (let i = 0; i < MEDIA_PORT_SPAN / 4; i += 1) {
+    const port = base + ((mediaPortCursor * 4) % MEDIA_PORT_SPAN);
+    mediaPortCursor += 1;
+    if ((await udpPortFree(port)) && (await udpPortFree(port + 2))) return port;
+  }
+  throw new Error('no free RTP port pair for sipp');
+}
+
+/** sipp's exit when another process took its RTP ports between our check and its bind: worth one more try. */
+const lostMediaPort = (output: string): boolean => /Unable to bind (audio|video) RTP socket/.test(output);
+
+function launchSipp(scenarioFile: string, args: string[], mediaPort: number, remote?: string): SippRun {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sipp-'));
   const scenario = path.join(dir, path.basename(scenarioFile));
   fs.copyFileSync(path.join(SCENARIO_DIR, scenarioFile), scenario);
@@ -147,6 +184,7 @@ function launchSipp(scenarioFile: string, args: string[], remote?: string): Sipp
     '-trace_stat', '-stf', statFile, '-fd', '1',
     '-trace_counts',
     '-trace_err', '-error_file', path.join(dir, 'errors.log'),
+    '-mp', String(mediaPort),
     ...args,
   ];
   if (remote !== undefined) fullArgs.push(remote);
@@ -226,7 +264,9 @@ export type UasBehaviour =
   | 'silent'
   | 'answer-check-headers'
   | 'ringing-then-answer-x-header'
-  | 'answer-ignore-bye';
+  | 'answer-ignore-bye'
+  | 'answer-offerless-check'
+  | 'in-dialog';
 
 export const UAS_SCENARIOS: Record<UasBehaviour, string> = {
   answer: 'uas-answer.xml',
@@ -241,6 +281,10 @@ export const UAS_SCENARIOS: Record<UasBehaviour, string> = {
   'answer-check-headers': 'uas-answer-check-headers.xml',
   'ringing-then-answer-x-header': 'uas-180-200-x-header.xml',
   'answer-ignore-bye': 'uas-answer-ignore-bye.xml',
+  // fails the call unless the INVITE has no offer and the ACK carries the raw client's answer
+  'answer-offerless-check': 'uas-answer-offerless-check.xml',
+  // checks the caller's relayed in-dialog requests and answers each distinctively (see the file)
+  'in-dialog': 'uas-in-dialog.xml',
 };
 
 /** Default pause (ms) of the behaviours that have one (sipp -d). */
@@ -284,24 +328,31 @@ export async function startUas(behaviour: UasBehaviour, opts: StartUasOptions = 
   if (behaviour === 'unavailable-503-retry-after') args.push('-key', 'retry_after', String(opts.retryAfter ?? 30));
   args.push(...(opts.extraArgs ?? []));
 
-  const run = launchSipp(UAS_SCENARIOS[behaviour], args);
-  // sipp writes its first statistics line right after binding its socket: that is "ready".
-  const deadline = Date.now() + 10000;
-  const early = run.exited.then(
-    (code) => new Error(`sipp UAS (${behaviour}) exited early with ${String(code)}:\n${run.output()}`),
-    (err: Error) => err,
-  );
-  for (;;) {
-    if (Object.keys(run.stats().raw).length > 0) break;
-    const res = await raceTimeout(early, 50);
-    if (res !== 'timeout') {
-      removeDir(run.dir);
-      throw res;
-    }
-    if (Date.now() > deadline) {
-      await quitSipp(run, 0);
-      removeDir(run.dir);
-      throw new Error(`sipp UAS (${behaviour}) did not start:\n${run.output()}`);
+  // sipp writes its first statistics line right after binding its sockets: that is "ready".
+  let run: SippRun | undefined;
+  for (let attempt = 1; !run; attempt += 1) {
+    const started = launchSipp(UAS_SCENARIOS[behaviour], args, await freeMediaPort());
+    const deadline = Date.now() + 10000;
+    const early = started.exited.then(
+      (code) => new Error(`sipp UAS (${behaviour}) exited early with ${String(code)}:\n${started.output()}`),
+      (err: Error) => err,
+    );
+    for (;;) {
+      if (Object.keys(started.stats().raw).length > 0) {
+        run = started;
+        break;
+      }
+      const res = await raceTimeout(early, 50);
+      if (res !== 'timeout') {
+        removeDir(started.dir);
+        if (attempt < 3 && lostMediaPort(res.message)) break;
+        throw res;
+      }
+      if (Date.now() > deadline) {
+        await quitSipp(started, 0);
+        removeDir(started.dir);
+        throw new Error(`sipp UAS (${behaviour}) did not start:\n${started.output()}`);
+      }
     }
   }
 
@@ -346,7 +397,13 @@ export type UacScenario =
   | 'callee-bye'
   | 'expect-status'
   | 'retransmit-invite'
-  | 'update-info';
+  | 'update-info'
+  | 'reinvite-sdp'
+  | 'reinvite-offerless'
+  | 'notify'
+  | 'message'
+  | 'options'
+  | 'refer';
 
 export const UAC_SCENARIOS: Record<UacScenario, string> = {
   call: 'uac-call.xml',
@@ -357,6 +414,13 @@ export const UAC_SCENARIOS: Record<UacScenario, string> = {
   // The plain call scenario, sent through a relay that duplicates each INVITE datagram.
   'retransmit-invite': 'uac-call.xml',
   'update-info': 'uac-update-info.xml',
+  // in-dialog requests after the answer, each checked against the 'in-dialog' UAS (see the files)
+  'reinvite-sdp': 'uac-reinvite-sdp.xml',
+  'reinvite-offerless': 'uac-reinvite-offerless.xml',
+  notify: 'uac-notify.xml',
+  message: 'uac-message.xml',
+  options: 'uac-options.xml',
+  refer: 'uac-refer.xml',
 };
 
 export interface RunUacOptions {
@@ -379,7 +443,14 @@ export interface RunUacOptions {
   timeoutMs?: number;
   /** Local port (default: a free one). */
   port?: number;
+  /** Call-IDs `<prefix>-<n>@sipp.test` for calls n = 1, 2, … (sipp -cid_str); see uacCallId. */
+  callIdPrefix?: string;
   extraArgs?: string[];
+}
+
+/** The Call-ID of the n-th call (from 1) of a runUac run with `callIdPrefix`. */
+export function uacCallId(prefix: string, n: number): string {
+  return `${prefix}-${n}@sipp.test`;
 }
 
 export interface UacResult {
@@ -442,6 +513,7 @@ export async function runUac(scenario: UacScenario, opts: RunUacOptions): Promis
     '-d', String(opts.holdMs ?? (scenario === 'cancel-after-ringing' ? 200 : 500)),
   ];
   if (opts.concurrency !== undefined) args.push('-l', String(opts.concurrency));
+  if (opts.callIdPrefix !== undefined) args.push('-cid_str', `${opts.callIdPrefix}-%u@sipp.test`);
   if (scenario === 'expect-status') {
     if (opts.expectStatus === undefined) throw new Error('runUac(expect-status) needs expectStatus');
     args.push('-set', 'expected', String(opts.expectStatus));
@@ -450,7 +522,13 @@ export async function runUac(scenario: UacScenario, opts: RunUacOptions): Promis
 
   const relay = scenario === 'retransmit-invite' ? await startDuplicatingRelay(opts.target) : undefined;
   const remote = relay ? `${LOOPBACK}:${relay.port}` : `${opts.target.host}:${opts.target.port}`;
-  const run = launchSipp(UAC_SCENARIOS[scenario], args, remote);
+  let run = launchSipp(UAC_SCENARIOS[scenario], args, await freeMediaPort(), remote);
+  for (let attempt = 1; attempt < 3; attempt += 1) {
+    // an exit before any call was placed, because its RTP ports were taken meanwhile: place them again
+    if ((await raceTimeout(run.exited.catch(() => null), 300)) === 'timeout' || run.stats().totalCalls > 0 || !lostMediaPort(run.output())) break;
+    removeDir(run.dir);
+    run = launchSipp(UAC_SCENARIOS[scenario], args, await freeMediaPort(), remote);
+  }
 
   // Watchdog: the time to place all calls, plus a generous per-call allowance.
   const budgetMs = (calls / rate) * 1000 + recvTimeout * 3 + (opts.holdMs ?? 500) + 30000;

@@ -86,12 +86,60 @@ export class RawSipClient {
     return this.received.filter((raw) => !raw.startsWith('SIP/2.0 '));
   }
 
+  /** This client's address as `127.0.0.1:<port>`, for Via and Contact. */
+  local(): string {
+    return `127.0.0.1:${this.port}`;
+  }
+
+  /** Sends an INVITE (with the usual headers, plus `extra`) and resolves with its final response. */
+  async invite(ids: Ids, ruri: string, opts: { body?: string; extra?: string[] } = {}): Promise<SipResponse> {
+    const body = opts.body ?? '';
+    const headers = [
+      `Via: SIP/2.0/UDP ${this.local()};branch=${ids.branch}`,
+      `From: ${fromOf(this, ids)}`,
+      `To: <${ruri}>`,
+      `Call-ID: ${ids.callId}`,
+      'CSeq: 1 INVITE',
+      `Contact: <sip:caller@${this.local()}>`,
+      'Max-Forwards: 70',
+      ...(body ? ['Content-Type: application/sdp'] : []),
+      ...(opts.extra ?? []),
+    ];
+    this.send(request(`INVITE ${ruri} SIP/2.0`, headers, body));
+    return this.waitFor((r) => r.headers['call-id']?.[0] === ids.callId && r.status >= 200 && /INVITE/.test(r.headers.cseq?.[0] ?? ''));
+  }
+
+  /** ACKs a non-2xx final response to invite(): same branch, the response's To (with its tag). */
+  ackFailure(ids: Ids, ruri: string, res: SipResponse): void {
+    this.send(
+      request(`ACK ${ruri} SIP/2.0`, [
+        `Via: SIP/2.0/UDP ${this.local()};branch=${ids.branch}`,
+        `From: ${fromOf(this, ids)}`,
+        `To: ${res.headers.to[0]}`,
+        `Call-ID: ${ids.callId}`,
+        'CSeq: 1 ACK',
+        'Max-Forwards: 70',
+      ]),
+    );
+  }
+
   responses(): SipResponse[] {
     return this.received.map(parseResponse).filter((r): r is SipResponse => r !== null);
   }
 }
 
-export function newIds(): { callId: string; tag: string; branch: string } {
+export interface Ids {
+  callId: string;
+  tag: string;
+  branch: string;
+}
+
+/** The From header of invite() for these ids. */
+export function fromOf(client: RawSipClient, ids: Ids): string {
+  return `<sip:caller@${client.local()}>;tag=${ids.tag}`;
+}
+
+export function newIds(): Ids {
   const r = () => randomBytes(6).toString('hex');
   return { callId: `${r()}@raw.test`, tag: r(), branch: `z9hG4bK${r()}` };
 }

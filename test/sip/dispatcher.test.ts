@@ -8,8 +8,10 @@ import type Redis from 'ioredis';
 import type { AppProcess } from '../harness/app';
 import { startDrachtio, type DrachtioServer } from '../harness/drachtio';
 import { startRedis, type RedisServer } from '../harness/redis';
-import { runUac, startUas, type SippUas, type UasBehaviour } from '../harness/sipp';
+import { runUac, startUas, uacCallId, type SippStats, type SippUas, type UacScenario, type UasBehaviour } from '../harness/sipp';
+import { binomialBetween } from '../helpers/binomial';
 import { drachtioSection, startDispatcher } from '../helpers/dispatcher';
+import { newIds, RawSipClient, SDP } from '../helpers/raw-sip';
 
 const PREFIX = 'e2e:';
 
@@ -73,6 +75,9 @@ const SCENARIOS: Record<string, { targets: TargetSpec[]; strategy?: 'weighted' |
   plain: {
     targets: [{ behaviour: 'ringing-then-answer', priority: 10, weight: 1, delayMs: 200 }],
   },
+  indialog: {
+    targets: [{ behaviour: 'in-dialog', priority: 10, weight: 1 }],
+  },
   parallel: {
     strategy: 'parallel',
     targets: [
@@ -82,17 +87,36 @@ const SCENARIOS: Record<string, { targets: TargetSpec[]; strategy?: 'weighted' |
   },
 };
 
+/** Per-target counts compared between Redis and the back-end's own sipp statistics. */
+interface Counted {
+  attempts: number;
+  canceled: number;
+  failed: Record<string, number>;
+}
+
+const sortedKeys = <T>(o: Record<string, T>): Record<string, T> => Object.fromEntries(Object.entries(o).sort(([a], [b]) => a.localeCompare(b)));
+
 /** sipp rewrites its statistics file once a second: a count of zero is only trusted after that */
 const settle = () => new Promise((r) => setTimeout(r, 1200));
 
-/** |observed - n p| must stay within this many binomial standard deviations */
-const SIGMAS = 4;
+/**
+ * The weighted spread: SPREAD_CALLS calls over two targets weighted 60:40; the 60-weight target's
+ * count X must lie in [SPREAD_MIN, SPREAD_MAX]. X ~ Binomial(1500, p), and (exact binomial sums,
+ * recomputed by the test itself so that changing a constant cannot quietly weaken it):
+ *   - a correct 60:40 selection (p = 0.6) fails with P(X < 820) + P(X > 985) = 1.24e-5 + 2.7e-6 = 1.5e-5;
+ *   - a selection that ignores weights (p = 0.5) passes with P(820 <= X <= 985) = 1.6e-4.
+ * (The old band, 300 calls within 4 sigma of 180, let a 50:50 split through 2 times in 3.)
+ */
+const SPREAD_CALLS = 1500;
+const SPREAD_MIN = 820;
+const SPREAD_MAX = 985;
 
 describe('dispatcher end to end (sipp -> drachtio -> dispatcher -> sipp)', () => {
   let redisServer: RedisServer;
   let redis: Redis;
   let drachtio: DrachtioServer;
   let app: AppProcess;
+  let client: RawSipClient;
   const uas = new Map<string, SippUas[]>();
 
   const sip = () => ({ host: drachtio.sipAddress, port: drachtio.sipPort });
@@ -124,9 +148,11 @@ describe('dispatcher end to end (sipp -> drachtio -> dispatcher -> sipp)', () =>
       },
       { INSTANCE_ID: 'e2e-1' },
     );
+    client = await new RawSipClient(sip()).open();
   }, 60000);
 
   afterAll(async () => {
+    await client?.close();
     await app?.stop('SIGTERM');
     await Promise.all([...uas.values()].flat().map((u) => u.stop()));
     await drachtio?.stop();
@@ -146,7 +172,37 @@ describe('dispatcher end to end (sipp -> drachtio -> dispatcher -> sipp)', () =>
       }
       await new Promise((r) => setTimeout(r, 100));
     }
-    // every INVITE sent is accounted for exactly once: answered, cancelled or failed:<why>
+    // Redis counts what the back-ends saw: per target, `attempts` is the number of calls (INVITEs
+    // that opened a call, not retransmissions) its sipp received, `canceled` the CANCELs it received,
+    // and `failed:<status>` the final responses of that status it sent (487 answers a CANCEL, so it
+    // is `canceled`). `failed:timeout` and `failed:error` have no sipp counterpart.
+    const expected = async (u: SippUas): Promise<Counted> => {
+      const s = await u.stats();
+      const failed: Record<string, number> = {};
+      for (const [k, v] of Object.entries(s.messages)) {
+        const m = /^([3-6]\d\d)_Sent$/.exec(k);
+        if (m && m[1] !== '487' && v > 0) failed[m[1]] = v;
+      }
+      return { attempts: s.incomingCalls, canceled: s.messages.CANCEL_Recv ?? 0, failed: sortedKeys(failed) };
+    };
+    const counted = async (u: SippUas): Promise<Counted> => {
+      const h = await counters(u);
+      const failed: Record<string, number> = {};
+      for (const [k, v] of Object.entries(h)) if (/^failed:\d{3}$/.test(k)) failed[k.slice(7)] = Number(v);
+      return { attempts: Number(h.attempts ?? 0), canceled: Number(h.canceled ?? 0), failed: sortedKeys(failed) };
+    };
+    const all = [...uas.values()].flat();
+    const until = Date.now() + 4000; // sipp rewrites its statistics once a second
+    for (;;) {
+      const [want, got] = await Promise.all([Promise.all(all.map(expected)), Promise.all(all.map(counted))]);
+      const table = (rows: Counted[]) => Object.fromEntries(all.map((u, i) => [`${u.behaviour} ${targetId(u)}`, rows[i]]));
+      if (JSON.stringify(want) === JSON.stringify(got) || Date.now() > until) {
+        expect(table(got)).toEqual(table(want));
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    // and each attempt has exactly one outcome: answered, canceled or failed:<why>
     for (const id of await redis.smembers(`${PREFIX}targets`)) {
       const h = await redis.hgetall(`${PREFIX}target:${id}`);
       const failed = Object.entries(h).filter(([k]) => k.startsWith('failed:')).reduce((sum, [, v]) => sum + Number(v), 0);
@@ -154,22 +210,22 @@ describe('dispatcher end to end (sipp -> drachtio -> dispatcher -> sipp)', () =>
     }
   });
 
-  it('spreads 300 calls 60:40 by weight and never uses the backup while the primaries answer', async () => {
+  it(`spreads ${SPREAD_CALLS} calls 60:40 by weight and never uses the backup while the primaries answer`, async () => {
+    expect(1 - binomialBetween(SPREAD_CALLS, SPREAD_MIN, SPREAD_MAX, 0.6)).toBeLessThan(1e-4);
+    expect(binomialBetween(SPREAD_CALLS, SPREAD_MIN, SPREAD_MAX, 0.5)).toBeLessThan(1e-3);
     const [a, b, backup] = uas.get('weights')!;
-    const n = 300;
-    const r = await runUac('call', { target: sip(), domain: 'weights.test', calls: n, rate: 40, concurrency: 40, holdMs: 50 });
+    const n = SPREAD_CALLS;
+    const r = await runUac('call', { target: sip(), domain: 'weights.test', calls: n, rate: 100, concurrency: 60, holdMs: 20 });
     expect(r.exitCode).toBe(0);
     expect(r.stats.successfulCalls).toBe(n);
     // sipp writes its statistics once a second: wait until both primaries' counts add up
-    for (let i = 0; i < 100 && (await a.stats()).incomingCalls + (await b.stats()).incomingCalls < n; i += 1) {
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    const done = async () => (await a.stats()).incomingCalls + (await b.stats()).incomingCalls >= n;
+    for (let i = 0; i < 100 && !(await done()); i += 1) await new Promise((r) => setTimeout(r, 100));
     const [sa, sb, sk] = await Promise.all([a, b, backup].map((u) => u.stats()));
     expect(sa.incomingCalls + sb.incomingCalls).toBe(n);
     expect(sk.incomingCalls).toBe(0);
-    const sd = Math.sqrt(n * 0.6 * 0.4); // 8.5 calls
-    expect(Math.abs(sa.incomingCalls - n * 0.6)).toBeLessThanOrEqual(SIGMAS * sd);
-    expect(Math.abs(sb.incomingCalls - n * 0.4)).toBeLessThanOrEqual(SIGMAS * sd);
+    expect(sa.incomingCalls).toBeGreaterThanOrEqual(SPREAD_MIN);
+    expect(sa.incomingCalls).toBeLessThanOrEqual(SPREAD_MAX);
     // Redis agrees with sipp
     expect(Number((await counters(a)).answered)).toBe(sa.incomingCalls);
     expect(Number((await counters(b)).answered)).toBe(sb.incomingCalls);
@@ -223,13 +279,16 @@ describe('dispatcher end to end (sipp -> drachtio -> dispatcher -> sipp)', () =>
     expect((await other.stats()).incomingCalls).toBe(0);
   }, 60000);
 
-  it('answers 503 (with Retry-After) when every target fails', async () => {
+  it('answers 503 with Retry-After: retryAfterSeconds when every target fails', async () => {
     const [a, b] = uas.get('allfail')!;
-    const r = await runUac('expect-status', { target: sip(), domain: 'allfail.test', expectStatus: 503 });
-    expect(r.exitCode).toBe(0);
+    const ids = newIds();
+    const ruri = 'sip:service@allfail.test';
+    const res = await client.invite(ids, ruri, { body: SDP });
+    client.ackFailure(ids, ruri, res);
+    expect({ status: res.status, retryAfter: res.headers['retry-after'] }).toEqual({ status: 503, retryAfter: ['17'] });
     expect((await a.waitForStats((x) => x.incomingCalls >= 1)).incomingCalls).toBe(1);
     expect((await b.waitForStats((x) => x.incomingCalls >= 1)).incomingCalls).toBe(1);
-    const line = app.logs().find((l) => l.msg === 'call failed: no target available');
+    const line = app.logs().find((l) => l.callId === ids.callId && l.msg === 'call failed: no target available');
     expect(line).toMatchObject({ route: 'allfail', status: 503 });
     expect((line?.tried as unknown[]).length).toBe(2);
   }, 60000);
@@ -255,13 +314,51 @@ describe('dispatcher end to end (sipp -> drachtio -> dispatcher -> sipp)', () =>
     expect(s.messages.BYE_Sent).toBe(2);
   }, 60000);
 
-  it('relays a re-INVITE to the other leg and its answer back', async () => {
-    const [target] = uas.get('plain')!;
-    const before = (await target.stats()).messages.INVITE_Recv ?? 0;
-    const r = await runUac('reinvite', { target: sip(), domain: 'plain.test', calls: 1, rate: 1 });
-    expect(r.exitCode).toBe(0);
-    const s = await target.waitForStats((x) => (x.messages.INVITE_Recv ?? 0) >= before + 2);
-    expect((s.messages.INVITE_Recv ?? 0) - before).toBe(2);
+  /**
+   * One call to the 'in-dialog' target with an in-dialog request from the caller (uac-<scenario>.xml):
+   * the caller's scenario checks the target's distinctive response, the target's scenario checks
+   * the relayed request (uas-in-dialog.xml); either failing fails its call. Returns the target's
+   * sipp message counts of this call.
+   */
+  async function inDialogCall(scenario: UacScenario): Promise<Record<string, number>> {
+    const [target] = uas.get('indialog')!;
+    const before = await target.stats();
+    const ended = (x: SippStats) => x.successfulCalls + x.failedCalls;
+    const r = await runUac(scenario, { target: sip(), domain: 'indialog.test', calls: 1, holdMs: 100, timeoutMs: 4000 });
+    const after = await target.waitForStats((x) => ended(x) > ended(before));
+    expect({ caller: r.exitCode, target: { ok: after.successfulCalls - before.successfulCalls, failed: after.failedCalls - before.failedCalls } }).toEqual({
+      caller: 0,
+      target: { ok: 1, failed: 0 },
+    });
+    const keys = new Set([...Object.keys(before.messages), ...Object.keys(after.messages)]);
+    return Object.fromEntries([...keys].map((k) => [k, (after.messages[k] ?? 0) - (before.messages[k] ?? 0)]));
+  }
+
+  it("relays a re-INVITE's offer to the target and the target's answer back to the caller", async () => {
+    const got = await inDialogCall('reinvite-sdp');
+    expect({ INVITE: got.INVITE_Recv, ACK: got.ACK_Recv }).toEqual({ INVITE: 2, ACK: 2 });
+  }, 60000);
+
+  it("relays an offer-less re-INVITE: the target's offer in the caller's 200, the caller's answer in the target's ACK", async () => {
+    const got = await inDialogCall('reinvite-offerless');
+    expect({ INVITE: got.INVITE_Recv, ACK: got.ACK_Recv }).toEqual({ INVITE: 2, ACK: 2 });
+  }, 60000);
+
+  it("relays NOTIFY with its Event, Subscription-State and body, and the target's response back", async () => {
+    expect((await inDialogCall('notify')).NOTIFY_Recv).toBe(1);
+  }, 60000);
+
+  it("relays MESSAGE with its body, and the target's 202 back", async () => {
+    expect((await inDialogCall('message')).MESSAGE_Recv).toBe(1);
+  }, 60000);
+
+  it("relays an in-dialog OPTIONS, and the target's 200 with its body back", async () => {
+    expect((await inDialogCall('options')).OPTIONS_Recv).toBe(1);
+  }, 60000);
+
+  it("relays REFER with Refer-To and Referred-By, the target's 202 back, and the target's NOTIFY to the caller", async () => {
+    const got = await inDialogCall('refer');
+    expect({ REFER: got.REFER_Recv, NOTIFY_Sent: got.NOTIFY_Sent, answered: got['200_Recv'] }).toEqual({ REFER: 1, NOTIFY_Sent: 1, answered: 1 });
   }, 60000);
 
   it('relays UPDATE and INFO to the other leg', async () => {
@@ -285,9 +382,28 @@ describe('dispatcher end to end (sipp -> drachtio -> dispatcher -> sipp)', () =>
     expect(await counters(answers)).toMatchObject({ attempts: '2', answered: '2' });
   }, 60000);
 
-  it('logs one outcome line per call, each carrying its Call-ID', () => {
-    const outcomes = app.logs().filter((l) => typeof l.msg === 'string' && /^call (answered|failed|rejected|canceled)/.test(l.msg as string));
-    expect(outcomes.length).toBeGreaterThan(300);
-    for (const l of outcomes) expect(typeof l.callId).toBe('string');
-  });
+  it('logs exactly one outcome line per call, with its Call-ID, route and status', async () => {
+    const run = `logs-${Date.now()}`;
+    const [plain] = uas.get('plain')!;
+    const runs: Array<{ prefix: string; calls: number; go: (prefix: string) => ReturnType<typeof runUac>; want: Record<string, unknown> }> = [
+      { prefix: `${run}-answered`, calls: 3, go: (p) => runUac('call', { target: sip(), domain: 'plain.test', calls: 3, rate: 10, holdMs: 100, callIdPrefix: p }), want: { msg: 'call answered', route: 'plain', status: 200, target: targetId(plain) } },
+      { prefix: `${run}-busy`, calls: 1, go: (p) => runUac('expect-status', { target: sip(), domain: 'busy.test', expectStatus: 486, callIdPrefix: p }), want: { msg: 'call failed', route: 'busy', status: 486 } },
+      { prefix: `${run}-allfail`, calls: 1, go: (p) => runUac('expect-status', { target: sip(), domain: 'allfail.test', expectStatus: 503, callIdPrefix: p }), want: { msg: 'call failed: no target available', route: 'allfail', status: 503 } },
+      { prefix: `${run}-noroute`, calls: 1, go: (p) => runUac('expect-status', { target: sip(), domain: 'nowhere.invalid', expectStatus: 404, callIdPrefix: p }), want: { msg: 'call rejected: no route', status: 404, domain: 'nowhere.invalid' } },
+      { prefix: `${run}-cancel`, calls: 2, go: (p) => runUac('cancel-after-ringing', { target: sip(), domain: 'cancel.test', calls: 2, rate: 10, holdMs: 200, callIdPrefix: p }), want: { msg: 'call canceled by caller', route: 'cancel', status: 487 } },
+    ];
+    const results = await Promise.all(runs.map((r) => r.go(r.prefix)));
+    expect(results.map((r) => r.exitCode)).toEqual(runs.map(() => 0));
+    await new Promise((r) => setTimeout(r, 300)); // the dispatcher's last lines after the callers' last message
+
+    const outcome = /^call (answered|failed|rejected|canceled|abandoned)/;
+    const expected = runs.flatMap((r) => Array.from({ length: r.calls }, (_, i) => ({ callId: uacCallId(r.prefix, i + 1), want: r.want })));
+    const lines = app.logs().filter((l) => typeof l.callId === 'string' && (l.callId as string).startsWith(run) && outcome.test(String(l.msg)));
+    // exactly the calls placed, each once
+    expect(lines.map((l) => l.callId).sort()).toEqual(expected.map((e) => e.callId).sort());
+    for (const { callId, want } of expected) expect(lines.find((l) => l.callId === callId)).toMatchObject(want);
+    // and each answered call ended once
+    const ended = app.logs().filter((l) => l.msg === 'call ended' && String(l.callId).startsWith(`${run}-answered`));
+    expect(ended.map((l) => [l.callId, l.by]).sort()).toEqual([1, 2, 3].map((n) => [uacCallId(`${run}-answered`, n), 'caller']));
+  }, 60000);
 });

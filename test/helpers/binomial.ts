@@ -1,0 +1,23 @@
+/**
+ * Exact binomial probabilities, for choosing and documenting the acceptance band of a
+ * distribution test (how often a correct implementation fails it, how often a wrong one passes).
+ */
+
+function logChoose(n: number, k: number): number {
+  let s = 0;
+  for (let i = 1; i <= k; i += 1) s += Math.log(n - k + i) - Math.log(i);
+  return s;
+}
+
+/** P(X = k) for X ~ Binomial(n, p). */
+export function binomialPmf(n: number, k: number, p: number): number {
+  if (k < 0 || k > n) return 0;
+  return Math.exp(logChoose(n, k) + k * Math.log(p) + (n - k) * Math.log(1 - p));
+}
+
+/** P(lo <= X <= hi) for X ~ Binomial(n, p). */
+export function binomialBetween(n: number, lo: number, hi: number, p: number): number {
+  let s = 0;
+  for (let k = Math.max(0, lo); k <= Math.min(n, hi); k += 1) s += binomialPmf(n, k, p);
+  return s;
+}
