@@ -24,7 +24,7 @@ export function forwardedParts(msg: SrfRequest | SrfResponse, matcher: HeaderMat
 
 /**
  * Relays re-INVITE, UPDATE, INFO, NOTIFY, MESSAGE, OPTIONS and REFER between the two legs of a call,
- * each answered with the other leg's response. Attach synchronously after createB2BUA resolves:
+ * each answered with the other leg's response. Attach synchronously once both dialogs exist:
  * a re-INVITE is not held back by drachtio-srf (lib/dialog.js).
  */
 export function relayInDialogRequests(a: Dialog, b: Dialog, matcher: HeaderMatcher, log: Logger): void {

@@ -324,9 +324,8 @@ describe('hostile and unusual input, end to end', () => {
 
   // RFC 3261 8.2.2.3: a UAS that does not understand an option tag in Require MUST answer 420 Bad
   // Extension listing it in Unsupported. drachtio-server leaves this to the app (it passes the INVITE
-  // up), and the dispatcher today answers 200 and drops the Require header. Reported; when admission
-  // rejects it, turn this into it().
-  it.failing('answers 420 Bad Extension, with Unsupported, to an INVITE requiring an unknown extension', async () => {
+  // up); the dispatcher's admission chain answers it (lib/call/admission.ts refuseUnsupportedExtensions).
+  it('answers 420 Bad Extension, with Unsupported, to an INVITE requiring an unknown extension', async () => {
     const ids = newIds();
     const ruri = 'sip:4719@known.test';
     const res = await client.invite(ids, ruri, { body: SDP, extra: ['Require: x-frobnicate'] });
