@@ -9,10 +9,14 @@ import type { Logger } from './logger';
 import { compileRoutes } from './routing/match';
 import { compileHeaderPatterns } from './sip/headers';
 import { CallStore } from './store/call-store';
+import { ClusterStore } from './store/cluster-store';
+import { ClusterMember } from './cluster/cluster';
+import { packageVersion } from './version';
 
 export interface Dispatcher {
   readonly registry: CallRegistry;
   readonly srfs: readonly Srf[];
+  readonly cluster: ClusterMember;
   /**
    * SIGTERM path: refuse new calls, let active ones run until drainTimeoutMs, then end the rest, all
    * before `deadline` (epoch ms): records are removed and BYEs sent by then, whatever is still in flight.
@@ -33,10 +37,10 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, Ma
 /** Wires config, Redis and drachtio together. Everything that can be computed once is computed here. */
 export function startDispatcher(config: Config, logger: Logger, redis: Redis): Dispatcher {
   const registry = new CallRegistry();
-  const store = new CallStore(redis, config.redis.keyPrefix);
   const instanceId = config.instanceId ?? 'dispatcher';
+  const store = new CallStore(redis, config.redis.keyPrefix, instanceId, config.cluster.streamMaxLen);
   const routes = compileRoutes(config.routes);
-  const deps: Omit<CallDeps, 'srf'> = {
+  const deps: Omit<CallDeps, 'srf' | 'serverId'> = {
     config,
     store,
     registry,
@@ -49,14 +53,21 @@ export function startDispatcher(config: Config, logger: Logger, redis: Redis): D
     store.countRoute(route, 'stripped-user-parameters').catch((err: unknown) => logger.warn({ err, route }, 'could not count in redis'));
   };
 
-  const install = (srf: Srf): void => {
+  const srfByServer = new Map<string, Srf>();
+  const connected = new Set<string>();
+  const install = (srf: Srf, serverId: string): void => {
+    srfByServer.set(serverId, srf);
+    srf.on('connect', (err) => {
+      if (!err) connected.add(serverId);
+    });
+    srf.on('close', () => connected.delete(serverId));
     const ctx: AdmissionContext = { logger, endSession: (req) => srf.endSession(req) };
     srf.use('invite', refuseWhileDraining(() => registry.isDraining, config.call.retryAfterSeconds, ctx));
     srf.use('invite', refuseUnsupportedExtensions(ctx));
     srf.use('invite', refuseMergedRequest(registry, ctx));
     srf.use('invite', routeCall(routes, config, ctx, countStripped));
     srf.invite((req: SrfRequest, res: SrfResponse) => {
-      void new CallSession({ ...deps, srf }, req, res, admitted(req)).handle();
+      void new CallSession({ ...deps, srf, serverId }, req, res, admitted(req)).handle();
     });
     srf.options((req: SrfRequest, res: SrfResponse) => {
       res.send(registry.isDraining ? 503 : 200);
@@ -71,11 +82,30 @@ export function startDispatcher(config: Config, logger: Logger, redis: Redis): D
   };
 
   const srfs = startDrachtio(config.drachtio, logger, install);
+  const clusterStore = new ClusterStore(redis, store.keys, config.cluster.streamMaxLen);
+  const cluster = new ClusterMember({
+    config,
+    instanceId,
+    version: packageVersion(),
+    store,
+    cluster: clusterStore,
+    subscriber: redis.duplicate(),
+    srfByServer,
+    connectedServers: () => [...connected].sort(),
+    localCalls: () => registry.size,
+    isDraining: () => registry.isDraining,
+    holdsLocally: (key) => registry.has(key),
+    hangupLocal: async (key) => (await registry.get(key)?.end('operator')) ?? false,
+    logger,
+  });
+  void cluster.start();
+  resyncAfterRedisOutage(redis, registry, store, clusterStore, logger);
   logger.info({ instanceId, routes: config.routes.map((r) => r.name), mode: config.drachtio.mode }, 'dispatcher started');
 
   return {
     registry,
     srfs,
+    cluster,
     async shutdown(deadline: number): Promise<void> {
       const drainMs = Math.min(config.call.drainTimeoutMs, deadline - Date.now());
       logger.info({ active: registry.size, drainTimeoutMs: config.call.drainTimeoutMs, shutdownTimeoutMs: config.call.shutdownTimeoutMs }, 'draining: new calls are refused');
@@ -86,6 +116,7 @@ export function startDispatcher(config: Config, logger: Logger, redis: Redis): D
         const inTime = await Promise.race([ending.then(() => true), sleep(deadline - Date.now()).then(() => false)]);
         if (!inTime) logger.warn({ left: registry.size }, 'shutdown deadline reached with BYE transactions still open; exiting anyway');
       }
+      await Promise.race([cluster.stop(), sleep(deadline - Date.now())]);
       for (const srf of srfs) {
         try {
           srf.disconnect();
@@ -97,4 +128,34 @@ export function startDispatcher(config: Config, logger: Logger, redis: Redis): D
       logger.info('drained; disconnected from drachtio');
     },
   };
+}
+
+/**
+ * When Redis comes back after an outage: write back the answered calls this instance holds (their
+ * records may be missing: stored while Redis was away, or lost with it), then rebuild every target's
+ * `active` from the records (one script), so the counters are exact again within a round trip or two.
+ */
+function resyncAfterRedisOutage(redis: Redis, registry: CallRegistry, store: CallStore, cluster: ClusterStore, logger: Logger): void {
+  let down = false;
+  redis.on('error', () => {
+    down = true;
+  });
+  redis.on('close', () => {
+    down = true;
+  });
+  redis.on('ready', () => {
+    if (!down) return;
+    down = false;
+    void (async () => {
+      try {
+        const records = registry.all().flatMap((c) => (c.record ? [c.record] : []));
+        for (const rec of records) await store.recordAnswered(rec);
+        const counted = await cluster.rebuildActive();
+        logger.info({ rewritten: records.length, active: counted }, 'redis is back: call records written back and active counters rebuilt');
+      } catch (err) {
+        logger.warn({ err }, 'could not resync redis after the outage; retrying when it is next back');
+        down = true;
+      }
+    })();
+  });
 }

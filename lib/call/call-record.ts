@@ -32,6 +32,8 @@ export interface AnsweredCall {
   route: string;
   target: string;
   instance: string;
+  /** the drachtio-server the call's dialogs live on */
+  server: string;
   startedAt: number;
   answeredAt: number;
   /** the caller's leg (we are its UAS) */
@@ -48,6 +50,7 @@ export function buildCallRecord(call: AnsweredCall): CallRecord {
     route: call.route,
     target: call.target,
     instance: call.instance,
+    server: call.server,
     answeredAt: call.answeredAt,
     startedAt: call.startedAt,
     aCallId: call.a.callId,

@@ -6,7 +6,7 @@ import type { RoutedTarget } from '../routing/match';
 import { orderTargets, type RandomSource } from '../routing/select';
 import { copyHeaders, type HeaderMatcher } from '../sip/headers';
 import { targetUri } from '../sip/uri';
-import type { CallStore } from '../store/call-store';
+import type { CallRecord, CallStore } from '../store/call-store';
 import type { Admitted } from './admission';
 import { bridge, type Bridged } from './bridge';
 import { buildCallRecord, legFacts } from './call-record';
@@ -24,6 +24,8 @@ export interface HeaderPolicy {
 /** What every call needs, built once at start (lib/dispatcher.ts) and shared. */
 export interface CallDeps {
   srf: Srf;
+  /** which drachtio-server `srf` is connected to: `host:port` from drachtio.servers[], or `outbound` */
+  serverId: string;
   config: Config;
   store: CallStore;
   registry: CallRegistry;
@@ -34,7 +36,7 @@ export interface CallDeps {
 }
 
 /** Who or what ended an answered call. */
-export type HangupReason = 'caller' | 'target' | 'shutdown' | 'max-duration' | 'error';
+export type HangupReason = 'caller' | 'target' | 'shutdown' | 'operator' | 'max-duration' | 'error';
 /** Why a call stopped being wanted before it was answered. */
 type AbandonReason = 'caller' | 'shutdown';
 
@@ -62,6 +64,8 @@ export class CallSession {
   private call?: Bridged & { target: RoutedTarget };
   private recorded: Promise<unknown> = Promise.resolve();
   private maxDurationTimer?: NodeJS.Timeout;
+  /** the Redis record, once answered */
+  record?: CallRecord;
   private ended = false;
 
   constructor(private readonly deps: CallDeps, private readonly req: SrfRequest, private readonly res: SrfResponse, admitted: Admitted) {
@@ -88,17 +92,22 @@ export class CallSession {
     }
   }
 
-  /** Ends the call from this side at shutdown: BYE to both legs if answered, else 503 to the caller and CANCEL to the targets. */
-  async end(reason: 'shutdown'): Promise<void> {
+  /**
+   * Ends the call from this side. Shutdown: BYE to both legs if answered, else 503 to the caller and
+   * CANCEL to the targets. Operator: BYE to both legs if answered; false (nothing done) if not.
+   */
+  async end(reason: 'shutdown' | 'operator'): Promise<boolean> {
     if (!this.call) {
+      if (reason === 'operator') return false;
       this.abandoned = reason;
       this.ringing?.cancel();
       this.respond(503, 'Service Unavailable', { 'Retry-After': String(this.deps.config.call.retryAfterSeconds) });
       this.logOutcome('call abandoned: instance shutting down', 503, { code: 'B2B_ERR_SHUTTING_DOWN' });
       this.finish();
-      return;
+      return true;
     }
     await this.hangup(reason);
+    return true;
   }
 
   private async connect(): Promise<void> {
@@ -233,16 +242,17 @@ export class CallSession {
     const maxDurationS = this.admitted.route.maxDurationS ?? this.deps.config.call.maxDurationS;
     if (maxDurationS > 0) this.maxDurationTimer = setTimeout(() => void this.hangup('max-duration'), maxDurationS * 1000);
 
-    const record = buildCallRecord({
+    const record = (this.record = buildCallRecord({
       key: this.key,
       route: this.routeName,
       target: target.id,
       instance: this.deps.instanceId,
+      server: this.deps.serverId,
       startedAt: this.startedAt,
       answeredAt: Date.now(),
       a: legFacts(uas),
       b: legFacts(uac),
-    });
+    }));
     this.recorded = this.deps.store.recordAnswered(record).catch((err: unknown) => {
       this.log.warn({ err }, 'could not store call record in redis; the call goes on uncounted');
     });
@@ -268,7 +278,7 @@ export class CallSession {
       others.map((d) => (d.connected ? d.destroy().catch((err: unknown) => this.log.debug({ err }, 'BYE to other leg failed')) : undefined)),
     );
     const removed = this.recorded.then(() =>
-      this.deps.store.endCall(this.key).catch((err: unknown) => {
+      this.deps.store.endCall(this.key, by).catch((err: unknown) => {
         this.log.warn({ err, code: 'B2B_ERR_RECORD_LEFT' }, 'could not remove call record from redis; it stays until removed by hand');
       }),
     );

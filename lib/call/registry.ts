@@ -1,10 +1,14 @@
 import { EventEmitter } from 'node:events';
+import type { CallRecord } from '../store/call-store';
 
 /** Something the registry can ask to end: an answered or setting-up call. */
 export interface Endable {
   /** what identifies the call: the caller's Call-ID and From tag (call-record.ts `callKey`) */
   readonly key: string;
-  end(reason: 'shutdown'): Promise<void>;
+  /** the call's Redis record once it is answered (written back after a Redis outage) */
+  readonly record?: CallRecord;
+  /** shutdown: BYE if answered, else 503 to the caller; operator: BYE if answered (false when not answered) */
+  end(reason: 'shutdown' | 'operator'): Promise<boolean>;
 }
 
 /**
@@ -25,6 +29,10 @@ export class CallRegistry extends EventEmitter {
 
   has(key: string): boolean {
     return this.calls.has(key);
+  }
+
+  get(key: string): Endable | undefined {
+    return this.calls.get(key);
   }
 
   /** Adds a call; false (and nothing added) when a call with the same key is already here. */

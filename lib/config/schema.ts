@@ -21,6 +21,13 @@ export const DEFAULTS = {
   allFailedStatus: 503,
   retryAfterSeconds: 30,
   drainTimeoutMs: 20000,
+  /** cluster: how often an instance refreshes its registry key, and how long the key lives */
+  heartbeatMs: 1000,
+  instanceTtlMs: 5000,
+  /** cluster: how often each leg of an adopted call is checked with an in-dialog OPTIONS */
+  watchIntervalMs: 5000,
+  /** cluster: approximate length the event stream is capped at */
+  streamMaxLen: 10000,
   /** from SIGTERM to exit, whatever is in flight: under a 30 s container kill grace */
   shutdownTimeoutMs: 25000,
   /** a target ringing this long without a final answer is cancelled and the caller gets 480 */
@@ -136,6 +143,14 @@ export const configSchema = z
         connectTimeoutMs: z.number().int().min(50).default(DEFAULTS.redisConnectTimeoutMs),
       })
       .prefault({}),
+    cluster: z
+      .strictObject({
+        heartbeatMs: z.number().int().min(100).max(60000).default(DEFAULTS.heartbeatMs),
+        instanceTtlMs: z.number().int().min(300).max(300000).default(DEFAULTS.instanceTtlMs),
+        watchIntervalMs: z.number().int().min(200).max(600000).default(DEFAULTS.watchIntervalMs),
+        streamMaxLen: z.number().int().min(100).default(DEFAULTS.streamMaxLen),
+      })
+      .prefault({}),
     log: z
       .strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default(DEFAULTS.logLevel) })
       .prefault({}),
@@ -179,6 +194,14 @@ export const configSchema = z
         });
       }
     });
+    if (cfg.cluster.heartbeatMs * 2 > cfg.cluster.instanceTtlMs) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['cluster', 'instanceTtlMs'],
+        input: cfg.cluster.instanceTtlMs,
+        message: `at least twice cluster.heartbeatMs (${String(cfg.cluster.heartbeatMs)}), so one late heartbeat does not make a live instance look dead`,
+      });
+    }
     if (cfg.call.drainTimeoutMs >= cfg.call.shutdownTimeoutMs) {
       ctx.addIssue({
         code: 'custom',

@@ -7,10 +7,18 @@ import { createSrf, type Srf } from './srf';
  * (outbound mode). drachtio-srf reconnects by itself with backoff; this logs once per state change.
  * `install` registers the request handlers on each Srf before it connects.
  */
-export function startDrachtio(cfg: Config['drachtio'], logger: Logger, install: (srf: Srf) => void): Srf[] {
+/** How call records name a drachtio-server: the `host:port` of its admin connection, as every instance configures it. */
+export function serverIdOf(server: { host: string; port: number }): string {
+  return `${server.host}:${server.port}`;
+}
+
+/** Call records of calls taken in outbound mode name this instead of a server. */
+export const OUTBOUND_SERVER_ID = 'outbound';
+
+export function startDrachtio(cfg: Config['drachtio'], logger: Logger, install: (srf: Srf, serverId: string) => void): Srf[] {
   if (cfg.mode === 'outbound' && cfg.listen) {
     const srf = createSrf();
-    install(srf);
+    install(srf, OUTBOUND_SERVER_ID);
     const where = `${cfg.listen.host}:${cfg.listen.port}`;
     srf.on('error', (err: Error) => logger.warn({ err, listen: where }, 'drachtio listener error'));
     srf.listen({ host: cfg.listen.host, port: cfg.listen.port, secret: cfg.listen.secret });
@@ -24,7 +32,7 @@ export function startDrachtio(cfg: Config['drachtio'], logger: Logger, install: 
   }
   return cfg.servers.map((server) => {
     const srf = createSrf();
-    install(srf);
+    install(srf, serverIdOf(server));
     const where = `${server.host}:${server.port}`;
     const log = logger.child({ drachtio: where });
     let state: 'connecting' | 'connected' | 'down' = 'connecting';

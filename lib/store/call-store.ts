@@ -2,6 +2,9 @@ import type { Redis } from 'ioredis';
 import { makeKeys, type Keys } from './keys';
 import { END_CALL, RECORD_ANSWERED } from './scripts';
 
+/** Longest the event stream grows to (XADD MAXLEN ~), unless the config says otherwise. */
+export const DEFAULT_STREAM_MAXLEN = 10000;
+
 /** Everything another instance needs to end this call: both legs' dialog identifiers. */
 export interface CallRecord {
   /** the call's key: the caller's Call-ID and From tag (lib/call/call-record.ts `callKey`) */
@@ -11,6 +14,8 @@ export interface CallRecord {
   route: string;
   target: string;
   instance: string;
+  /** the drachtio-server both legs' dialogs live on: `host:port` of its admin connection (`drachtio.servers[]`), or `outbound` */
+  server: string;
   /** epoch ms when the caller was answered */
   answeredAt: number;
   /** epoch ms when the INVITE arrived */
@@ -40,8 +45,8 @@ export interface TargetCounters {
 }
 
 type StoreRedis = Redis & {
-  sipdRecordAnswered(k1: string, k2: string, k3: string, k4: string, ...argv: string[]): Promise<number>;
-  sipdEndCall(k1: string, key: string, prefix: string): Promise<string | null>;
+  sipdRecordAnswered(k1: string, k2: string, k3: string, k4: string, k5: string, k6: string, ...argv: string[]): Promise<number>;
+  sipdEndCall(k1: string, k2: string, key: string, prefix: string, by: string, now: string, maxlen: string, instance: string): Promise<string | null>;
 };
 
 /**
@@ -51,10 +56,16 @@ export class CallStore {
   readonly keys: Keys;
   private readonly redis: StoreRedis;
 
-  constructor(redis: Redis, prefix: string) {
+  constructor(
+    redis: Redis,
+    prefix: string,
+    /** this instance, named in the events it writes */
+    private readonly instanceId = 'dispatcher',
+    private readonly streamMaxLen = DEFAULT_STREAM_MAXLEN,
+  ) {
     this.keys = makeKeys(prefix);
-    redis.defineCommand('sipdRecordAnswered', { numberOfKeys: 4, lua: RECORD_ANSWERED });
-    redis.defineCommand('sipdEndCall', { numberOfKeys: 1, lua: END_CALL });
+    redis.defineCommand('sipdRecordAnswered', { numberOfKeys: 6, lua: RECORD_ANSWERED });
+    redis.defineCommand('sipdEndCall', { numberOfKeys: 2, lua: END_CALL });
     this.redis = redis as StoreRedis;
   }
 
@@ -74,6 +85,7 @@ export class CallStore {
       .hincrby(this.keys.target(targetId), 'attempts', 1)
       .hincrby(this.keys.target(targetId), field, 1)
       .sadd(this.keys.targets(), targetId)
+      .xadd(this.keys.events(), 'MAXLEN', '~', this.streamMaxLen, '*', 'type', 'attempt', 'target', targetId, 'result', field, 'instance', this.instanceId)
       .exec();
   }
 
@@ -91,8 +103,11 @@ export class CallStore {
       this.keys.target(rec.target),
       this.keys.instanceCalls(rec.instance),
       this.keys.targets(),
+      this.keys.events(),
+      this.keys.instances(),
       rec.key,
       rec.target,
+      String(this.streamMaxLen),
       ...argv,
     );
     return created === 1;
@@ -102,8 +117,8 @@ export class CallStore {
    * Removes the record and decrements `active` exactly once; returns the target id, or null when there
    * was no record (already ended, or never stored). Idempotent: safe to run whatever recordAnswered returned.
    */
-  async endCall(key: string): Promise<string | null> {
-    const target = await this.redis.sipdEndCall(this.keys.call(key), key, this.keys.prefix);
+  async endCall(key: string, by = 'unknown'): Promise<string | null> {
+    const target = await this.redis.sipdEndCall(this.keys.call(key), this.keys.events(), key, this.keys.prefix, by, String(Date.now()), String(this.streamMaxLen), this.instanceId);
     return target ?? null;
   }
 
@@ -115,6 +130,11 @@ export class CallStore {
       answeredAt: Number(h.answeredAt),
       startedAt: Number(h.startedAt),
     };
+  }
+
+  /** The call keys an instance owns. */
+  async callsOf(instanceId: string): Promise<string[]> {
+    return this.redis.smembers(this.keys.instanceCalls(instanceId));
   }
 
   async targetCounters(targetId: string): Promise<TargetCounters> {

@@ -7,6 +7,18 @@ export interface Keys {
   call(key: string): string;
   /** set: call keys of the answered calls an instance owns */
   instanceCalls(instanceId: string): string;
+  /** hash with a short TTL: a live instance's facts, refreshed by its heartbeat */
+  instance(instanceId: string): string;
+  /** set: ids of instances that have registered or own calls */
+  instances(): string;
+  /** string with a TTL: the fencing token of the survivor adopting a dead instance's calls */
+  takeoverLock(deadInstanceId: string): string;
+  /** string: counter that hands out fencing tokens */
+  fence(): string;
+  /** stream: call events (answered, failed, ended, adopted, released) */
+  events(): string;
+  /** pub/sub channel: commands for one instance (e.g. hang up a call it owns) */
+  control(instanceId: string): string;
   /** hash: counters of one target (active, attempts, answered, failed:<status>) */
   target(targetId: string): string;
   /** hash: counters of one route (stripped-user-parameters) */
@@ -22,8 +34,14 @@ export function makeKeys(prefix: string): Keys {
     prefix,
     call: (key) => `${prefix}call:${key}`,
     instanceCalls: (instanceId) => `${prefix}instance:${instanceId}:calls`,
+    instance: (instanceId) => `${prefix}instance:${instanceId}`,
+    instances: () => `${prefix}instances`,
+    takeoverLock: (dead) => `${prefix}takeover:${dead}`,
+    fence: () => `${prefix}fence`,
+    events: () => `${prefix}events`,
+    control: (instanceId) => `${prefix}control:${instanceId}`,
     target: (targetId) => `${prefix}target:${targetId}`,
-    targets: () => `${prefix}targets`,
     route: (name) => `${prefix}route:${name}`,
+    targets: () => `${prefix}targets`,
   };
 }

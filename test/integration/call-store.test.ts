@@ -14,6 +14,7 @@ function record(callId: string, target = TARGET, instance = 'node-a'): CallRecor
     route: 'r',
     target,
     instance,
+    server: '127.0.0.1:9022',
     answeredAt: 2,
     startedAt: 1,
     aCallId: callId,

@@ -8,6 +8,12 @@ describe('Redis key builders', () => {
     expect(k.target('udp:10.0.0.1:5060')).toBe('sipd:target:udp:10.0.0.1:5060');
     expect(k.targets()).toBe('sipd:targets');
     expect(k.route('inbound')).toBe('sipd:route:inbound');
+    expect(k.instance('node-1')).toBe('sipd:instance:node-1');
+    expect(k.instances()).toBe('sipd:instances');
+    expect(k.takeoverLock('node-1')).toBe('sipd:takeover:node-1');
+    expect(k.fence()).toBe('sipd:fence');
+    expect(k.events()).toBe('sipd:events');
+    expect(k.control('node-1')).toBe('sipd:control:node-1');
   });
   it('uses any prefix, including none', () => {
     expect(makeKeys('').call('x')).toBe('call:x');
