@@ -104,7 +104,7 @@ declare module 'drachtio-srf' {
     options(handler: (req: SrfRequest, res: SrfResponse) => void): void;
     info(handler: (req: SrfRequest, res: SrfResponse) => void): void;
     /** lib/srf.js `request`: a request outside a dialog, or inside one by drachtio dialog id */
-    request(uri: string, opts: { method: SipMethod; headers?: Record<string, string>; body?: string }, callback: (err: (Error & { code?: string }) | null, req: SrfRequest) => void): void;
+    request(uri: string, opts: { method: SipMethod; stackDialogId?: string; headers?: Record<string, string>; body?: string }, callback: (err: (Error & { code?: string }) | null, req: SrfRequest) => void): void;
     request(opts: { method: SipMethod; stackDialogId: string; headers?: Record<string, string>; body?: string }, callback: (err: (Error & { code?: string }) | null, req: SrfRequest) => void): void;
     /** lib/srf.js: cbRequest is called (err, req) */
     createUAC(uri: string, opts: CreateUACOptions, progress: B2BUAProgressCallbacks): Promise<Dialog>;

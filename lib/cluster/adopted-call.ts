@@ -1,4 +1,4 @@
-import type { Srf, SrfResponse } from '../drachtio/srf';
+import type { SipMethod, Srf, SrfResponse } from '../drachtio/srf';
 import type { Logger } from '../logger';
 import type { CallRecord } from '../store/call-store';
 
@@ -16,7 +16,8 @@ export type ReleaseReason = 'caller' | 'target' | 'both' | 'operator' | 'shutdow
  */
 export function requestOnDialog(srf: Srf, dialogId: string, method: 'OPTIONS' | 'BYE'): Promise<number | 'ENODIALOG'> {
   return new Promise((resolve, reject) => {
-    srf.request({ method, stackDialogId: dialogId }, (err, req) => {
+    // drachtio-srf needs a Request-URI argument; drachtio-server replaces `sip:placeholder` with the dialog's remote target
+    srf.request('sip:placeholder', { method, stackDialogId: dialogId }, (err, req) => {
       if (err) {
         if (err.code === 'ENODIALOG') resolve('ENODIALOG');
         else reject(err);
@@ -29,6 +30,28 @@ export function requestOnDialog(srf: Srf, dialogId: string, method: 'OPTIONS' | 
   });
 }
 
+/**
+ * The method of a local probe: no SIP method, so drachtio-server refuses it, but only after looking the
+ * dialog up (SipDialogController::doSendRequestInsideDialog: `unable to find dialog for dialog id provided`
+ * first, `invalid or missing method supplied on start line` after). Nothing goes on the wire.
+ */
+export const LOCAL_PROBE_METHOD = 'DIALOG-PROBE';
+
+/**
+ * Whether drachtio-server still holds a dialog, asked without sending anything to the peer: a dialog
+ * whose peer sent BYE (answered 481 by drachtio-server once its owner is gone) is cleared there.
+ */
+export function dialogExists(srf: Srf, dialogId: string): Promise<boolean> {
+  return new Promise((resolve, reject) => {
+    srf.request('sip:placeholder', { method: LOCAL_PROBE_METHOD as SipMethod, stackDialogId: dialogId }, (err) => {
+      if (err?.code === 'ENODIALOG') resolve(false);
+      else if (err && /invalid or missing method/.test(err.message)) resolve(true);
+      else if (err) reject(err);
+      else reject(new Error('drachtio-server sent a local probe request; expected it to be refused'));
+    });
+  });
+}
+
 /** A probe's answer as a leg state: a dialog drachtio-server lost, or a peer that answers 481 (or not at all: 408), is gone. */
 export function legStateOf(result: number | 'ENODIALOG'): LegState {
   return result === 'ENODIALOG' || result === 481 || result === 408 ? 'gone' : 'up';
@@ -37,19 +60,25 @@ export function legStateOf(result: number | 'ENODIALOG'): LegState {
 /**
  * An answered call this instance adopted from a dead one. Media never passed through the dispatcher,
  * so the call is still up for both parties and must not be cut; this only watches it. Every
- * `intervalMs` each leg gets an in-dialog OPTIONS through drachtio-server; as soon as one leg is gone
- * (its peer's BYE was answered 481 by drachtio-server, which cleared the dialog: ENODIALOG; or the
- * peer answers 481/408), the other leg gets a BYE and `onReleased` removes the record.
+ * `intervalMs` it asks drachtio-server whether each leg's dialog still exists (a local probe, nothing on
+ * the wire: a peer's BYE to a dead owner is answered 481 and clears the dialog), and every
+ * `optionsIntervalMs` each peer also gets an in-dialog OPTIONS (a 481 or no answer, 408, means that peer
+ * is gone). As soon as one leg is gone the other gets a BYE and `onReleased` removes the record.
  */
 export class AdoptedCall {
   private timer?: NodeJS.Timeout;
   private released = false;
   private probing = false;
+  private lastOptions = Date.now();
+  /** whether this round also sends an in-dialog OPTIONS to each peer */
+  private optionsDue = false;
 
   constructor(
     readonly record: CallRecord,
     private readonly srf: Srf,
     private readonly intervalMs: number,
+    /** how often each peer also gets an in-dialog OPTIONS (finds a peer gone without BYE); 0 = never */
+    private readonly optionsIntervalMs: number,
     private readonly log: Logger,
     private readonly onReleased: (call: AdoptedCall, by: ReleaseReason) => void,
   ) {}
@@ -83,6 +112,8 @@ export class AdoptedCall {
   private async probe(): Promise<void> {
     if (this.released || this.probing) return;
     this.probing = true;
+    this.optionsDue = this.optionsIntervalMs > 0 && Date.now() - this.lastOptions >= this.optionsIntervalMs;
+    if (this.optionsDue) this.lastOptions = Date.now();
     try {
       const [a, b] = await Promise.all([this.state(this.record.aDialogId), this.state(this.record.bDialogId)]);
       if (this.released) return;
@@ -101,6 +132,8 @@ export class AdoptedCall {
 
   private async state(dialogId: string): Promise<LegState | 'unknown'> {
     try {
+      if (!(await dialogExists(this.srf, dialogId))) return 'gone';
+      if (!this.optionsDue) return 'up';
       return legStateOf(await requestOnDialog(this.srf, dialogId, 'OPTIONS'));
     } catch (err) {
       // drachtio unreachable or refused the request: try again next interval

@@ -59,11 +59,10 @@ export class ClusterMember {
     this.watchTimer = setInterval(() => void this.watch(), config.cluster.heartbeatMs);
     subscriber.on('error', () => undefined); // the main connection logs Redis state changes
     subscriber.on('message', (_channel: string, text: string) => void this.onControl(text));
-    try {
-      await subscriber.subscribe(controlChannel(config, instanceId));
-    } catch (err) {
-      logger.warn({ err }, 'could not subscribe to control messages; operator hangups reach this instance once Redis is back');
-    }
+    // (re)subscribe each time the connection is ready: commands are not queued while it is not
+    subscriber.on('ready', () => {
+      subscriber.subscribe(controlChannel(config, instanceId)).catch((err: unknown) => logger.warn({ err }, 'could not subscribe to control messages'));
+    });
     void this.watch();
   }
 
@@ -156,7 +155,7 @@ export class ClusterMember {
         log.error({ code: 'B2B_ERR_CLUSTER_UNREACHABLE', server: record.server }, 'adopted call lives on a drachtio-server this instance is not connected to; it cannot be watched (connect every instance to every drachtio-server)');
         continue;
       }
-      const call = new AdoptedCall(record, srf, config.cluster.watchIntervalMs, log, (c, by) => void this.release(c, by));
+      const call = new AdoptedCall(record, srf, config.cluster.watchIntervalMs, config.cluster.optionsIntervalMs, log, (c, by) => void this.release(c, by));
       this.adopted.set(key, call);
       call.start();
     }

@@ -24,8 +24,10 @@ export const DEFAULTS = {
   /** cluster: how often an instance refreshes its registry key, and how long the key lives */
   heartbeatMs: 1000,
   instanceTtlMs: 5000,
-  /** cluster: how often each leg of an adopted call is checked with an in-dialog OPTIONS */
-  watchIntervalMs: 5000,
+  /** cluster: how often drachtio-server is asked whether each leg of an adopted call still exists */
+  watchIntervalMs: 1000,
+  /** cluster: how often each peer of an adopted call also gets an in-dialog OPTIONS (0 = never) */
+  optionsIntervalMs: 30000,
   /** cluster: approximate length the event stream is capped at */
   streamMaxLen: 10000,
   /** from SIGTERM to exit, whatever is in flight: under a 30 s container kill grace */
@@ -148,6 +150,7 @@ export const configSchema = z
         heartbeatMs: z.number().int().min(100).max(60000).default(DEFAULTS.heartbeatMs),
         instanceTtlMs: z.number().int().min(300).max(300000).default(DEFAULTS.instanceTtlMs),
         watchIntervalMs: z.number().int().min(200).max(600000).default(DEFAULTS.watchIntervalMs),
+        optionsIntervalMs: z.number().int().min(0).max(3600000).default(DEFAULTS.optionsIntervalMs),
         streamMaxLen: z.number().int().min(100).default(DEFAULTS.streamMaxLen),
       })
       .prefault({}),

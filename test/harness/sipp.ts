@@ -266,7 +266,8 @@ export type UasBehaviour =
   | 'ringing-then-answer-x-header'
   | 'answer-ignore-bye'
   | 'answer-offerless-check'
-  | 'in-dialog';
+  | 'in-dialog'
+  | 'answer-then-bye-any';
 
 export const UAS_SCENARIOS: Record<UasBehaviour, string> = {
   answer: 'uas-answer.xml',
@@ -281,6 +282,7 @@ export const UAS_SCENARIOS: Record<UasBehaviour, string> = {
   'answer-check-headers': 'uas-answer-check-headers.xml',
   'ringing-then-answer-x-header': 'uas-180-200-x-header.xml',
   'answer-ignore-bye': 'uas-answer-ignore-bye.xml',
+  'answer-then-bye-any': 'uas-answer-then-bye-any.xml',
   // fails the call unless the INVITE has no offer and the ACK carries the raw client's answer
   'answer-offerless-check': 'uas-answer-offerless-check.xml',
   // checks the caller's relayed in-dialog requests and answers each distinctively (see the file)
@@ -290,6 +292,7 @@ export const UAS_SCENARIOS: Record<UasBehaviour, string> = {
 /** Default pause (ms) of the behaviours that have one (sipp -d). */
 export const UAS_DEFAULT_DELAY_MS: Partial<Record<UasBehaviour, number>> = {
   'answer-then-bye': 1000,
+  'answer-then-bye-any': 1000,
   'delayed-answer': 2000,
   'ringing-then-answer': 500,
   'ringing-then-answer-x-header': 500,
@@ -395,6 +398,7 @@ export type UacScenario =
   | 'cancel-after-ringing'
   | 'reinvite'
   | 'callee-bye'
+  | 'call-bye-any'
   | 'expect-status'
   | 'retransmit-invite'
   | 'update-info'
@@ -410,6 +414,7 @@ export const UAC_SCENARIOS: Record<UacScenario, string> = {
   'cancel-after-ringing': 'uac-cancel-after-ringing-expect-487.xml',
   reinvite: 'uac-reinvite.xml',
   'callee-bye': 'uac-callee-bye.xml',
+  'call-bye-any': 'uac-call-bye-any.xml',
   'expect-status': 'uac-expect-status.xml',
   // The plain call scenario, sent through a relay that duplicates each INVITE datagram.
   'retransmit-invite': 'uac-call.xml',

@@ -1,0 +1,144 @@
+/**
+ * Two dispatcher instances on one drachtio-server and one Redis act as one cluster: when one is
+ * SIGKILLed mid-call, no answered call is cut; the survivor adopts its calls and, when a party hangs
+ * up, sends the other leg its BYE and removes the record, so `active` ends at 0 and no record remains.
+ */
+import type Redis from 'ioredis';
+import type { AppProcess } from '../harness/app';
+import { startDrachtio, type DrachtioServer } from '../harness/drachtio';
+import { startRedis, type RedisServer } from '../harness/redis';
+import { runUac, startUas, type SippUas } from '../harness/sipp';
+import { drachtioSection, startDispatcher } from '../helpers/dispatcher';
+
+const PREFIX = 'clu:';
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** fast cluster timings for the test: a dead instance is noticed after ~1 s, legs are probed every 500 ms */
+const CLUSTER = { heartbeatMs: 200, instanceTtlMs: 1000, watchIntervalMs: 500 };
+
+describe('one cluster: an instance SIGKILLed mid-call loses no call and leaves nothing counted', () => {
+  let redisServer: RedisServer;
+  let redis: Redis;
+  let drachtio: DrachtioServer;
+  let answering: SippUas;
+  let hangingUp: SippUas;
+  const apps: AppProcess[] = [];
+
+  beforeAll(async () => {
+    [redisServer, drachtio, answering, hangingUp] = await Promise.all([
+      startRedis(),
+      startDrachtio(),
+      startUas('answer'),
+      startUas('answer-then-bye-any', { delayMs: 4000 }),
+    ]);
+    redis = redisServer.client();
+  }, 60000);
+
+  afterAll(async () => {
+    await Promise.all(apps.map((a) => a.stop('SIGKILL')));
+    await Promise.all([answering?.stop(), hangingUp?.stop()]);
+    await drachtio?.stop();
+    await redisServer?.stop();
+  });
+
+  async function startPair(): Promise<[AppProcess, AppProcess]> {
+    const config = (id: string) => ({
+      instanceId: id,
+      drachtio: drachtioSection(drachtio),
+      redis: { url: redisServer.url, keyPrefix: PREFIX },
+      cluster: CLUSTER,
+      routes: [
+        { name: 'callee-bye', match: { domains: ['callee-bye.test'] }, targets: [{ host: hangingUp.host, port: hangingUp.port }] },
+        { name: 'all', targets: [{ host: answering.host, port: answering.port }] },
+      ],
+    });
+    const pair = await Promise.all([startDispatcher(config('node-a')), startDispatcher(config('node-b'))]);
+    apps.push(...pair);
+    return pair;
+  }
+
+  async function owned(id: string): Promise<number> {
+    return redis.scard(`${PREFIX}instance:${id}:calls`);
+  }
+
+  async function waitForRecords(n: number, timeoutMs = 10000): Promise<void> {
+    const until = Date.now() + timeoutMs;
+    while ((await redis.keys(`${PREFIX}call:*`)).length < n) {
+      if (Date.now() > until) throw new Error(`only ${String((await redis.keys(`${PREFIX}call:*`)).length)} of ${String(n)} calls recorded`);
+      await sleep(100);
+    }
+  }
+
+  /** No record left and every target's `active` at 0, within timeoutMs. */
+  async function expectNothingCounted(timeoutMs: number): Promise<void> {
+    const until = Date.now() + timeoutMs;
+    for (;;) {
+      const records = await redis.keys(`${PREFIX}call:*`);
+      const ids = await redis.smembers(`${PREFIX}targets`);
+      const active = await Promise.all(ids.map(async (id) => Number((await redis.hget(`${PREFIX}target:${id}`, 'active')) ?? 0)));
+      if (records.length === 0 && active.every((a) => a === 0)) return;
+      if (Date.now() > until) {
+        expect({ records, active }).toEqual({ records: [], active: active.map(() => 0) });
+        return;
+      }
+      await sleep(100);
+    }
+  }
+
+  async function endedEvents(): Promise<Array<Record<string, string>>> {
+    const entries = await redis.xrange(`${PREFIX}events`, '-', '+');
+    return entries
+      .map(([, fields]) => Object.fromEntries(fields.reduce<string[][]>((acc, v, i) => (i % 2 === 0 ? [...acc, [v]] : (acc[acc.length - 1].push(v), acc)), [])) as Record<string, string>)
+      .filter((e) => e.type === 'ended');
+  }
+
+  it('callers hang up after one instance died: no call cut, every target leg gets its BYE, nothing left counted', async () => {
+    const [a, b] = await startPair();
+    const sip = { host: drachtio.sipAddress, port: drachtio.sipPort };
+    const before = (await answering.stats()).messages.BYE_Recv ?? 0;
+    const endedBefore = (await endedEvents()).length;
+    const calls = 20;
+    const run = runUac('call-bye-any', { target: sip, calls, rate: 20, concurrency: calls, holdMs: 6000, timeoutMs: 15000 });
+    await waitForRecords(calls);
+    const [ownedA, ownedB] = [await owned('node-a'), await owned('node-b')];
+    expect(ownedA + ownedB).toBe(calls);
+    expect(ownedA).toBeGreaterThan(0); // drachtio-server spreads new INVITEs over both connections
+    expect(ownedB).toBeGreaterThan(0);
+
+    await a.stop('SIGKILL');
+    // the survivor adopts node-a's calls once its registry key expires
+    for (let i = 0; i < 50 && (await owned('node-a')) > 0; i += 1) await sleep(100);
+    expect(await owned('node-a')).toBe(0);
+    expect(await owned('node-b')).toBe(calls);
+    expect(b.logs().some((l) => l.code === 'B2B_WARN_CLUSTER_TAKEOVER' && l.dead === 'node-a' && l.calls === ownedA)).toBe(true);
+
+    const r = await run;
+    const hungUpAt = Date.now();
+    // every caller held its call to the end and hung up itself (a BYE from us during the hold fails the call)
+    expect(r.stats.successfulCalls).toBe(calls);
+    // every target leg gets a BYE: node-b's own calls at once, the adopted ones within 2 watch intervals
+    const s = await answering.waitForStats((x) => (x.messages.BYE_Recv ?? 0) >= before + calls, 2 * CLUSTER.watchIntervalMs + 3000);
+    expect((s.messages.BYE_Recv ?? 0) - before).toBe(calls);
+    expect(Date.now() - hungUpAt).toBeLessThan(2 * CLUSTER.watchIntervalMs + 3000);
+    await expectNothingCounted(3000);
+    expect((await endedEvents()).length - endedBefore).toBe(calls);
+    expect(await b.stop('SIGTERM')).toBe(0);
+  }, 90000);
+
+  it('callees hang up after one instance died: every caller leg gets its BYE, nothing left counted', async () => {
+    const [a, b] = await startPair();
+    const sip = { host: drachtio.sipAddress, port: drachtio.sipPort };
+    const calls = 10;
+    // the callee hangs up 4 s after answering; callers wait for that BYE (uac-callee-bye)
+    const run = runUac('callee-bye', { target: sip, domain: 'callee-bye.test', calls, rate: 20, concurrency: calls, timeoutMs: 15000 });
+    await waitForRecords(calls);
+    expect(await owned('node-a')).toBeGreaterThan(0);
+    await a.stop('SIGKILL');
+    const r = await run;
+    // every caller got its BYE: from node-b for its own calls, from the adopter for node-a's
+    expect(r.stats.successfulCalls).toBe(calls);
+    await expectNothingCounted(2 * CLUSTER.watchIntervalMs + 3000);
+    const s = await hangingUp.waitForStats((x) => x.successfulCalls >= calls, 5000);
+    expect(s.successfulCalls).toBe(calls);
+    expect(await b.stop('SIGTERM')).toBe(0);
+  }, 90000);
+});
