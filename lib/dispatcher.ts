@@ -50,7 +50,9 @@ export function startDispatcher(config: Config, logger: Logger, redis: Redis): D
   };
 
   const countStripped = (route: string): void => {
-    store.countRoute(route, 'stripped-user-parameters').catch((err: unknown) => logger.warn({ err, route }, 'could not count in redis'));
+    store.countRoute(route, 'stripped-user-parameters').catch((err: unknown) => {
+      if (store.available) logger.warn({ err, route }, 'could not count in redis');
+    });
   };
 
   const srfByServer = new Map<string, Srf>();

@@ -187,14 +187,14 @@ export class CallSession {
       return;
     }
     const counted = outcome.kind === 'canceled' ? this.deps.store.recordCanceledAttempt(target.id) : this.deps.store.recordFailedAttempt(target.id, label);
-    counted.catch((err: unknown) => this.log.warn({ err, target: target.id }, 'could not count attempt in redis'));
+    counted.catch((err: unknown) => this.redisFailed(err, { target: target.id }, 'could not count attempt in redis'));
   }
 
   /** A target answered but the caller was gone before its leg was up: the attempt counts as canceled, not answered. */
   private countAbandonedAnswer(target: RoutedTarget): void {
     const entry = this.tried.find((t) => t.target === target.id && t.result === '200');
     if (entry) entry.result = 'canceled';
-    this.deps.store.recordCanceledAttempt(target.id).catch((err: unknown) => this.log.warn({ err, target: target.id }, 'could not count attempt in redis'));
+    this.deps.store.recordCanceledAttempt(target.id).catch((err: unknown) => this.redisFailed(err, { target: target.id }, 'could not count attempt in redis'));
   }
 
   private relayProvisional(prov: SrfResponse): void {
@@ -254,7 +254,7 @@ export class CallSession {
       b: legFacts(uac),
     }));
     this.recorded = this.deps.store.recordAnswered(record).catch((err: unknown) => {
-      this.log.warn({ err }, 'could not store call record in redis; the call goes on uncounted');
+      this.redisFailed(err, {}, 'could not store call record in redis; the call goes on uncounted');
     });
     this.logOutcome('call answered', 200, { target: target.id });
     // a leg may have hung up while the other was being answered
@@ -279,7 +279,7 @@ export class CallSession {
     );
     const removed = this.recorded.then(() =>
       this.deps.store.endCall(this.key, by).catch((err: unknown) => {
-        this.log.warn({ err, code: 'B2B_ERR_RECORD_LEFT' }, 'could not remove call record from redis; it stays until removed by hand');
+        this.redisFailed(err, { code: 'B2B_ERR_RECORD_LEFT' }, 'could not remove call record from redis');
       }),
     );
     await Promise.all([byes, removed]);
@@ -296,6 +296,15 @@ export class CallSession {
     } catch (err) {
       this.log.debug({ err }, 'endSession failed');
     }
+  }
+
+  /**
+   * A Redis command of this call failed. While Redis is known to be down that is expected and said once
+   * by the connection (lib/store/redis-client.ts), so it is only a debug line here; with Redis up it is a warning.
+   */
+  private redisFailed(err: unknown, fields: Record<string, unknown>, msg: string): void {
+    if (this.deps.store.available) this.log.warn({ err, ...fields }, msg);
+    else this.log.debug({ err, ...fields }, msg);
   }
 
   private respond(status: number, reason: string, headers: Record<string, string> = {}): void {

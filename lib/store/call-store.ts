@@ -69,6 +69,11 @@ export class CallStore {
     this.redis = redis as StoreRedis;
   }
 
+  /** Whether the connection to Redis is up now (commands are not queued while it is not). */
+  get available(): boolean {
+    return this.redis.status === 'ready';
+  }
+
   /** Counts a failed attempt at a target: attempts + failed:<label> (e.g. failed:503, failed:timeout). */
   async recordFailedAttempt(targetId: string, label: string): Promise<void> {
     await this.countAttempt(targetId, `failed:${label}`);

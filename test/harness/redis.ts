@@ -16,6 +16,8 @@ export interface RedisServer {
 
 export interface StartRedisOptions {
   password?: string;
+  /** A fixed port, e.g. to start Redis again where a stopped one was (default: a free one). */
+  port?: number;
   /** How long to wait for PING to answer (default 10 s). */
   timeoutMs?: number;
 }
@@ -54,7 +56,7 @@ async function waitForPing(port: number, password: string | undefined, deadline:
 }
 
 export async function startRedis(opts: StartRedisOptions = {}): Promise<RedisServer> {
-  const port = await freeTcpPort();
+  const port = opts.port ?? (await freeTcpPort());
   const args = ['--port', String(port), '--bind', LOOPBACK, '--save', '', '--appendonly', 'no', '--daemonize', 'no'];
   if (opts.password !== undefined) args.push('--requirepass', opts.password);
   const child = spawn(REDIS_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
