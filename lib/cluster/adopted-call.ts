@@ -6,7 +6,7 @@ import type { CallRecord } from '../store/call-store';
 export type LegState = 'up' | 'gone';
 
 /** Who ended an adopted call: one side hung up (its leg is gone), an operator, or the adopter's shutdown. */
-export type ReleaseReason = 'caller' | 'target' | 'both' | 'operator' | 'shutdown';
+export type ReleaseReason = 'caller' | 'target' | 'both' | 'operator' | 'shutdown' | 'unwatchable';
 
 /**
  * Sends an in-dialog request on a dialog drachtio-server holds, whichever app created it, and resolves

@@ -5,6 +5,7 @@ import type { Srf } from '../drachtio/srf';
 import type { Logger } from '../logger';
 import type { CallStore } from '../store/call-store';
 import type { ClusterStore, ControlMessage, InstanceFacts } from '../store/cluster-store';
+import { OUTBOUND_SERVER_ID } from '../drachtio/connection';
 import { AdoptedCall, type ReleaseReason } from './adopted-call';
 
 /** What the cluster runtime needs from the rest of the instance. */
@@ -150,6 +151,13 @@ export class ClusterMember {
       const record = await store.getCall(key);
       if (!record) continue;
       const log = logger.child({ callId: record.callId, adopted: true });
+      if (record.server === OUTBOUND_SERVER_ID) {
+        // drachtio-server opened that call's connection to the dead instance; no other app can reach its
+        // dialogs through a connection of its own, so the call cannot be watched: release the record
+        log.warn({ code: 'B2B_WARN_CLUSTER_TAKEOVER' }, 'adopted an outbound-mode call, which cannot be watched: its record is released now');
+        void this.release({ key, record } as unknown as AdoptedCall, 'unwatchable');
+        continue;
+      }
       const srf = srfByServer.get(record.server);
       if (!srf) {
         log.error({ code: 'B2B_ERR_CLUSTER_UNREACHABLE', server: record.server }, 'adopted call lives on a drachtio-server this instance is not connected to; it cannot be watched (connect every instance to every drachtio-server)');
