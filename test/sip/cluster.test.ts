@@ -21,6 +21,7 @@ describe('one cluster: an instance SIGKILLed mid-call loses no call and leaves n
   let drachtio: DrachtioServer;
   let answering: SippUas;
   let hangingUp: SippUas;
+  let soak: { answer: SippUas; bye: SippUas; unavailable: SippUas; busy: SippUas };
   const apps: AppProcess[] = [];
 
   beforeAll(async () => {
@@ -31,26 +32,44 @@ describe('one cluster: an instance SIGKILLed mid-call loses no call and leaves n
       startUas('answer-then-bye-any', { delayMs: 4000 }),
     ]);
     redis = redisServer.client();
+    const [answer, bye, unavailable, busy] = await Promise.all([
+      startUas('answer'),
+      startUas('answer-then-bye-any', { delayMs: 1500 }),
+      startUas('unavailable-503'),
+      startUas('busy-486'),
+    ]);
+    soak = { answer, bye, unavailable, busy };
   }, 60000);
 
   afterAll(async () => {
     await Promise.all(apps.map((a) => a.stop('SIGKILL')));
-    await Promise.all([answering?.stop(), hangingUp?.stop()]);
+    await Promise.all([answering?.stop(), hangingUp?.stop(), ...Object.values(soak ?? {}).map((u) => u.stop())]);
     await drachtio?.stop();
     await redisServer?.stop();
   });
 
+  const config = (id: string) => ({
+    instanceId: id,
+    drachtio: drachtioSection(drachtio),
+    redis: { url: redisServer.url, keyPrefix: PREFIX },
+    cluster: { ...CLUSTER, streamMaxLen: 100000 },
+    routes: [
+      {
+        name: 'soak-mixed',
+        match: { domains: ['mixed.test'] },
+        targets: [
+          { host: soak.unavailable.host, port: soak.unavailable.port, priority: 10, weight: 1 },
+          { host: soak.answer.host, port: soak.answer.port, priority: 10, weight: 2 },
+        ],
+      },
+      { name: 'soak-bye', match: { domains: ['bye.test'] }, targets: [{ host: soak.bye.host, port: soak.bye.port }] },
+      { name: 'soak-busy', match: { domains: ['busy.test'] }, targets: [{ host: soak.busy.host, port: soak.busy.port }] },
+      { name: 'callee-bye', match: { domains: ['callee-bye.test'] }, targets: [{ host: hangingUp.host, port: hangingUp.port }] },
+      { name: 'all', targets: [{ host: answering.host, port: answering.port }] },
+    ],
+  });
+
   async function startPair(): Promise<[AppProcess, AppProcess]> {
-    const config = (id: string) => ({
-      instanceId: id,
-      drachtio: drachtioSection(drachtio),
-      redis: { url: redisServer.url, keyPrefix: PREFIX },
-      cluster: CLUSTER,
-      routes: [
-        { name: 'callee-bye', match: { domains: ['callee-bye.test'] }, targets: [{ host: hangingUp.host, port: hangingUp.port }] },
-        { name: 'all', targets: [{ host: answering.host, port: answering.port }] },
-      ],
-    });
     const pair = await Promise.all([startDispatcher(config('node-a')), startDispatcher(config('node-b'))]);
     apps.push(...pair);
     return pair;
@@ -141,4 +160,33 @@ describe('one cluster: an instance SIGKILLed mid-call loses no call and leaves n
     expect(s.successfulCalls).toBe(calls);
     expect(await b.stop('SIGTERM')).toBe(0);
   }, 90000);
+
+  it('1,000 calls with failures and hangups from both sides over two instances, one SIGKILLed and restarted midway: nothing left counted, one end event per answered call', async () => {
+    const [a] = await startPair();
+    const sip = { host: drachtio.sipAddress, port: drachtio.sipPort };
+    const firstEvent = (await redis.xrevrange(`${PREFIX}events`, '+', '-', 'COUNT', 1))[0]?.[0] ?? '0-0';
+    const runs = Promise.all([
+      // caller hangs up; a third of first attempts get 503 and fail over
+      runUac('call-bye-any', { target: sip, domain: 'mixed.test', calls: 500, rate: 50, concurrency: 200, holdMs: 1000, timeoutMs: 15000 }),
+      // callee hangs up after 1.5 s
+      runUac('callee-bye', { target: sip, domain: 'bye.test', calls: 300, rate: 30, concurrency: 150, timeoutMs: 15000 }),
+      // rejected: 486 relayed
+      runUac('expect-status', { target: sip, domain: 'busy.test', expectStatus: 486, calls: 200, rate: 20, concurrency: 50, timeoutMs: 15000 }),
+    ]);
+    await sleep(4000);
+    await a.stop('SIGKILL');
+    await sleep(500);
+    const restarted = await startDispatcher(config('node-a'));
+    apps.push(restarted);
+    const results = await runs;
+    const attempted = results.reduce((n, r) => n + r.stats.successfulCalls + r.stats.failedCalls, 0);
+    expect(attempted).toBe(1000);
+    // calls cut by the SIGKILL before they were answered fail at the caller; the rest succeed
+    expect(results.reduce((n, r) => n + r.stats.successfulCalls, 0)).toBeGreaterThan(700);
+    await expectNothingCounted(2 * CLUSTER.watchIntervalMs + 5000);
+    const events = (await redis.xrange(`${PREFIX}events`, `(${firstEvent}`, '+')).map(([, f]) => f[f.indexOf('type') + 1]);
+    const answered = events.filter((t) => t === 'answered').length;
+    expect(answered).toBeGreaterThan(500);
+    expect(events.filter((t) => t === 'ended').length).toBe(answered);
+  }, 120000);
 });
