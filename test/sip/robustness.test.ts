@@ -65,7 +65,7 @@ describe('hostile and unusual input, end to end', () => {
       const active = await Promise.all(ids.map(async (id) => Number((await redis.hget(`${PREFIX}target:${id}`, 'active')) ?? 0)));
       return {
         records: await redis.keys(`${PREFIX}call:*`),
-        owned: await redis.keys(`${PREFIX}instance:*`),
+        owned: await redis.keys(`${PREFIX}instance:*:calls`),
         active: active.filter((n) => n !== 0),
       };
     };
