@@ -1,6 +1,6 @@
 import { callRows, renderCalls } from '../../lib/cli/calls';
 import { eventJson, formatDuration, formatEventLine, formatFailed, formatTime, streamIdTime } from '../../lib/cli/format';
-import { buildStatus, renderStatus } from '../../lib/cli/status';
+import { buildStatus, renderStatus, type TargetStatus } from '../../lib/cli/status';
 import { formatTable, paint, useColour } from '../../lib/cli/table';
 import { callIdOfKey, type LiveCall } from '../../lib/store/call-store';
 import { toStreamEvent, type InstanceView } from '../../lib/store/cluster-store';
@@ -114,7 +114,7 @@ describe('status', () => {
     },
     { id: 'node-b', alive: false, ownedCalls: 1 },
   ];
-  const targets = [
+  const targets: TargetStatus[] = [
     { id: 'udp:10.0.0.2:5060', active: 1, attempts: 4, answered: 1, canceled: 1, failed: { timeout: 2 } },
     { id: 'udp:10.0.0.1:5060', active: 2, attempts: 10, answered: 6, canceled: 0, failed: { '503': 3, error: 1 } },
   ];
