@@ -32,7 +32,8 @@ async function resolveKeys(ctx: CliContext, call: string, all: boolean): Promise
   return keys;
 }
 
-async function hangupOne(ctx: CliContext, key: string, opts: HangupOptions): Promise<ExitCode> {
+/** Whether the call's record is gone by the deadline. */
+async function hangupOne(ctx: CliContext, key: string, opts: HangupOptions): Promise<boolean> {
   const deadline = ctx.now() + opts.waitMs;
   const pollMs = opts.pollMs ?? 200;
   let deliveredTo: string | undefined;
@@ -41,7 +42,7 @@ async function hangupOne(ctx: CliContext, key: string, opts: HangupOptions): Pro
     const rec = await io(ctx.store.getLiveCall(key));
     if (!rec) {
       ctx.out(`hung up ${key}${deliveredTo ? ` (by ${deliveredTo})` : ' (it had ended)'}`);
-      return EXIT.OK;
+      return true;
     }
     // once per owner: a survivor that adopts the call (a new owner) gets the request again
     if (deliveredTo !== rec.instance) {
@@ -59,7 +60,7 @@ async function hangupOne(ctx: CliContext, key: string, opts: HangupOptions): Pro
           ? `${key}: ${rec.instance} got the hangup but the call is still recorded after ${opts.waitMs / 1000} s`
           : `${key}: not hung up within ${opts.waitMs / 1000} s: its owner ${rec.instance} is not listening (dead, and no survivor has adopted its calls)`,
       );
-      return EXIT.TIMEOUT;
+      return false;
     }
     await sleep(Math.min(pollMs, left));
   }
@@ -68,6 +69,6 @@ async function hangupOne(ctx: CliContext, key: string, opts: HangupOptions): Pro
 /** Exit 0 when every matching call is gone, 1 none found, 2 one still up at the deadline, 64 ambiguous Call-ID. */
 export async function hangup(ctx: CliContext, call: string, opts: HangupOptions): Promise<ExitCode> {
   const keys = await resolveKeys(ctx, call, opts.all);
-  const codes = await Promise.all(keys.map((key) => hangupOne(ctx, key, opts)));
-  return codes.every((c) => c === EXIT.OK) ? EXIT.OK : EXIT.TIMEOUT;
+  const gone = await Promise.all(keys.map((key) => hangupOne(ctx, key, opts)));
+  return gone.every(Boolean) ? EXIT.OK : EXIT.TIMEOUT;
 }
