@@ -35,6 +35,29 @@ export interface CallRecord {
   bUri: string;
 }
 
+/** A call record as read back: adoption adds `adoptedFrom` (the dead owner) and `adoptedAt` (epoch ms). */
+export interface LiveCall extends CallRecord {
+  adoptedFrom?: string;
+  adoptedAt?: number;
+}
+
+/** The Call-ID part of a call key (`<Call-ID>;<From tag>`; a Call-ID holds no `;`, RFC 3261 §25.1). */
+export function callIdOfKey(key: string): string {
+  const i = key.lastIndexOf(';');
+  return i < 0 ? key : key.slice(0, i);
+}
+
+function toLiveCall(h: Record<string, string>): LiveCall | null {
+  if (!h.target) return null;
+  const { adoptedAt, ...rest } = h;
+  return {
+    ...(rest as unknown as CallRecord),
+    answeredAt: Number(h.answeredAt),
+    startedAt: Number(h.startedAt),
+    ...(adoptedAt !== undefined ? { adoptedAt: Number(adoptedAt) } : {}),
+  };
+}
+
 export interface TargetCounters {
   active: number;
   attempts: number;
@@ -151,5 +174,51 @@ export class CallStore {
 
   async targetIds(): Promise<string[]> {
     return this.redis.smembers(this.keys.targets());
+  }
+
+  /**
+   * Every call key the owners' sets hold (`<prefix>instance:<id>:calls` for each id in `<prefix>instances`),
+   * with its owner. Two round trips whatever the number of instances.
+   */
+  async ownedCallKeys(): Promise<Array<{ key: string; instance: string }>> {
+    const ids = await this.redis.smembers(this.keys.instances());
+    const pipeline = this.redis.pipeline();
+    for (const id of ids) pipeline.smembers(this.keys.instanceCalls(id));
+    const replies = (await pipeline.exec()) ?? [];
+    return ids.flatMap((instance, i) => {
+      const [err, keys] = replies[i] ?? [];
+      if (err) throw err;
+      return ((keys as string[] | undefined) ?? []).map((key) => ({ key, instance }));
+    });
+  }
+
+  /** The records of these call keys, in one round trip; keys without a record (ended meanwhile) are left out. */
+  async getCalls(keys: readonly string[]): Promise<LiveCall[]> {
+    if (keys.length === 0) return [];
+    const pipeline = this.redis.pipeline();
+    for (const key of keys) pipeline.hgetall(this.keys.call(key));
+    const replies = (await pipeline.exec()) ?? [];
+    const calls: LiveCall[] = [];
+    for (const [err, h] of replies) {
+      if (err) throw err;
+      const call = toLiveCall(h as Record<string, string>);
+      if (call) calls.push(call);
+    }
+    return calls;
+  }
+
+  /** Every live call an owner's set names (three round trips). */
+  async liveCalls(): Promise<LiveCall[]> {
+    return this.getCalls((await this.ownedCallKeys()).map((c) => c.key));
+  }
+
+  /** One record by key, with its adoption fields; null when there is none. */
+  async getLiveCall(key: string): Promise<LiveCall | null> {
+    return toLiveCall(await this.redis.hgetall(this.keys.call(key)));
+  }
+
+  /** The call keys, among the owners' sets, whose Call-ID part is `callId` (a Call-ID may have several From tags). */
+  async keysOfCallId(callId: string): Promise<string[]> {
+    return (await this.ownedCallKeys()).filter((c) => callIdOfKey(c.key) === callId).map((c) => c.key).sort();
   }
 }

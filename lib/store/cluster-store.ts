@@ -30,6 +30,21 @@ export interface ControlMessage {
   key: string;
 }
 
+/** One entry of the event stream `<prefix>events`: its stream id (`<epoch ms>-<seq>`), `type`, and the other fields. */
+export interface StreamEvent {
+  id: string;
+  type: string;
+  fields: Record<string, string>;
+}
+
+/** An XRANGE/XREAD entry (`[id, [field, value, …]]`) as a StreamEvent. */
+export function toStreamEvent([id, flat]: [string, string[]]): StreamEvent {
+  const fields: Record<string, string> = {};
+  for (let i = 0; i + 1 < flat.length; i += 2) fields[flat[i]] = flat[i + 1];
+  const { type = '', ...rest } = fields;
+  return { id, type, fields: rest };
+}
+
 type ClusterRedis = Redis & {
   sipdAdoptCalls(k1: string, k2: string, k3: string, k4: string, token: string, me: string, dead: string, prefix: string, now: string, maxlen: string): Promise<string[] | null>;
   sipdRebuildActive(k1: string, k2: string, prefix: string): Promise<number>;
@@ -146,5 +161,27 @@ export class ClusterStore {
   /** Asks the instance holding a call to act on it; resolves with the number of instances that got the message. */
   async publish(instanceId: string, msg: ControlMessage): Promise<number> {
     return this.redis.publish(this.keys.control(instanceId), JSON.stringify(msg));
+  }
+
+  /** The last `count` events, oldest first. */
+  async recentEvents(count: number): Promise<StreamEvent[]> {
+    if (count <= 0) return [];
+    const entries = await this.redis.xrevrange(this.keys.events(), '+', '-', 'COUNT', count);
+    return entries.reverse().map(toStreamEvent);
+  }
+
+  /** The id of the newest event, or `0-0` when the stream is empty or missing (an XREAD from it returns only newer events). */
+  async lastEventId(): Promise<string> {
+    const [last] = await this.redis.xrevrange(this.keys.events(), '+', '-', 'COUNT', 1);
+    return last?.[0] ?? '0-0';
+  }
+
+  /**
+   * Events newer than `afterId`, waiting up to `blockMs` for the first one (XREAD BLOCK); [] when none came.
+   * Keep `blockMs` below the connection's command timeout.
+   */
+  async eventsAfter(afterId: string, blockMs: number, count = 100): Promise<StreamEvent[]> {
+    const reply = await this.redis.xread('COUNT', count, 'BLOCK', blockMs, 'STREAMS', this.keys.events(), afterId);
+    return (reply?.[0]?.[1] ?? []).map(toStreamEvent);
   }
 }
