@@ -8,7 +8,9 @@ import type { AppProcess } from '../harness/app';
 import { startDrachtio, type DrachtioServer } from '../harness/drachtio';
 import { startRedis, type RedisServer } from '../harness/redis';
 import { runUac, startUas, type SippUas } from '../harness/sipp';
-import { drachtioSection, startDispatcher } from '../helpers/dispatcher';
+import { spawnSync } from 'node:child_process';
+import { REPO_ROOT } from '../harness/app';
+import { drachtioSection, startDispatcher, writeConfig } from '../helpers/dispatcher';
 
 const PREFIX = 'clu:';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -162,7 +164,7 @@ describe('one cluster: an instance SIGKILLed mid-call loses no call and leaves n
   }, 90000);
 
   it('1,000 calls with failures and hangups from both sides over two instances, one SIGKILLed and restarted midway: nothing left counted, one end event per answered call', async () => {
-    const [a] = await startPair();
+    const [a, b] = await startPair();
     const sip = { host: drachtio.sipAddress, port: drachtio.sipPort };
     const firstEvent = (await redis.xrevrange(`${PREFIX}events`, '+', '-', 'COUNT', 1))[0]?.[0] ?? '0-0';
     const runs = Promise.all([
@@ -188,5 +190,47 @@ describe('one cluster: an instance SIGKILLed mid-call loses no call and leaves n
     const answered = events.filter((t) => t === 'answered').length;
     expect(answered).toBeGreaterThan(500);
     expect(events.filter((t) => t === 'ended').length).toBe(answered);
+    expect(await restarted.stop('SIGTERM')).toBe(0);
+    expect(await b.stop('SIGTERM')).toBe(0);
   }, 120000);
+
+  it('sip-dispatcher hangup ends a call whichever instance owns it, live or adopted: BYE on both legs, record gone', async () => {
+    const [a, b] = await startPair();
+    const sip = { host: drachtio.sipAddress, port: drachtio.sipPort };
+    const before = (await answering.stats()).messages.BYE_Recv ?? 0;
+    // the callers get our BYE during their hold, which their scenario does not expect: we only wait for them to end
+    const run = runUac('call', { target: sip, calls: 6, rate: 20, concurrency: 6, holdMs: 12000, timeoutMs: 30000 });
+    await waitForRecords(6);
+    const ownerOf = async (key: string) => redis.hget(`${PREFIX}call:${key}`, 'instance');
+    const keys = (await redis.keys(`${PREFIX}call:*`)).map((k) => k.slice(`${PREFIX}call:`.length));
+    const ofA: string[] = [];
+    for (const k of keys) if ((await ownerOf(k)) === 'node-a') ofA.push(k);
+    const ofB = keys.filter((k) => !ofA.includes(k));
+    expect(ofA.length).toBeGreaterThan(0);
+    expect(ofB.length).toBeGreaterThan(0);
+    const cli = (key: string) =>
+      spawnSync(process.execPath, ['bin/sip-dispatcher.js', 'hangup', key, '--config', writeConfig(config('cli')), '--wait', '10'], { cwd: REPO_ROOT, encoding: 'utf8', timeout: 30000 });
+
+    // a live owner: the hangup reaches it over its control channel
+    const live = cli(ofB[0]);
+    expect({ status: live.status, stderr: live.stderr }).toMatchObject({ status: 0 });
+    expect(await redis.exists(`${PREFIX}call:${ofB[0]}`)).toBe(0);
+
+    // an adopted call: node-a dies, node-b adopts, the hangup goes to the adopter
+    await a.stop('SIGKILL');
+    for (let i = 0; i < 50 && (await owned('node-a')) > 0; i += 1) await sleep(100);
+    expect(await ownerOf(ofA[0])).toBe('node-b');
+    const adopted = cli(ofA[0]);
+    expect({ status: adopted.status, stderr: adopted.stderr }).toMatchObject({ status: 0 });
+    expect(await redis.exists(`${PREFIX}call:${ofA[0]}`)).toBe(0);
+
+    // both legs of each got a BYE: the target's side counted here, the callers' scenarios ended early
+    const s = await answering.waitForStats((x) => (x.messages.BYE_Recv ?? 0) >= before + 2, 5000);
+    expect((s.messages.BYE_Recv ?? 0) - before).toBe(2);
+    const ended = (await endedEvents()).filter((e) => e.by === 'operator');
+    expect(ended.map((e) => e.call).sort()).toEqual([ofA[0], ofB[0]].sort());
+    // the rest are left to the survivor; end them for the next test
+    await b.stop('SIGKILL');
+    await run;
+  }, 90000);
 });
