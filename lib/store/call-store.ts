@@ -68,7 +68,7 @@ export interface TargetCounters {
 }
 
 type StoreRedis = Redis & {
-  sipdRecordAnswered(k1: string, k2: string, k3: string, k4: string, k5: string, k6: string, ...argv: string[]): Promise<number>;
+  sipdRecordAnswered(k1: string, k2: string, k3: string, k4: string, k5: string, k6: string, k7: string, ...argv: string[]): Promise<number>;
   sipdEndCall(k1: string, k2: string, key: string, prefix: string, by: string, now: string, maxlen: string, instance: string): Promise<string | null>;
 };
 
@@ -87,7 +87,7 @@ export class CallStore {
     private readonly streamMaxLen = DEFAULT_STREAM_MAXLEN,
   ) {
     this.keys = makeKeys(prefix);
-    redis.defineCommand('sipdRecordAnswered', { numberOfKeys: 6, lua: RECORD_ANSWERED });
+    redis.defineCommand('sipdRecordAnswered', { numberOfKeys: 7, lua: RECORD_ANSWERED });
     redis.defineCommand('sipdEndCall', { numberOfKeys: 2, lua: END_CALL });
     this.redis = redis as StoreRedis;
   }
@@ -113,6 +113,8 @@ export class CallStore {
       .hincrby(this.keys.target(targetId), 'attempts', 1)
       .hincrby(this.keys.target(targetId), field, 1)
       .sadd(this.keys.targets(), targetId)
+      .hincrby(this.keys.totals(), 'attempts', 1)
+      .hincrby(this.keys.totals(), field === 'canceled' ? 'canceled' : 'failed', 1)
       .xadd(this.keys.events(), 'MAXLEN', '~', this.streamMaxLen, '*', 'type', 'attempt', 'target', targetId, 'result', field, 'instance', this.instanceId)
       .exec();
   }
@@ -133,6 +135,7 @@ export class CallStore {
       this.keys.targets(),
       this.keys.events(),
       this.keys.instances(),
+      this.keys.totals(),
       rec.key,
       rec.target,
       String(this.streamMaxLen),

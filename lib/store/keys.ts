@@ -23,6 +23,8 @@ export interface Keys {
   target(targetId: string): string;
   /** hash: counters of one route (stripped-user-parameters) */
   route(name: string): string;
+  /** hash: cluster totals (active, attempts, answered, canceled, failed, ended) */
+  totals(): string;
   /** set: ids of every target that has counters */
   targets(): string;
   /** the prefix itself, for scripts that build keys from stored ids */
@@ -43,5 +45,6 @@ export function makeKeys(prefix: string): Keys {
     target: (targetId) => `${prefix}target:${targetId}`,
     route: (name) => `${prefix}route:${name}`,
     targets: () => `${prefix}targets`,
+    totals: () => `${prefix}totals`,
   };
 }

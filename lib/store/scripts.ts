@@ -10,7 +10,7 @@
 
 /**
  * KEYS[1] call hash, KEYS[2] target hash, KEYS[3] instance call set, KEYS[4] targets set, KEYS[5] events stream,
- * KEYS[6] instances set
+ * KEYS[6] instances set, KEYS[7] cluster totals hash
  * ARGV[1] call key, ARGV[2] targetId, ARGV[3] stream max length, ARGV[4..] field/value pairs of the record
  * Returns 1 when recorded, 0 when a record for this call key already existed (nothing counted).
  */
@@ -26,6 +26,9 @@ redis.call('SADD', KEYS[3], ARGV[1])
 redis.call('SADD', KEYS[4], ARGV[2])
 local rec = redis.call('HMGET', KEYS[1], 'instance', 'route')
 redis.call('SADD', KEYS[6], rec[1])
+redis.call('HINCRBY', KEYS[7], 'active', 1)
+redis.call('HINCRBY', KEYS[7], 'attempts', 1)
+redis.call('HINCRBY', KEYS[7], 'answered', 1)
 redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[3], '*', 'type', 'answered', 'call', ARGV[1], 'target', ARGV[2], 'instance', rec[1], 'route', rec[2])
 return 1
 `;
@@ -43,6 +46,8 @@ if not target then return false end
 redis.call('DEL', KEYS[1])
 redis.call('SREM', ARGV[2] .. 'instance:' .. rec[2] .. ':calls', ARGV[1])
 redis.call('HINCRBY', ARGV[2] .. 'target:' .. target, 'active', -1)
+redis.call('HINCRBY', ARGV[2] .. 'totals', 'active', -1)
+redis.call('HINCRBY', ARGV[2] .. 'totals', 'ended', 1)
 local duration = tonumber(ARGV[4]) - (tonumber(rec[3]) or tonumber(ARGV[4]))
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], '*', 'type', 'ended', 'call', ARGV[1], 'target', target, 'instance', ARGV[6], 'owner', rec[2], 'route', rec[4] or '', 'by', ARGV[3], 'durationMs', tostring(duration))
 return target
@@ -97,5 +102,6 @@ for t, n in pairs(counts) do
   redis.call('HSET', ARGV[1] .. 'target:' .. t, 'active', n)
   redis.call('SADD', KEYS[1], t)
 end
+redis.call('HSET', ARGV[1] .. 'totals', 'active', total)
 return total
 `;

@@ -106,6 +106,7 @@ describe('ClusterStore against a real redis-server', () => {
     expect((await store.targetCounters(T)).active).toBe(2);
     expect((await store.targetCounters('udp:127.0.0.1:5071')).active).toBe(1);
     expect((await store.targetCounters('udp:127.0.0.1:5072')).active).toBe(0);
+    expect(await redis.hget(`${PREFIX}totals`, 'active')).toBe('3');
   });
 
   it('writes one answered and exactly one ended event per call, however often it is ended', async () => {
@@ -113,5 +114,9 @@ describe('ClusterStore against a real redis-server', () => {
     await Promise.all([store.endCall('c1;t', 'caller'), store.endCall('c1;t', 'target'), store.endCall('c1;t', 'caller')]);
     const types = (await redis.xrange(`${PREFIX}events`, '-', '+')).map(([, f]) => f[f.indexOf('type') + 1]);
     expect(types).toEqual(['answered', 'ended']);
+    expect(await redis.hgetall(`${PREFIX}totals`)).toMatchObject({ active: '0', attempts: '1', answered: '1', ended: '1' });
+    await store.recordFailedAttempt(T, '503');
+    await store.recordCanceledAttempt(T);
+    expect(await redis.hgetall(`${PREFIX}totals`)).toMatchObject({ attempts: '3', failed: '1', canceled: '1' });
   });
 });

@@ -10,6 +10,7 @@ describe('Redis key builders', () => {
     expect(k.route('inbound')).toBe('sipd:route:inbound');
     expect(k.instance('node-1')).toBe('sipd:instance:node-1');
     expect(k.instances()).toBe('sipd:instances');
+    expect(k.totals()).toBe('sipd:totals');
     expect(k.takeoverLock('node-1')).toBe('sipd:takeover:node-1');
     expect(k.fence()).toBe('sipd:fence');
     expect(k.events()).toBe('sipd:events');
