@@ -116,8 +116,20 @@ describe(`BYE outside a dialog (${process.env.DRACHTIO_BIN ? 'real drachtio-serv
       for (let i = 0; i < 100 && !cond(); i++) await new Promise((r) => setTimeout(r, 100));
       if (!cond()) throw new Error(`timed out waiting for ${what}`);
     };
+    let uasP: Promise<Dialog> | undefined;
+    srf.invite((req, res) => {
+      uasP = srf.createUAS(req, res, { localSdp: SDP });
+    });
     try {
       await waitFor(() => connects === 1, 'connect');
+      // a dialog where the app is UAS: the peer calls in
+      const inbound = makeRequest('INVITE', { port: peer.port, target: server.sipPort, body: SDP });
+      peer.send(inbound.raw, server.sipPort);
+      const ok = await peer.nextResponse(200, 5000, 'INVITE');
+      await waitFor(() => uasP !== undefined, 'the INVITE at the app');
+      const uas: Dialog = await (uasP as Promise<Dialog>);
+      peer.send(makeRequest('ACK', { port: peer.port, target: server.sipPort, callId: inbound.callId, fromTag: inbound.fromTag, toTag: ok.msg.toTag }).raw, server.sipPort);
+      // a dialog where the app is UAC: it calls the peer
       const toTag = rnd();
       const uacP = srf.createUAC(`sip:peer@${HOST}:${String(peer.port)}`, { localSdp: SDP }, {});
       const inv = await peer.nextRequest('INVITE');
@@ -125,10 +137,12 @@ describe(`BYE outside a dialog (${process.env.DRACHTIO_BIN ? 'real drachtio-serv
       const uac: Dialog = await uacP;
       await peer.nextRequest('ACK');
       expect(await dialogExists(srf, uac.id)).toBe(true);
+      expect(await dialogExists(srf, uas.id)).toBe(true);
 
       await server.restart();
       await waitFor(() => connects === 2, 'reconnect');
       expect(await dialogExists(srf, uac.id)).toBe(false);
+      expect(await dialogExists(srf, uas.id)).toBe(false);
 
       // the peer's BYE to the restarted server: no dialog, 481
       const peerBye = makeRequest('BYE', { port: peer.port, target: server.sipPort, callId: uac.sip.callId, fromTag: toTag, toTag: uac.sip.localTag, cseq: 2 });
@@ -150,6 +164,20 @@ describe(`BYE outside a dialog (${process.env.DRACHTIO_BIN ? 'real drachtio-serv
       expect(got.msg.cseq.seq).toBeGreaterThan(inv.msg.cseq.seq);
       peer.send(makeResponse(got.msg, 200, 'OK'), got.from.port);
       await waitFor(() => final === 200, 'the 200 to the BYE');
+
+      // the caller's leg: From is the URI it called with our tag (the To tag of our 200), To is its From
+      final = 0;
+      await sendByeOutsideDialog(srf, lostLegOf(uas, 'uas'), (st) => {
+        final = st;
+      });
+      const got2 = await peer.nextRequest('BYE');
+      expect(got2.raw.split('\r\n')[0]).toBe(`BYE sip:tester@${HOST}:${String(peer.port)} SIP/2.0`);
+      expect(got2.msg.callId).toBe(inbound.callId);
+      expect(got2.msg.get('from')).toBe(`<sip:service@${HOST}:${String(server.sipPort)}>;tag=${String(ok.msg.toTag)}`);
+      expect(got2.msg.get('to')).toBe(`<sip:tester@${HOST}:${String(peer.port)}>;tag=${inbound.fromTag}`);
+      expect(got2.msg.cseq).toEqual({ seq: LOST_DIALOG_CSEQ, method: 'BYE' });
+      peer.send(makeResponse(got2.msg, 200, 'OK'), got2.from.port);
+      await waitFor(() => final === 200, 'the 200 to the second BYE');
     } finally {
       srf.disconnect();
     }
