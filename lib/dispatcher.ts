@@ -3,7 +3,8 @@ import { admitted, refuseMergedRequest, refuseUnsupportedExtensions, refuseWhile
 import { CallRegistry } from './call/registry';
 import { CallSession, type CallDeps, type HeaderPolicy } from './call/call-session';
 import type { Config } from './config/schema';
-import { startDrachtio } from './drachtio/connection';
+import { OUTBOUND_SERVER_ID, startDrachtio } from './drachtio/connection';
+import { checkCallsAfterReconnect, whenReconnected } from './cluster/reconnect';
 import type { Srf, SrfRequest, SrfResponse } from './drachtio/srf';
 import type { Logger } from './logger';
 import { compileRoutes } from './routing/match';
@@ -63,6 +64,13 @@ export function startDispatcher(config: Config, logger: Logger, redis: Redis): D
       if (!err) connected.add(serverId);
     });
     srf.on('close', () => connected.delete(serverId));
+    // a drachtio-server that restarted has lost every dialog: check the calls held on it (lib/cluster/reconnect.ts)
+    if (serverId !== OUTBOUND_SERVER_ID) {
+      whenReconnected(srf, () => {
+        const calls = registry.all().filter((c): c is CallSession => c instanceof CallSession);
+        void checkCallsAfterReconnect(srf, calls, logger.child({ drachtio: serverId }));
+      });
+    }
     const ctx: AdmissionContext = { logger, endSession: (req) => srf.endSession(req) };
     srf.use('invite', refuseWhileDraining(() => registry.isDraining, config.call.retryAfterSeconds, ctx));
     srf.use('invite', refuseUnsupportedExtensions(ctx));

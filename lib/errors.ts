@@ -23,6 +23,9 @@ export const ERROR_CODES = {
   B2B_ERR_CLUSTER_UNREACHABLE: 'An adopted call lives on a drachtio-server this instance is not connected to, so it cannot be watched',
   B2B_WARN_CLUSTER_TAKEOVER: 'An instance stopped heartbeating and this one adopted the calls it owned',
   B2B_WARN_CONFIG_DEFAULT_SECRET: "A drachtio connection uses drachtio-server's well-known default secret",
+  // drachtio-server restarts (lib/cluster/reconnect.ts)
+  B2B_WARN_DIALOG_LOST: "After a reconnect, drachtio-server no longer had an answered call's dialogs (it restarted): the call was ended, each party sent a BYE outside the dialog",
+  B2B_WARN_DIALOG_ORPHANED: 'After a reconnect, drachtio-server still had a call\'s dialogs but no longer routes their requests to this instance: the call is watched until a party hangs up',
 } as const;
 
 /** Codes an error carries (raised, or logged with a call's outcome). */

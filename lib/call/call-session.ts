@@ -7,6 +7,8 @@ import { orderTargets, type RandomSource } from '../routing/select';
 import { copyHeaders, type HeaderMatcher } from '../sip/headers';
 import { targetUri } from '../sip/uri';
 import type { CallRecord, CallStore } from '../store/call-store';
+import { AdoptedCall, dialogExists, type ReleaseReason } from '../cluster/adopted-call';
+import { lostLegOf, sendByeOutsideDialog, type DialogCheck, type DialogChecked } from '../cluster/reconnect';
 import type { Admitted } from './admission';
 import { bridge, type Bridged } from './bridge';
 import { buildCallRecord, legFacts } from './call-record';
@@ -36,7 +38,11 @@ export interface CallDeps {
 }
 
 /** Who or what ended an answered call. */
-export type HangupReason = 'caller' | 'target' | 'shutdown' | 'operator' | 'max-duration' | 'error';
+export type HangupReason = 'caller' | 'target' | 'shutdown' | 'operator' | 'max-duration' | 'error'
+  /** drachtio-server no longer knew the call's dialogs after a reconnect (it restarted) */
+  | 'drachtio-restart'
+  /** a watched call (see `checkDialogs`) whose two dialogs were both gone at one probe */
+  | 'both';
 /** Why a call stopped being wanted before it was answered. */
 type AbandonReason = 'caller' | 'shutdown';
 
@@ -52,7 +58,7 @@ interface Tried {
  * in-dialog requests, and on BYE from either side (or the maximum duration, or shutdown) ends the
  * other leg and removes the call's Redis record.
  */
-export class CallSession {
+export class CallSession implements DialogChecked {
   readonly callId: string;
   readonly key: string;
   private readonly log: Logger;
@@ -67,6 +73,10 @@ export class CallSession {
   /** the Redis record, once answered */
   record?: CallRecord;
   private ended = false;
+  /** set when drachtio-server kept the dialogs over a lost connection: they have no owner there, so they are probed (see `checkDialogs`) */
+  private watch?: AdoptedCall;
+  /** why a watched call is being ended from this side */
+  private watchEndReason?: HangupReason;
 
   constructor(private readonly deps: CallDeps, private readonly req: SrfRequest, private readonly res: SrfResponse, admitted: Admitted) {
     this.callId = req.get('Call-ID');
@@ -268,6 +278,7 @@ export class CallSession {
    * Removal and the BYEs run side by side, so a slow BYE transaction never keeps a record alive.
    */
   private async hangup(by: HangupReason): Promise<void> {
+    if (this.watch) return this.endWatched(by);
     if (this.ended || !this.call) return;
     this.ended = true;
     clearTimeout(this.maxDurationTimer);
@@ -277,14 +288,131 @@ export class CallSession {
     const byes = Promise.all(
       others.map((d) => (d.connected ? d.destroy().catch((err: unknown) => this.log.debug({ err }, 'BYE to other leg failed')) : undefined)),
     );
-    const removed = this.recorded.then(() =>
-      this.deps.store.endCall(this.key, by).catch((err: unknown) => {
-        this.redisFailed(err, { code: 'B2B_ERR_RECORD_LEFT' }, 'could not remove call record from redis');
-      }),
-    );
-    await Promise.all([byes, removed]);
+    await Promise.all([byes, this.removeRecord(by)]);
     this.log.info({ route: this.routeName, target: target.id, by, durationMs: Date.now() - this.startedAt }, 'call ended');
     this.finish();
+  }
+
+  /** Removes the Redis record (decrementing `active` once), whatever storing it returned: a store that timed out may still have run. */
+  private removeRecord(by: HangupReason): Promise<void> {
+    return this.recorded.then(async () => {
+      try {
+        await this.deps.store.endCall(this.key, by);
+      } catch (err) {
+        this.redisFailed(err, { code: 'B2B_ERR_RECORD_LEFT' }, 'could not remove call record from redis');
+      }
+    });
+  }
+
+  // ---- after a reconnect to drachtio-server (lib/cluster/reconnect.ts) -------------------------------
+
+  /** Whether this call's dialogs live on the drachtio-server `srf` is connected to. */
+  isOn(srf: Srf): boolean {
+    return this.deps.srf === srf;
+  }
+
+  /**
+   * Asks drachtio-server, after the connection to it came back, whether it still has this call's two
+   * dialogs (a local probe, nothing on the wire). Both gone (it restarted): the call is over, each party
+   * gets a BYE sent outside the dialog and the record goes. Otherwise the dialogs outlived the old
+   * connection but lost their owner with it (in-dialog requests from the parties get 481 there, and a
+   * BYE clears its dialog), so from now on the call is watched like an adopted one: probed every
+   * `cluster.watchIntervalMs`, the other party sent BYE as soon as one leg is gone.
+   */
+  async checkDialogs(): Promise<DialogCheck> {
+    if (!this.call || this.ended) return 'unanswered';
+    if (this.watch) return 'watched'; // it probes on its own
+    const { uas, uac } = this.call;
+    let exists: boolean[];
+    try {
+      exists = await Promise.all([dialogExists(this.deps.srf, uas.id), dialogExists(this.deps.srf, uac.id)]);
+    } catch (err) {
+      this.log.debug({ err }, 'could not ask drachtio-server for the dialogs after the reconnect');
+      return 'unknown';
+    }
+    if (this.ended || this.watch) return 'unanswered';
+    if (!exists[0] && !exists[1]) {
+      await this.endLost('drachtio-restart');
+      return 'lost';
+    }
+    this.watchOrphaned();
+    return 'watched';
+  }
+
+  /** Ends a call whose two dialogs drachtio-server no longer has: BYE outside the dialog to each party, record removed. */
+  private async endLost(by: HangupReason): Promise<void> {
+    if (this.ended || !this.call) return;
+    this.ended = true;
+    clearTimeout(this.maxDurationTimer);
+    this.watch?.stop();
+    const { uas, uac, target } = this.call;
+    const legs = [
+      { leg: 'caller', bye: lostLegOf(uas, 'uas') },
+      { leg: 'target', bye: lostLegOf(uac, 'uac') },
+    ];
+    this.forgetDialogs();
+    this.log.warn(
+      { code: 'B2B_WARN_DIALOG_LOST', server: this.deps.serverId, route: this.routeName, target: target.id, by },
+      "drachtio-server no longer has this call's dialogs: call ended, each party sent a BYE outside the dialog",
+    );
+    const byes = Promise.all(
+      legs.map(({ leg, bye }) =>
+        sendByeOutsideDialog(this.deps.srf, bye, (status) => this.log.debug({ leg, status }, 'BYE for the lost dialog answered')).catch((err: unknown) =>
+          this.log.debug({ err, leg }, 'could not send the BYE for the lost dialog'),
+        ),
+      ),
+    );
+    await Promise.all([byes, this.removeRecord(by)]);
+    this.log.info({ route: this.routeName, target: target.id, by, durationMs: Date.now() - this.startedAt }, 'call ended');
+    this.finish();
+  }
+
+  /** The call's dialogs outlived a lost connection but have no owner in drachtio-server any more: watch them. */
+  private watchOrphaned(): void {
+    if (!this.record) return;
+    const { config, srf, serverId } = this.deps;
+    this.forgetDialogs();
+    this.log.warn(
+      { code: 'B2B_WARN_DIALOG_ORPHANED', server: serverId, route: this.routeName },
+      'drachtio-server kept the call over a lost connection but no longer routes its requests here: watching its dialogs until a party hangs up',
+    );
+    this.watch = new AdoptedCall(this.record, srf, config.cluster.watchIntervalMs, config.cluster.optionsIntervalMs, this.log, (_c, by) => void this.onWatchReleased(by));
+    this.watch.start();
+  }
+
+  /** Ends a watched call from this side (shutdown, operator, maximum duration): BYE on each leg still up. */
+  private async endWatched(by: HangupReason): Promise<void> {
+    if (this.ended || !this.watch) return;
+    this.watchEndReason ??= by;
+    if (by === 'max-duration') this.log.info({ code: 'B2B_ERR_MAX_DURATION' }, 'call reached its maximum duration; ending it');
+    await this.watch.end(by === 'shutdown' ? 'shutdown' : 'operator');
+  }
+
+  /** A watched call is over: a party hung up (its leg is gone; the other was sent BYE), or it was ended from this side. */
+  private async onWatchReleased(by: ReleaseReason): Promise<void> {
+    if (this.ended || !this.call) return;
+    // both legs gone at once: drachtio-server may have lost them (restarted): tell both parties (a party that did hang up answers 481)
+    if (by === 'both' && !this.watchEndReason) return this.endLost('both');
+    this.ended = true;
+    clearTimeout(this.maxDurationTimer);
+    const reason: HangupReason = this.watchEndReason ?? (by === 'unwatchable' ? 'error' : by);
+    await this.removeRecord(reason);
+    this.log.info({ route: this.routeName, target: this.call.target.id, by: reason, durationMs: Date.now() - this.startedAt }, 'call ended');
+    this.finish();
+  }
+
+  /**
+   * Drops drachtio-srf's Dialog objects of this call: their requests would go out on the closed
+   * connection, and nothing for them arrives on the new one.
+   */
+  private forgetDialogs(): void {
+    if (!this.call) return;
+    const srf = this.deps.srf as Srf & { removeDialog?(d: Dialog): void };
+    for (const d of [this.call.uas, this.call.uac]) {
+      (d as unknown as { connected: boolean }).connected = false;
+      (d as unknown as NodeJS.EventEmitter).removeAllListeners();
+      srf.removeDialog?.(d);
+    }
   }
 
   /** The call is over for this instance: out of the registry, and (outbound mode) its drachtio connection closed. */

@@ -123,6 +123,32 @@ interface UacInvite {
   final: boolean;
 }
 
+/**
+ * The CSeq sofia gives the first request of a leg that has none: `(sip_now() >> 1) & 0x7ffffff`, where
+ * sip_now() is su_now().tv_sec, seconds since 1900 (nta.c `nta_msg_request_complete`, sip_time.c, su_time.c).
+ */
+export function sofiaInitialSeq(nowMs = Date.now()): number {
+  const ntpSeconds = Math.floor(nowMs / 1000) + 2208988800;
+  return Math.floor(ntpSeconds / 2) % 0x8000000;
+}
+
+/**
+ * The app's CSeq on a request outside a dialog, as drachtio-server v0.9.10 treats it (checked):
+ * `makeTags` passes it to `nta_outgoing_tcreate`, whose leg (made without a CSeq) keeps its number
+ * (`nta_msg_request_complete`: `leg_seq` 0, `sip->sip_cseq` set) with the request's own method
+ * (`77 INVITE` on a BYE goes out as `77 BYE`). One sofia cannot parse (`sip_cseq_d`: a uint32, LWS, a
+ * method token; `abc BYE`, `42`, `4294967296 BYE`) makes `sip_add_tagis` stop there: it and every app
+ * header after it are dropped, and the leg's own CSeq (`sofiaInitialSeq`) is used. `bad`: its index in `hdrs`.
+ */
+export function appCSeq(hdrs: readonly AppHeader[]): { seq?: number; bad?: number } {
+  const i = hdrs.findIndex((h) => h.lname === 'cseq');
+  if (i === -1) return {};
+  const m = /^(\d+)[ \t\r\n]+[A-Za-z0-9\-.!%*_+`'~]+(?:[ \t\r\n].*)?$/.exec(hdrs[i].value);
+  const seq = m ? Number(m[1]) : NaN;
+  if (!m || !(seq <= 0xffffffff)) return { bad: i };
+  return { seq };
+}
+
 function isIp(host: string): boolean {
   return net.isIP(host.replace(/^\[|\]$/g, '')) !== 0;
 }
@@ -1025,7 +1051,10 @@ export class DrachtioEmulator {
     if (to === undefined) throw new Error('Error creating leg');
 
     const dest = await this.resolve(targetUri.host, targetUri.port ?? 5060);
-    const seq = Math.floor(Math.random() * 30000) + 1;
+    // the app's CSeq number is kept; a CSeq sofia cannot parse is dropped with every app header after it
+    const cseq = appCSeq(hdrs);
+    const seq = cseq.seq ?? sofiaInitialSeq();
+    const extra = cseq.bad === undefined ? hdrs : hdrs.slice(0, cseq.bad);
     const req = SipMessage.request(method, wireUri);
     req.append('Via', this.newVia());
     req.append('Max-Forwards', findHeader(hdrs, 'max-forwards')?.value ?? '70');
@@ -1035,7 +1064,7 @@ export class DrachtioEmulator {
     req.append('CSeq', `${seq} ${method}`);
     const customContact = findHeader(hdrs, 'contact');
     if ((method === 'INVITE' || method === 'SUBSCRIBE') && !customContact) req.append('Contact', contact);
-    for (const h of hdrs) {
+    for (const h of extra) {
       if (['from', 'to', 'call-id', 'cseq', 'max-forwards'].includes(h.lname)) continue;
       req.append(h.name, h.value);
     }

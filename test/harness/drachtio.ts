@@ -20,7 +20,13 @@ export interface DrachtioServer {
   sipPort: number;
   secret: string;
   stop(): Promise<void>;
-  /** captured stdout+stderr of the server process (last 200k chars), for debugging failures */
+  /**
+   * Stops the server (`signal`, default SIGTERM; SIGKILL for a crash) and starts it again on the same
+   * admin and SIP ports, with the same options: everything it held in memory (dialogs, transactions,
+   * connections) is gone, as after a real restart. Resolves once the admin port accepts connections.
+   */
+  restart(opts?: { signal?: 'SIGTERM' | 'SIGKILL'; downMs?: number }): Promise<void>;
+  /** captured stdout+stderr of the server process (last 200k chars, across restarts), for debugging failures */
   logs?(): string;
 }
 
@@ -111,10 +117,60 @@ export async function startDrachtio(opts: StartDrachtioOptions = {}): Promise<Dr
 }
 
 async function startOnce(opts: StartDrachtioOptions): Promise<DrachtioServer> {
-  const secret = opts.secret ?? 'cymru';
-  const loglevel = opts.loglevel ?? 'info';
   const adminPort = await freeTcpPort();
   const sipPort = await freeUdpPort([adminPort]);
+  const kind: DrachtioServer['kind'] = process.env.DRACHTIO_BIN ? 'real' : 'emulator';
+  let output = '';
+  const capture = (b: Buffer | string) => {
+    output += b.toString();
+    if (output.length > MAX_LOG_CHARS) output = output.slice(-MAX_LOG_CHARS);
+  };
+  let running = await launch(opts, adminPort, sipPort, capture, () => output);
+  let stopped = false;
+
+  return {
+    kind,
+    host: HOST,
+    adminPort,
+    sipAddress: HOST,
+    sipPort,
+    secret: opts.secret ?? 'cymru',
+    stop: async () => {
+      stopped = true;
+      await running.kill('SIGTERM');
+    },
+    restart: async ({ signal = 'SIGTERM', downMs = 0 } = {}) => {
+      if (stopped) throw new Error('drachtio was stopped; it cannot be restarted');
+      await running.kill(signal);
+      capture(`\n----- drachtio restarted (${signal}) on admin ${String(adminPort)}, sip ${String(sipPort)} -----\n`);
+      if (downMs > 0) await new Promise((r) => setTimeout(r, downMs));
+      // the same ports: another process may take one meanwhile only by chance; the admin port may still
+      // be held for a moment by the old socket (a retry settles it)
+      let lastErr: Error | undefined;
+      for (let attempt = 0; attempt < 5; attempt++) {
+        try {
+          running = await launch(opts, adminPort, sipPort, capture, () => output);
+          return;
+        } catch (err) {
+          lastErr = err as Error;
+          if (!/EADDRINUSE|address already in use|exited during startup/i.test(lastErr.message)) throw lastErr;
+          await new Promise((r) => setTimeout(r, 200));
+        }
+      }
+      throw lastErr ?? new Error('drachtio failed to restart');
+    },
+    logs: () => output,
+  };
+}
+
+interface Running {
+  kill(signal: NodeJS.Signals): Promise<void>;
+}
+
+/** Starts one drachtio process on the given ports; resolves once its admin port accepts connections. */
+async function launch(opts: StartDrachtioOptions, adminPort: number, sipPort: number, capture: (b: Buffer | string) => void, output: () => string): Promise<Running> {
+  const secret = opts.secret ?? 'cymru';
+  const loglevel = opts.loglevel ?? 'info';
   const bin = process.env.DRACHTIO_BIN;
   const handlerSipMethod = (opts.requestHandlerSipMethod ?? 'INVITE').toUpperCase();
   const handlerHttpMethod = opts.requestHandlerHttpMethod ?? 'GET';
@@ -176,46 +232,30 @@ async function startOnce(opts: StartDrachtioOptions): Promise<DrachtioServer> {
 
   const child = spawn(command, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   trackChild(child, true); // killed with its process group (node under tsx) when jest exits
-  let output = '';
-  const capture = (b: Buffer) => {
-    output += b.toString('utf8');
-    if (output.length > MAX_LOG_CHARS) output = output.slice(-MAX_LOG_CHARS);
-  };
   child.stdout?.on('data', capture);
   child.stderr?.on('data', capture);
 
-  const lastLines = (n = 40) => output.split('\n').slice(-n).join('\n');
-  const kill = async () => {
-    if (child.exitCode !== null || child.signalCode !== null) {
-      if (configDir) fs.rmSync(configDir, { recursive: true, force: true });
-      return;
-    }
-    await killChild(child, 'SIGTERM', 3000);
+  const lastLines = (n = 40) => output().split('\n').slice(-n).join('\n');
+  const removeConfig = () => {
     if (configDir) fs.rmSync(configDir, { recursive: true, force: true });
+  };
+  const kill = async (signal: NodeJS.Signals) => {
+    if (child.exitCode === null && child.signalCode === null) await killChild(child, signal, 3000);
+    removeConfig();
   };
 
   const deadline = Date.now() + 20_000;
   for (;;) {
     if (child.exitCode !== null || child.signalCode !== null) {
-      if (configDir) fs.rmSync(configDir, { recursive: true, force: true });
+      removeConfig();
       throw new Error(`drachtio (${kind}) exited during startup (code ${child.exitCode}):\n${lastLines()}`);
     }
     if (await canConnect(adminPort)) break;
     if (Date.now() > deadline) {
-      await kill();
+      await kill('SIGTERM');
       throw new Error(`drachtio (${kind}) admin port ${adminPort} not accepting connections after 20s:\n${lastLines()}`);
     }
     await new Promise((r) => setTimeout(r, 100));
   }
-
-  return {
-    kind,
-    host: HOST,
-    adminPort,
-    sipAddress: HOST,
-    sipPort,
-    secret,
-    stop: kill,
-    logs: () => output,
-  };
+  return { kill };
 }
