@@ -7,6 +7,7 @@ import type { CallStore } from '../store/call-store';
 import type { ClusterStore, ControlMessage, InstanceFacts } from '../store/cluster-store';
 import { OUTBOUND_SERVER_ID } from '../drachtio/connection';
 import { AdoptedCall, type ReleaseReason } from './adopted-call';
+import { lostLegOfRecord, sendByeOutsideDialog } from './reconnect';
 
 /** What the cluster runtime needs from the rest of the instance. */
 export interface ClusterDeps {
@@ -172,6 +173,18 @@ export class ClusterMember {
   private async release(call: AdoptedCall, by: ReleaseReason): Promise<void> {
     this.adopted.delete(call.key);
     const { store, cluster, instanceId, logger } = this.deps;
+    if (by === 'both') {
+      // both dialogs gone at one probe: drachtio-server most likely restarted and lost them, so tell each
+      // party with a BYE built from the record (a party that had hung up answers it 481)
+      const srf = this.deps.srfByServer.get(call.record.server);
+      if (srf) {
+        await Promise.all(
+          (['a', 'b'] as const).map((leg) =>
+            sendByeOutsideDialog(srf, lostLegOfRecord(call.record, leg)).catch((err: unknown) => logger.debug({ err }, 'BYE outside the dialog failed')),
+          ),
+        );
+      }
+    }
     try {
       await store.endCall(call.key, by);
       await cluster.event('released', { call: call.key, instance: instanceId, by });
