@@ -11,6 +11,7 @@ import { runUac, startUas, type SippUas } from '../harness/sipp';
 import { spawnSync } from 'node:child_process';
 import { REPO_ROOT } from '../harness/app';
 import { drachtioSection, startDispatcher, writeConfig } from '../helpers/dispatcher';
+import { newIds, RawSipClient, request, SDP } from '../helpers/raw-sip';
 
 const PREFIX = 'clu:';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -233,4 +234,47 @@ describe('one cluster: an instance SIGKILLed mid-call loses no call and leaves n
     await b.stop('SIGKILL');
     await run;
   }, 90000);
+
+  it('an adopted call whose caller vanished without a BYE: the in-dialog OPTIONS gets 481, the target gets its BYE', async () => {
+    // OPTIONS to the peers every 500 ms in this test (default 30 s)
+    const pair = await Promise.all(
+      ['node-a', 'node-b'].map((id) => startDispatcher({ ...config(id), cluster: { ...CLUSTER, optionsIntervalMs: 500 } })),
+    );
+    apps.push(...pair);
+    const client = await new RawSipClient({ host: drachtio.sipAddress, port: drachtio.sipPort }).open();
+    try {
+      const before = (await answering.stats()).messages.BYE_Recv ?? 0;
+      const ids = newIds();
+      const local = `127.0.0.1:${client.port}`;
+      const ruri = 'sip:200@vanish.test';
+      const common = [`From: <sip:caller@${local}>;tag=${ids.tag}`, `Call-ID: ${ids.callId}`, 'Max-Forwards: 70'];
+      client.send(
+        request(`INVITE ${ruri} SIP/2.0`, [`Via: SIP/2.0/UDP ${local};branch=${ids.branch}`, ...common, `To: <${ruri}>`, 'CSeq: 1 INVITE', `Contact: <sip:caller@${local}>`, 'Content-Type: application/sdp'], SDP),
+      );
+      const ok = await client.waitFor((r) => r.headers['call-id']?.[0] === ids.callId && r.status === 200);
+      const contact = /<([^>]+)>/.exec(ok.headers.contact?.[0] ?? '')?.[1] ?? ruri;
+      client.send(request(`ACK ${contact} SIP/2.0`, [`Via: SIP/2.0/UDP ${local};branch=${ids.branch}ack`, ...common, `To: ${ok.headers.to[0]}`, 'CSeq: 1 ACK']));
+      await waitForRecords(1);
+      const key = (await redis.keys(`${PREFIX}call:*`))[0].slice(`${PREFIX}call:`.length);
+      const owner = await redis.hget(`${PREFIX}call:${key}`, 'instance');
+      const [dead, survivor] = owner === 'node-a' ? pair : [pair[1], pair[0]];
+      await dead.stop('SIGKILL');
+      // the survivor adopts the call and probes its peers: answer the caller's OPTIONS with 481, as a phone that lost the call would
+      let options: string | undefined;
+      for (let i = 0; i < 100 && !options; i += 1) {
+        options = client.requests().find((raw) => raw.startsWith('OPTIONS ') && raw.includes(ids.callId));
+        if (!options) await sleep(100);
+      }
+      expect(options).toBeDefined();
+      const echoed = ['Via', 'From', 'To', 'Call-ID', 'CSeq'].map((h) => new RegExp(`^${h}:.*$`, 'im').exec(options ?? '')?.[0] ?? '');
+      client.send(request('SIP/2.0 481 Call/Transaction Does Not Exist', echoed));
+      const s = await answering.waitForStats((x) => (x.messages.BYE_Recv ?? 0) >= before + 1, 5000);
+      expect((s.messages.BYE_Recv ?? 0) - before).toBe(1);
+      await expectNothingCounted(3000);
+      expect((await endedEvents()).find((e) => e.call === key)).toMatchObject({ by: 'caller' });
+      expect(await survivor.stop('SIGTERM')).toBe(0);
+    } finally {
+      await client.close();
+    }
+  }, 60000);
 });
