@@ -4,6 +4,7 @@
  * strategy's per-target outcomes and response header policy. Each scenario has its own route
  * (Request-URI domain `<name>.test`) and back-ends, so counters never mix.
  */
+import { expectNothingCounted } from '../helpers/counted';
 import type Redis from 'ioredis';
 import type { AppProcess } from '../harness/app';
 import { startDrachtio, type DrachtioServer } from '../harness/drachtio';
@@ -80,12 +81,7 @@ describe('call set-up timers and limits, end to end', () => {
 
   /** After every scenario: no call record left, every `active` back to zero. */
   afterEach(async () => {
-    for (let i = 0; i < 50; i += 1) {
-      if ((await redis.keys(`${PREFIX}call:*`)).length === 0) break;
-      await sleep(100);
-    }
-    expect(await redis.keys(`${PREFIX}call:*`)).toEqual([]);
-    for (const id of await redis.smembers(`${PREFIX}targets`)) expect({ id, active: (await redis.hget(`${PREFIX}target:${id}`, 'active')) ?? '0' }).toEqual({ id, active: '0' });
+    await expectNothingCounted(redis, PREFIX);
   });
 
   function inviteText(ids: ReturnType<typeof newIds>, ruri: string, opts: { body?: string; branch?: string; headers?: string[] } = {}): string {

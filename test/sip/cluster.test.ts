@@ -3,6 +3,7 @@
  * SIGKILLed mid-call, no answered call is cut; the survivor adopts its calls and, when a party hangs
  * up, sends the other leg its BYE and removes the record, so `active` ends at 0 and no record remains.
  */
+import { expectNothingCounted as expectNothingCountedIn } from '../helpers/counted';
 import type Redis from 'ioredis';
 import type { AppProcess } from '../harness/app';
 import { startDrachtio, type DrachtioServer } from '../harness/drachtio';
@@ -90,21 +91,7 @@ describe('one cluster: an instance SIGKILLed mid-call loses no call and leaves n
     }
   }
 
-  /** No record left and every target's `active` at 0, within timeoutMs. */
-  async function expectNothingCounted(timeoutMs: number): Promise<void> {
-    const until = Date.now() + timeoutMs;
-    for (;;) {
-      const records = await redis.keys(`${PREFIX}call:*`);
-      const ids = await redis.smembers(`${PREFIX}targets`);
-      const active = await Promise.all(ids.map(async (id) => Number((await redis.hget(`${PREFIX}target:${id}`, 'active')) ?? 0)));
-      if (records.length === 0 && active.every((a) => a === 0)) return;
-      if (Date.now() > until) {
-        expect({ records, active }).toEqual({ records: [], active: active.map(() => 0) });
-        return;
-      }
-      await sleep(100);
-    }
-  }
+  const expectNothingCounted = (timeoutMs: number) => expectNothingCountedIn(redis, PREFIX, timeoutMs);
 
   async function endedEvents(): Promise<Array<Record<string, string>>> {
     const entries = await redis.xrange(`${PREFIX}events`, '-', '+');
@@ -230,9 +217,10 @@ describe('one cluster: an instance SIGKILLed mid-call loses no call and leaves n
     expect((s.messages.BYE_Recv ?? 0) - before).toBe(2);
     const ended = (await endedEvents()).filter((e) => e.by === 'operator');
     expect(ended.map((e) => e.call).sort()).toEqual([ofA[0], ofB[0]].sort());
-    // the rest are left to the survivor; end them for the next test
-    await b.stop('SIGKILL');
+    // the others run to their callers' BYE: the survivor ends them, its own and the adopted ones
     await run;
+    await expectNothingCounted(2 * CLUSTER.watchIntervalMs + 3000);
+    expect(await b.stop('SIGTERM')).toBe(0);
   }, 90000);
 
   it('an adopted call whose caller vanished without a BYE: the in-dialog OPTIONS gets 481, the target gets its BYE', async () => {

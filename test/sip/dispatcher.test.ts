@@ -4,6 +4,7 @@
  * One dispatcher serves every scenario; each scenario has its own Request-URI domain, route and
  * back-ends, so counters and sipp statistics of one never mix with another's.
  */
+import { expectNothingCounted } from '../helpers/counted';
 import type Redis from 'ioredis';
 import type { AppProcess } from '../harness/app';
 import { startDrachtio, type DrachtioServer } from '../harness/drachtio';
@@ -161,17 +162,7 @@ describe('dispatcher end to end (sipp -> drachtio -> dispatcher -> sipp)', () =>
 
   /** After every scenario: no call record left, and every target's `active` back to zero. */
   afterEach(async () => {
-    const deadline = Date.now() + 5000;
-    for (;;) {
-      const records = await redis.keys(`${PREFIX}call:*`);
-      const ids = await redis.smembers(`${PREFIX}targets`);
-      const active = await Promise.all(ids.map(async (id) => Number((await redis.hget(`${PREFIX}target:${id}`, 'active')) ?? 0)));
-      if (records.length === 0 && active.every((a) => a === 0)) break;
-      if (Date.now() > deadline) {
-        expect({ records, active }).toEqual({ records: [], active: active.map(() => 0) });
-      }
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await expectNothingCounted(redis, PREFIX);
     // Redis counts what the back-ends saw: per target, `attempts` is the number of calls (INVITEs
     // that opened a call, not retransmissions) its sipp received, `canceled` the CANCELs it received,
     // and `failed:<status>` the final responses of that status it sent (487 answers a CANCEL, so it
