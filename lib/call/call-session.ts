@@ -275,7 +275,8 @@ export class CallSession implements DialogChecked {
   /**
    * Ends both legs once, whoever hung up first, and removes the Redis record (decrementing `active`
    * once). The record goes whatever storing it returned: a store that timed out may still have run.
-   * Removal and the BYEs run side by side, so a slow BYE transaction never keeps a record alive.
+   * Removal and the BYEs run side by side, so a slow BYE transaction never keeps a record alive, nor
+   * the call in the registry (a drain does not wait for it).
    */
   private async hangup(by: HangupReason): Promise<void> {
     if (this.watch) return this.endWatched(by);
@@ -288,8 +289,11 @@ export class CallSession implements DialogChecked {
     const byes = Promise.all(
       others.map((d) => (d.connected ? d.destroy().catch((err: unknown) => this.log.debug({ err }, 'BYE to other leg failed')) : undefined)),
     );
-    await Promise.all([byes, this.removeRecord(by)]);
+    await this.removeRecord(by);
     this.log.info({ route: this.routeName, target: target.id, by, durationMs: Date.now() - this.startedAt }, 'call ended');
+    // over for the drain now: the BYE transactions run on in drachtio-server (up to 32 s for a silent peer)
+    this.deps.registry.remove(this);
+    await byes;
     this.finish();
   }
 
@@ -362,8 +366,11 @@ export class CallSession implements DialogChecked {
         ),
       ),
     );
-    await Promise.all([byes, this.removeRecord(by)]);
+    await this.removeRecord(by);
     this.log.info({ route: this.routeName, target: target.id, by, durationMs: Date.now() - this.startedAt }, 'call ended');
+    // over for the drain now: the BYE transactions run on in drachtio-server (up to 32 s for a silent peer)
+    this.deps.registry.remove(this);
+    await byes;
     this.finish();
   }
 
