@@ -283,18 +283,13 @@ export class CallSession implements DialogChecked {
     if (this.ended || !this.call) return;
     this.ended = true;
     clearTimeout(this.maxDurationTimer);
-    const { uas, uac, target } = this.call;
+    const { uas, uac } = this.call;
     if (by === 'max-duration') this.log.info({ code: 'B2B_ERR_MAX_DURATION', maxDurationS: this.admitted.route.maxDurationS ?? this.deps.config.call.maxDurationS }, 'call reached its maximum duration; ending it');
     const others: Dialog[] = by === 'caller' ? [uac] : by === 'target' ? [uas] : [uas, uac];
     const byes = Promise.all(
       others.map((d) => (d.connected ? d.destroy().catch((err: unknown) => this.log.debug({ err }, 'BYE to other leg failed')) : undefined)),
     );
-    await this.removeRecord(by);
-    this.log.info({ route: this.routeName, target: target.id, by, durationMs: Date.now() - this.startedAt }, 'call ended');
-    // over for the drain now: the BYE transactions run on in drachtio-server (up to 32 s for a silent peer)
-    this.deps.registry.remove(this);
-    await byes;
-    this.finish();
+    await this.closeOut(by, byes);
   }
 
   /** Removes the Redis record (decrementing `active` once), whatever storing it returned: a store that timed out may still have run. */
@@ -366,12 +361,7 @@ export class CallSession implements DialogChecked {
         ),
       ),
     );
-    await this.removeRecord(by);
-    this.log.info({ route: this.routeName, target: target.id, by, durationMs: Date.now() - this.startedAt }, 'call ended');
-    // over for the drain now: the BYE transactions run on in drachtio-server (up to 32 s for a silent peer)
-    this.deps.registry.remove(this);
-    await byes;
-    this.finish();
+    await this.closeOut(by, byes);
   }
 
   /** The call's dialogs outlived a lost connection but have no owner in drachtio-server any more: watch them. */
@@ -402,9 +392,19 @@ export class CallSession implements DialogChecked {
     if (by === 'both' && !this.watchEndReason) return this.endLost('both');
     this.ended = true;
     clearTimeout(this.maxDurationTimer);
-    const reason: HangupReason = this.watchEndReason ?? (by === 'unwatchable' ? 'error' : by);
-    await this.removeRecord(reason);
-    this.log.info({ route: this.routeName, target: this.call.target.id, by: reason, durationMs: Date.now() - this.startedAt }, 'call ended');
+    await this.closeOut(this.watchEndReason ?? (by === 'unwatchable' ? 'error' : by));
+  }
+
+  /**
+   * The end of every answered call, however it ended: its record removed (decrementing `active` once),
+   * one `call ended` line, and out of the registry at once, so a drain does not wait for the BYE
+   * transactions `byes` (drachtio-server runs them on, up to 32 s for a silent peer).
+   */
+  private async closeOut(by: HangupReason, byes: Promise<unknown> = Promise.resolve()): Promise<void> {
+    await this.removeRecord(by);
+    this.log.info({ route: this.routeName, target: this.call?.target.id, by, durationMs: Date.now() - this.startedAt }, 'call ended');
+    this.deps.registry.remove(this);
+    await byes;
     this.finish();
   }
 
