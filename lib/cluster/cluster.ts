@@ -186,8 +186,8 @@ export class ClusterMember {
       }
     }
     try {
-      await store.endCall(call.key, by);
-      await cluster.event('released', { call: call.key, instance: instanceId, by });
+      // null: the record was already gone (its owner ended the call meanwhile): nothing was released here
+      if ((await store.endCall(call.key, by)) !== null) await cluster.event('released', { call: call.key, instance: instanceId, by });
     } catch (err) {
       logger.warn({ err, code: 'B2B_ERR_RECORD_LEFT', callId: call.record.callId }, 'could not remove an adopted call record from redis');
     }
