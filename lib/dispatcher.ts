@@ -11,6 +11,8 @@ import { compileRoutes } from './routing/match';
 import { compileHeaderPatterns } from './sip/headers';
 import { CallStore } from './store/call-store';
 import { ClusterStore } from './store/cluster-store';
+import { HealthStore } from './store/health-store';
+import { TargetHealth } from './cluster/target-health';
 import { ClusterMember } from './cluster/cluster';
 import { packageVersion } from './version';
 
@@ -18,6 +20,7 @@ export interface Dispatcher {
   readonly registry: CallRegistry;
   readonly srfs: readonly Srf[];
   readonly cluster: ClusterMember;
+  readonly health: TargetHealth;
   /**
    * SIGTERM path: refuse new calls, let active ones run until drainTimeoutMs, then end the rest, all
    * before `deadline` (epoch ms): records are removed and BYEs sent by then, whatever is still in flight.
@@ -41,7 +44,12 @@ export function startDispatcher(config: Config, logger: Logger, redis: Redis): D
   const instanceId = config.instanceId ?? 'dispatcher';
   const store = new CallStore(redis, config.redis.keyPrefix, instanceId, config.cluster.streamMaxLen);
   const routes = compileRoutes(config.routes);
+  const healthStore = new HealthStore(redis, store.keys, instanceId, config.cluster.streamMaxLen, Math.max(5000, 10 * config.health.refreshMs));
+  const targetIds = [...new Set(routes.flatMap((r) => r.targets.map((t) => t.id)))].sort();
+  const health = new TargetHealth(healthStore, config.health, targetIds, logger);
+  health.start();
   const deps: Omit<CallDeps, 'srf' | 'serverId'> = {
+    health,
     config,
     store,
     registry,
@@ -116,6 +124,7 @@ export function startDispatcher(config: Config, logger: Logger, redis: Redis): D
     registry,
     srfs,
     cluster,
+    health,
     async shutdown(deadline: number): Promise<void> {
       const drainMs = Math.min(config.call.drainTimeoutMs, deadline - Date.now());
       logger.info({ active: registry.size, drainTimeoutMs: config.call.drainTimeoutMs, shutdownTimeoutMs: config.call.shutdownTimeoutMs }, 'draining: new calls are refused');
@@ -126,6 +135,7 @@ export function startDispatcher(config: Config, logger: Logger, redis: Redis): D
         const inTime = await Promise.race([ending.then(() => true), sleep(deadline - Date.now()).then(() => false)]);
         if (!inTime) logger.warn({ left: registry.size }, 'shutdown deadline reached with BYE transactions still open; exiting anyway');
       }
+      health.stop();
       await Promise.race([cluster.stop(), sleep(deadline - Date.now())]);
       for (const srf of srfs) {
         try {

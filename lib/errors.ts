@@ -9,6 +9,7 @@ export const ERROR_CODES = {
   B2B_ERR_CONFIG_INVALID: 'The configuration does not match the schema',
   B2B_ERR_NO_ROUTE: 'No route matches the request',
   B2B_ERR_NO_TARGET: 'Every target of the route was tried and none answered',
+  B2B_ERR_ALL_TARGETS_DOWN: 'Every target of the route is quarantined or down; the caller got allFailedStatus at once, nothing was tried',
   B2B_ERR_CALL_CANCELED: 'The caller cancelled the call while it was being set up',
   B2B_ERR_ATTEMPT_TIMEOUT: 'A target sent no provisional response in time',
   B2B_ERR_SHUTTING_DOWN: 'The instance is draining and takes no new calls',
@@ -23,6 +24,9 @@ export const ERROR_CODES = {
   B2B_ERR_CLUSTER_UNREACHABLE: 'An adopted call lives on a drachtio-server this instance is not connected to, so it cannot be watched',
   B2B_WARN_CLUSTER_TAKEOVER: 'An instance stopped heartbeating and this one adopted the calls it owned',
   B2B_WARN_CONFIG_DEFAULT_SECRET: "A drachtio connection uses drachtio-server's well-known default secret",
+  // target health (lib/cluster/target-health.ts)
+  B2B_WARN_TARGET_QUARANTINED: 'A target answered 503 with Retry-After and is out of selection, cluster-wide, for that long',
+  B2B_WARN_TARGET_DOWN: 'A target failed health.passiveFailures real calls in a row and is out of selection, cluster-wide, for health.downS',
   // drachtio-server restarts (lib/cluster/reconnect.ts)
   B2B_WARN_DIALOG_LOST: "After a reconnect, drachtio-server no longer had an answered call's dialogs (it restarted): the call was ended, each party sent a BYE outside the dialog",
   B2B_WARN_DIALOG_ORPHANED: 'After a reconnect, drachtio-server still had a call\'s dialogs but no longer routes their requests to this instance: the call is watched until a party hangs up',

@@ -4,6 +4,7 @@ import type { Logger } from '../logger';
 import type { Dialog, Srf, SrfRequest, SrfResponse } from '../drachtio/srf';
 import type { RoutedTarget } from '../routing/match';
 import { orderTargets, type RandomSource } from '../routing/select';
+import { firstReturn, usableTargets, type TargetState } from '../routing/health';
 import { copyHeaders, type HeaderMatcher } from '../sip/headers';
 import { targetUri } from '../sip/uri';
 import type { CallRecord, CallStore } from '../store/call-store';
@@ -34,6 +35,11 @@ export interface CallDeps {
   headers: HeaderPolicy;
   logger: Logger;
   instanceId: string;
+  /** target health: this instance's view of the target states, and where attempt outcomes are reported (lib/cluster/target-health.ts) */
+  health?: {
+    readonly states: ReadonlyMap<string, TargetState>;
+    report(targetId: string, outcome: AttemptOutcome, retryAfter: string | undefined): void;
+  };
   random?: RandomSource;
 }
 
@@ -132,7 +138,22 @@ export class CallSession implements DialogChecked {
     this.req.on('update', (_u: SrfRequest, r: SrfResponse) => r.send(500, 'Not Supported Before Answer', { headers: { 'Retry-After': '1' } }));
 
     const failoverOn = route.failoverOn ?? config.call.failoverOn;
-    const order = orderTargets(this.admitted.targets, this.deps.random).slice(0, route.maxAttempts ?? config.call.maxAttempts);
+    // quarantined and down targets are skipped, from this instance's view (no Redis on the call path)
+    const now = Date.now();
+    const states = this.deps.health?.states ?? new Map<string, TargetState>();
+    const usable = usableTargets(this.admitted.targets, states, now);
+    if (usable.length === 0) {
+      const retryAfterS = Math.max(1, Math.ceil((firstReturn(this.admitted.targets, states, now) - now) / 1000));
+      this.respond(config.call.allFailedStatus, 'No Target Available', { 'Retry-After': String(retryAfterS) });
+      this.logOutcome('call failed: every target is quarantined or down', config.call.allFailedStatus, {
+        code: 'B2B_ERR_ALL_TARGETS_DOWN',
+        retryAfterS,
+        targets: this.admitted.targets.map((t) => ({ target: t.id, ...states.get(t.id) })),
+      });
+      this.finish();
+      return;
+    }
+    const order = orderTargets(usable, this.deps.random).slice(0, route.maxAttempts ?? config.call.maxAttempts);
     // parallel ringing needs the caller's offer to send to every target; an offer-less INVITE is hunted serially
     const groupSize = route.strategy === 'parallel' && this.req.body ? route.parallelCount : 1;
     const headers = copyHeaders(this.req.headers, this.deps.headers.request);
@@ -142,7 +163,10 @@ export class CallSession implements DialogChecked {
       const group = order.slice(i, i + groupSize);
       const t0 = Date.now();
       const result = await this.ring(group, headers);
-      group.forEach((target, k) => this.count(target, result.perTarget[k], Date.now() - t0));
+      group.forEach((target, k) => {
+        this.count(target, result.perTarget[k], Date.now() - t0);
+        this.reportHealth(target, result.perTarget[k], result.responses[k]);
+      });
       if (result.answered) {
         const target = group[result.answered.index];
         const answerRes = result.answered.answer.res;
@@ -198,6 +222,18 @@ export class CallSession implements DialogChecked {
     }
     const counted = outcome.kind === 'canceled' ? this.deps.store.recordCanceledAttempt(target.id) : this.deps.store.recordFailedAttempt(target.id, label);
     counted.catch((err: unknown) => this.redisFailed(err, { target: target.id }, 'could not count attempt in redis'));
+  }
+
+  /** Tells the health view what this attempt said about its target (a 503's Retry-After quarantines it). */
+  private reportHealth(target: RoutedTarget, outcome: AttemptOutcome | undefined, response: SrfResponse | undefined): void {
+    if (!outcome || !this.deps.health) return;
+    let retryAfter: string | undefined;
+    try {
+      retryAfter = response?.get('Retry-After') || undefined;
+    } catch {
+      retryAfter = undefined;
+    }
+    this.deps.health.report(target.id, outcome, retryAfter);
   }
 
   /** A target answered but the caller was gone before its leg was up: the attempt counts as canceled, not answered. */

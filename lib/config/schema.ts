@@ -37,6 +37,14 @@ export const DEFAULTS = {
   /** an answered call is ended with BYE on both legs after this long (4 h) */
   maxDurationS: 14400,
   reconnectMaxDelayMs: 5000,
+  /** health: consecutive failures on real calls that mark a target down (0 = off) */
+  healthPassiveFailures: 3,
+  /** health: how long a target marked down stays out of selection */
+  healthDownS: 30,
+  /** health: the longest quarantine a 503's Retry-After can ask for */
+  healthMaxQuarantineS: 3600,
+  /** health: how often each instance reads the target states from Redis */
+  healthRefreshMs: 1000,
   targetPort: 5060,
   targetTransport: 'udp',
   targetPriority: 10,
@@ -152,6 +160,14 @@ export const configSchema = z
         watchIntervalMs: z.number().int().min(200).max(600000).default(DEFAULTS.watchIntervalMs),
         optionsIntervalMs: z.number().int().min(0).max(3600000).default(DEFAULTS.optionsIntervalMs),
         streamMaxLen: z.number().int().min(100).default(DEFAULTS.streamMaxLen),
+      })
+      .prefault({}),
+    health: z
+      .strictObject({
+        passiveFailures: z.number().int().min(0).max(1000).default(DEFAULTS.healthPassiveFailures),
+        downS: z.number().int().min(1).max(86400).default(DEFAULTS.healthDownS),
+        maxQuarantineS: z.number().int().min(1).max(86400).default(DEFAULTS.healthMaxQuarantineS),
+        refreshMs: z.number().int().min(100).max(60000).default(DEFAULTS.healthRefreshMs),
       })
       .prefault({}),
     log: z

@@ -21,6 +21,8 @@ export interface Keys {
   control(instanceId: string): string;
   /** hash: counters of one target (active, attempts, answered, failed:<status>) */
   target(targetId: string): string;
+  /** hash with PEXPIREAT: a target out of selection (state quarantined|down, until, cause, instance, since, up) */
+  targetHealth(targetId: string): string;
   /** hash: counters of one route (stripped-user-parameters) */
   route(name: string): string;
   /** hash: cluster totals (active, attempts, answered, canceled, failed, ended) */
@@ -43,6 +45,7 @@ export function makeKeys(prefix: string): Keys {
     events: () => `${prefix}events`,
     control: (instanceId) => `${prefix}control:${instanceId}`,
     target: (targetId) => `${prefix}target:${targetId}`,
+    targetHealth: (targetId) => `${prefix}target:${targetId}:health`,
     route: (name) => `${prefix}route:${name}`,
     targets: () => `${prefix}targets`,
     totals: () => `${prefix}totals`,

@@ -105,3 +105,72 @@ end
 redis.call('HSET', ARGV[1] .. 'totals', 'active', total)
 return total
 `;
+
+/*
+ * Target health (lib/cluster/target-health.ts). A target's state is the hash `<prefix>target:<id>:health`
+ * (`state` quarantined|down, `until` epoch ms, `cause`, `instance`, `since`, later `up`); it expires
+ * `keepMs` after `until`, time for one instance to announce the target back up. Its failure run is kept
+ * in the target's counter hash (`failureRun`, `failureRunLabels`) so the whole cluster counts one run.
+ */
+
+/** Shared by SET_TARGET_STATE and TARGET_FAILURE: writes the state, resets the run, appends the event. */
+const WRITE_STATE = `
+local function writeState(health, counters, events, state, untilMs, cause, now, keepMs, instance, maxlen, target)
+  redis.call('DEL', health)
+  redis.call('HSET', health, 'state', state, 'until', untilMs, 'cause', cause, 'instance', instance, 'since', now)
+  redis.call('PEXPIREAT', health, tonumber(untilMs) + tonumber(keepMs))
+  redis.call('HDEL', counters, 'failureRun', 'failureRunLabels')
+  redis.call('XADD', events, 'MAXLEN', '~', maxlen, '*', 'type', 'target-' .. state, 'target', target, 'until', untilMs, 'cause', cause, 'instance', instance)
+end
+`;
+
+/**
+ * KEYS[1] health hash, KEYS[2] target counter hash, KEYS[3] events stream
+ * ARGV[1] state, ARGV[2] until, ARGV[3] cause, ARGV[4] now, ARGV[5] keepMs, ARGV[6] instance, ARGV[7] stream max length, ARGV[8] targetId
+ * Returns 1 when the state was written; 0 when the target is already out of selection until then or later (nothing changes).
+ */
+export const SET_TARGET_STATE = `${WRITE_STATE}
+local cur = tonumber(redis.call('HGET', KEYS[1], 'until') or '0')
+if cur > tonumber(ARGV[4]) and cur >= tonumber(ARGV[2]) then return 0 end
+writeState(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8])
+return 1
+`;
+
+/**
+ * One failure on a real call (stepFailureRun in lib/routing/health.ts is its pure model).
+ * KEYS[1] target counter hash, KEYS[2] health hash, KEYS[3] events stream
+ * ARGV[1] label, ARGV[2] threshold (0 = off), ARGV[3] downMs, ARGV[4] now, ARGV[5] keepMs, ARGV[6] instance, ARGV[7] stream max length, ARGV[8] targetId
+ * Returns {'skip'} (target already out of selection), {'count', n}, or {'down', until, cause}.
+ */
+export const TARGET_FAILURE = `${WRITE_STATE}
+local now = tonumber(ARGV[4])
+local cur = tonumber(redis.call('HGET', KEYS[2], 'until') or '0')
+if cur > now then return {'skip'} end
+local n = redis.call('HINCRBY', KEYS[1], 'failureRun', 1)
+local labels = redis.call('HGET', KEYS[1], 'failureRunLabels')
+if labels and labels ~= '' then labels = labels .. ',' .. ARGV[1] else labels = ARGV[1] end
+local threshold = tonumber(ARGV[2])
+if threshold > 0 and n >= threshold then
+  local untilMs = tostring(now + tonumber(ARGV[3]))
+  local cause = tostring(n) .. ' consecutive failures (' .. labels .. ')'
+  writeState(KEYS[2], KEYS[1], KEYS[3], 'down', untilMs, cause, ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8])
+  return {'down', untilMs, cause}
+end
+redis.call('HSET', KEYS[1], 'failureRunLabels', labels)
+return {'count', tostring(n)}
+`;
+
+/**
+ * Announces a target back up, once for the cluster.
+ * KEYS[1] health hash, KEYS[2] events stream
+ * ARGV[1] now, ARGV[2] instance, ARGV[3] stream max length, ARGV[4] targetId
+ * Returns the state and cause it leaves (`down|3 consecutive failures (…)`), or nil when it is not over or already announced.
+ */
+export const TARGET_UP = `
+local h = redis.call('HMGET', KEYS[1], 'state', 'until', 'cause', 'up')
+if not h[1] or not h[2] or h[4] then return nil end
+if tonumber(h[2]) > tonumber(ARGV[1]) then return nil end
+redis.call('HSET', KEYS[1], 'up', ARGV[1])
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'type', 'target-up', 'target', ARGV[4], 'was', h[1], 'cause', h[3], 'instance', ARGV[2])
+return h[1] .. '|' .. (h[3] or '')
+`;

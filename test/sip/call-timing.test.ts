@@ -67,7 +67,7 @@ describe('call set-up timers and limits, end to end', () => {
         targets: spec.targets.map((t, i) => ({ host: started[i].host, port: started[i].port, priority: t.priority, weight: 1 })),
       });
     }
-    app = await startDispatcher({ drachtio: drachtioSection(drachtio), redis: { url: redisServer.url, keyPrefix: PREFIX }, routes });
+    app = await startDispatcher({ drachtio: drachtioSection(drachtio), redis: { url: redisServer.url, keyPrefix: PREFIX }, health: { passiveFailures: 0 }, routes });
     client = await new RawSipClient(sip()).open();
   }, 60000);
 

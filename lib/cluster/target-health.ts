@@ -1,0 +1,113 @@
+import type { Config } from '../config/schema';
+import type { Logger } from '../logger';
+import type { AttemptOutcome } from '../call/failover';
+import { healthSignal, isUsable, type TargetState } from '../routing/health';
+import type { HealthStore } from '../store/health-store';
+
+/**
+ * One instance's view of the target states (quarantined, down), kept in memory so a call never waits
+ * on Redis to pick its targets: refreshed from Redis every `health.refreshMs`, and updated at once when
+ * this instance itself changes a state. Attempt outcomes are reported here after the fact; the Redis
+ * writes they cause run in the background.
+ */
+export class TargetHealth {
+  private view = new Map<string, TargetState>();
+  private timer?: NodeJS.Timeout;
+  private refreshing = false;
+
+  constructor(
+    private readonly store: HealthStore,
+    private readonly health: Config['health'],
+    /** every configured target id, the ones whose state is read */
+    private readonly targetIds: readonly string[],
+    private readonly logger: Logger,
+  ) {}
+
+  /** The states this instance knows; a state whose `until` has passed no longer counts (see isUsable). */
+  get states(): ReadonlyMap<string, TargetState> {
+    return this.view;
+  }
+
+  start(): void {
+    void this.refresh();
+    this.timer = setInterval(() => void this.refresh(), this.health.refreshMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  /** Reads every target's state from Redis into the view, and announces (once for the cluster) the targets whose state ran out. */
+  async refresh(now = Date.now()): Promise<void> {
+    if (this.refreshing || !this.store.available) return;
+    this.refreshing = true;
+    try {
+      const stored = await this.store.states(this.targetIds);
+      const next = new Map<string, TargetState>();
+      for (const [id, s] of stored) {
+        next.set(id, { state: s.state, until: s.until, cause: s.cause });
+        if (s.until <= now && !s.up) {
+          const left = await this.store.announceUp(id, now);
+          if (left) this.logger.info({ target: id, was: left.was, cause: left.cause }, 'target back up: in selection again');
+        }
+      }
+      // a state this instance wrote may not be readable yet (written after the read began): keep the later one
+      for (const [id, s] of this.view) if (!isUsable(s, now) && (next.get(id)?.until ?? 0) < s.until) next.set(id, s);
+      this.view = next;
+    } catch (err) {
+      this.logger.debug({ err }, 'could not refresh target states from redis; keeping the current view');
+    } finally {
+      this.refreshing = false;
+    }
+  }
+
+  /** What one attempt said about its target; `retryAfter` is its final response's Retry-After, if any. Never throws. */
+  report(targetId: string, outcome: AttemptOutcome, retryAfter: string | undefined): void {
+    const signal = healthSignal(outcome, retryAfter, this.health.maxQuarantineS);
+    const now = Date.now();
+    switch (signal.kind) {
+      case 'quarantine': {
+        const until = now + signal.seconds * 1000;
+        this.setLocal(targetId, { state: 'quarantined', until, cause: signal.cause });
+        this.store
+          .setState(targetId, 'quarantined', until, signal.cause, now)
+          .then((changed) => {
+            if (changed) this.logger.warn({ code: 'B2B_WARN_TARGET_QUARANTINED', target: targetId, until: new Date(until).toISOString(), cause: signal.cause }, 'target quarantined: out of selection until it asked');
+          })
+          .catch((err: unknown) => this.redisFailed(err, targetId));
+        return;
+      }
+      case 'failure':
+        if (this.health.passiveFailures === 0) return;
+        this.store
+          .countFailure(targetId, signal.label, this.health.passiveFailures, this.health.downS * 1000, now)
+          .then((r) => {
+            if (r.kind !== 'down') return;
+            this.setLocal(targetId, { state: 'down', until: r.until, cause: r.cause });
+            this.logger.warn({ code: 'B2B_WARN_TARGET_DOWN', target: targetId, until: new Date(r.until).toISOString(), cause: r.cause }, 'target marked down: out of selection for health.downS');
+          })
+          .catch((err: unknown) => this.redisFailed(err, targetId));
+        return;
+      case 'success':
+        if (this.health.passiveFailures === 0) return;
+        this.store.countSuccess(targetId).catch((err: unknown) => this.redisFailed(err, targetId));
+        return;
+      case 'none':
+        return;
+    }
+  }
+
+  private setLocal(targetId: string, state: TargetState): void {
+    const cur = this.view.get(targetId);
+    if (cur && cur.until >= state.until) return;
+    const next = new Map(this.view);
+    next.set(targetId, state);
+    this.view = next;
+  }
+
+  private redisFailed(err: unknown, targetId: string): void {
+    if (this.store.available) this.logger.warn({ err, target: targetId }, 'could not write target health to redis');
+    else this.logger.debug({ err, target: targetId }, 'could not write target health to redis');
+  }
+}

@@ -1,0 +1,120 @@
+/**
+ * Target health, the pure part: what an attempt's outcome says about its target, and which targets a
+ * call may use given the cluster's target states. No I/O, no clock: `now` is passed in.
+ */
+import type { AttemptOutcome } from '../call/failover';
+
+/** Why a target is out of selection: `quarantined` (it asked, 503 + Retry-After) or `down` (passive health). */
+export type TargetStateKind = 'quarantined' | 'down';
+
+/** A target out of selection until `until` (epoch ms). A target with no state is up. */
+export interface TargetState {
+  readonly state: TargetStateKind;
+  readonly until: number;
+  /** e.g. `503 Retry-After 5`, `3 consecutive failures (timeout,timeout,timeout)` */
+  readonly cause: string;
+}
+
+/**
+ * The delta-seconds of a Retry-After header value (RFC 3261 §20.33, §25.1:
+ * `Retry-After = delta-seconds [ comment ] *( SEMI retry-param )`), ignoring the comment and the
+ * parameters; undefined when there is none or it does not start with digits. Capped at `maxS`.
+ */
+export function parseRetryAfter(value: string | undefined, maxS: number): number | undefined {
+  if (value === undefined) return undefined;
+  const m = /^\s*(\d+)(?=\s|\(|;|$)/.exec(value);
+  if (!m) return undefined;
+  const seconds = Number(m[1]);
+  if (!Number.isSafeInteger(seconds)) return maxS;
+  return Math.min(seconds, maxS);
+}
+
+/** What one attempt tells about its target's health. */
+export type HealthSignal =
+  /** 503 with a positive Retry-After: out of selection for `seconds` */
+  | { kind: 'quarantine'; seconds: number; cause: string }
+  /** counts towards passive `down`: no 18x in time, a send error that is not the request's fault, 503 without Retry-After */
+  | { kind: 'failure'; label: string }
+  /** answered: the failure run starts again */
+  | { kind: 'success' }
+  /** says nothing about the target (another final response, the caller's CANCEL, a ring timeout, a request fault) */
+  | { kind: 'none' };
+
+/** Classifies an attempt; `retryAfter` is the raw Retry-After header of its final response, if any. */
+export function healthSignal(outcome: AttemptOutcome, retryAfter: string | undefined, maxQuarantineS: number): HealthSignal {
+  switch (outcome.kind) {
+    case 'answered':
+      return { kind: 'success' };
+    case 'timeout':
+      return { kind: 'failure', label: 'timeout' };
+    case 'send-error':
+      return outcome.requestFault ? { kind: 'none' } : { kind: 'failure', label: 'error' };
+    case 'rejected': {
+      if (outcome.status !== 503) return { kind: 'none' };
+      const seconds = parseRetryAfter(retryAfter, maxQuarantineS);
+      if (seconds !== undefined && seconds > 0) return { kind: 'quarantine', seconds, cause: `503 Retry-After ${String(seconds)}` };
+      return { kind: 'failure', label: '503' };
+    }
+    case 'no-answer':
+    case 'canceled':
+      return { kind: 'none' };
+  }
+}
+
+/** Whether a target may be tried now. */
+export function isUsable(state: TargetState | undefined, now: number): boolean {
+  return state === undefined || state.until <= now;
+}
+
+/** The targets a call may try now, in their given order: those with no state, or whose state has run out. */
+export function usableTargets<T extends { readonly id: string }>(targets: readonly T[], states: ReadonlyMap<string, TargetState>, now: number): T[] {
+  return targets.filter((t) => isUsable(states.get(t.id), now));
+}
+
+/**
+ * When the first of these targets comes back (epoch ms), for the Retry-After of a caller refused
+ * because all are out; `now` when one is usable already.
+ */
+export function firstReturn(targets: readonly { readonly id: string }[], states: ReadonlyMap<string, TargetState>, now: number): number {
+  let first = Infinity;
+  for (const t of targets) {
+    const s = states.get(t.id);
+    if (isUsable(s, now)) return now;
+    first = Math.min(first, (s as TargetState).until);
+  }
+  return first === Infinity ? now : first;
+}
+
+/** The consecutive-failure run of one target, as the counter script keeps it in Redis. */
+export interface FailureRun {
+  /** failures in a row since the last answer or state change */
+  readonly count: number;
+  /** their labels, oldest first */
+  readonly labels: readonly string[];
+}
+
+export const EMPTY_RUN: FailureRun = { count: 0, labels: [] };
+
+/**
+ * One step of the passive-health counter (the pure model of the Lua script HEALTH_SIGNAL in
+ * lib/store/scripts.ts, which runs it atomically for the whole cluster): a failure extends the run and,
+ * at `threshold` (0 = off), marks the target down and starts a new run; a success ends the run; a
+ * failure on a target already out of selection is not counted.
+ */
+export function stepFailureRun(
+  run: FailureRun,
+  signal: { kind: 'failure'; label: string } | { kind: 'success' },
+  threshold: number,
+  outOfSelection = false,
+): { run: FailureRun; down?: string } {
+  if (signal.kind === 'success') return { run: EMPTY_RUN };
+  if (outOfSelection) return { run };
+  const next: FailureRun = { count: run.count + 1, labels: [...run.labels, signal.label] };
+  if (threshold > 0 && next.count >= threshold) return { run: EMPTY_RUN, down: failureCause(next) };
+  return { run: next };
+}
+
+/** The cause recorded for a target marked down: `3 consecutive failures (timeout,timeout,503)`. */
+export function failureCause(run: FailureRun): string {
+  return `${String(run.count)} consecutive failures (${run.labels.join(',')})`;
+}
