@@ -108,16 +108,26 @@ describe('production build', () => {
       expect(r).toEqual({ code: 78, stdout: '', stderr: 'B2B_ERR_CONFIG_READ: cannot read config file /nonexistent/sipd.yaml: ENOENT\n' });
     });
 
-    it('runs the compiled server to "dispatcher started", and drains on SIGTERM (exit 0)', async () => {
+    it('runs the compiled server to "dispatcher started" without loading a dev dependency, and drains on SIGTERM (exit 0)', async () => {
+      // production installs have no tsx, typescript or jest: fail the start if anything asks for one
+      const blocker = join(scratch, 'no-dev-deps.js');
+      writeFileSync(blocker, `const Module = require('node:module');
+const resolve = Module._resolveFilename;
+Module._resolveFilename = function (request, ...rest) {
+  if (/^(tsx|typescript|ts-jest|jest|@jest\\/|esbuild)(\\/|$)/.test(request)) throw new Error('dev dependency loaded at run time: ' + request);
+  return resolve.call(this, request, ...rest);
+};
+`);
       const config = writeConfig({
         drachtio: { servers: [{ host: '127.0.0.1', port: await freeTcpPort(), secret: 'not-the-default' }] },
         redis: { url: `redis://127.0.0.1:${await freeTcpPort()}`, connectTimeoutMs: 50 },
         routes: [{ name: 'r', targets: [{ host: '10.0.0.1' }] }],
       });
-      const child = spawn(process.execPath, [BIN, 'serve', '--config', config], { cwd: pkg, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, ['--require', blocker, BIN, 'serve', '--config', config], { cwd: pkg, stdio: ['ignore', 'pipe', 'pipe'] });
       trackChild(child);
       let out = '';
       child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (out += d.toString()));
       const deadline = Date.now() + 15000;
       while (!out.split('\n').some((l) => parseJsonLine(l)?.msg === 'dispatcher started')) {
         if (Date.now() > deadline || child.exitCode !== null) throw new Error(`no "dispatcher started" line:\n${out}`);
