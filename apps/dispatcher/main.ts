@@ -8,13 +8,33 @@ import type { Config } from '../../lib/config/schema';
 import { createLogger, safeRedisUrl, type Logger } from '../../lib/logger';
 import { installFatalHandlers } from '../../lib/process/fatal';
 import { createRedis, waitForRedis } from '../../lib/store/redis-client';
+import { packageVersion } from '../../lib/version';
 
-const USAGE = 'usage: sip-dispatcher [--config <file>]   (default: $SIPD_CONFIG or config/default.yaml)';
+const USAGE = `usage: sip-dispatcher [serve] [--config <file>]
+
+Runs the dispatcher server. Operator commands: sip-dispatcher --help.
+
+  -c, --config <file>  config file (default: $SIPD_CONFIG, else config/default.yaml)
+  -h, --help           this text
+  -v, --version        print the version
+
+exit codes: 0 after a drain (SIGTERM, SIGINT), 64 usage error, 70 an unexpected fault, 78 bad config`;
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } } });
+  let values: { config?: string; help?: boolean; version?: boolean };
+  try {
+    ({ values } = parseArgs({ options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' }, version: { type: 'boolean', short: 'v' } } }));
+  } catch (err) {
+    // an unknown option or a stray argument: node's message names it
+    process.stderr.write(`sip-dispatcher: ${(err as Error).message}\n\n${USAGE}\n`);
+    process.exit(64); // EX_USAGE, as the operator CLI
+  }
   if (values.help) {
     process.stdout.write(`${USAGE}\n`);
+    return;
+  }
+  if (values.version) {
+    process.stdout.write(`sip-dispatcher ${packageVersion()}\n`);
     return;
   }
   const file = values.config ?? process.env.SIPD_CONFIG ?? 'config/default.yaml';

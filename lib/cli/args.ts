@@ -73,11 +73,13 @@ ${COMMON}`,
 };
 
 export const USAGE = `usage: ${BIN} [--config <file>] <command> [options]
+       ${BIN} [serve] [--config <file>]
 
-Operator commands for a sip-dispatcher cluster. Reads the server's config file for Redis
-(address, password, TLS, key prefix).
+With no command, or \`serve\`, runs the dispatcher server. The operator commands read the
+server's config file for Redis (address, password, TLS, key prefix).
 
 commands:
+  serve                run the server (the default when no command is given)
   status               instances, per-target counters, cluster totals
   calls                live calls (filter with --instance, --target)
   hangup <call>        end a call through the instance that owns it
@@ -180,4 +182,20 @@ export function parseCommandLine(argv: readonly string[]): Parsed {
       expectArgs(0, '');
       return { kind: 'events', config, json: v.json === true, follow: v.follow === true, count: parseCount(str('count'), usage) };
   }
+}
+
+/**
+ * Which program a \`sip-dispatcher\` command line runs (bin/sip-dispatcher.js): the server when there is
+ * no command (and no --help/--version) or the command is \`serve\` (then \`argv\` is the server's, without
+ * \`serve\`); otherwise the operator CLI, with the command line as given.
+ */
+export function programFor(argv: readonly string[]): { program: 'server' | 'cli'; argv: string[] } {
+  const { values, tokens } = parseArgs({ args: [...argv], options: ALL_OPTIONS, strict: false, allowPositionals: true, tokens: true });
+  const first = tokens.find((t) => t.kind === 'positional');
+  if (first === undefined) {
+    const cli = values.help === true || values.version === true;
+    return { program: cli ? 'cli' : 'server', argv: [...argv] };
+  }
+  if (first.value !== 'serve') return { program: 'cli', argv: [...argv] };
+  return { program: 'server', argv: argv.filter((_, i) => i !== first.index) };
 }

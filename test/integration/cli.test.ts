@@ -8,6 +8,7 @@ import IORedis, { type Redis } from 'ioredis';
 import { CallStore, type CallRecord } from '../../lib/store/call-store';
 import { ClusterStore } from '../../lib/store/cluster-store';
 import { makeKeys } from '../../lib/store/keys';
+import { USAGE } from '../../lib/cli/args';
 import { packageVersion } from '../../lib/version';
 import { exitOf, killChild, REPO_ROOT, trackChild } from '../harness/app';
 import { freeTcpPort } from '../harness/ports';
@@ -33,7 +34,8 @@ interface CliRun {
 /** Starts the CLI through its bin shim, with a clean environment (no SIPD_CONFIG, REDIS_* or NO_COLOR from outside). */
 function start(args: string[], env: Record<string, string> = {}): CliRun {
   const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(SIPD_CONFIG|REDIS_|NO_COLOR$)/.test(k)));
-  const child = spawn(process.execPath, [BIN, ...args], { cwd: REPO_ROOT, env: { ...base, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  // SIPD_FROM_SOURCE: the sources through tsx, never a dist/ left by an earlier build (test/integration/build.test.ts runs the build)
+  const child = spawn(process.execPath, [BIN, ...args], { cwd: REPO_ROOT, env: { ...base, SIPD_FROM_SOURCE: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   trackChild(child);
   const out = { stdout: '', stderr: '' };
   child.stdout.on('data', (d: Buffer) => (out.stdout += d.toString()));
@@ -367,6 +369,31 @@ describe('sip-dispatcher CLI against a real redis-server', () => {
       const r = await cli(['--version']);
       expect(r.code).toBe(0);
       expect(r.stdout).toBe(`sip-dispatcher ${packageVersion()}\n`);
+    });
+
+    it('--help prints the usage, the server and every operator command in it', async () => {
+      const r = await cli(['--help']);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toBe(`${USAGE}\n`);
+      for (const cmd of ['serve', 'status', 'calls', 'hangup', 'events']) expect(r.stdout).toMatch(new RegExp(`^  ${cmd} `, 'm'));
+      const serve = await cli(['serve', '--help']);
+      expect(serve.code).toBe(0);
+      expect(serve.stdout).toMatch(/^usage: sip-dispatcher \[serve\] \[--config <file>\]\n/);
+    });
+
+    it('with no command, or serve, runs the server: a bad config file exits 78 as the server does', async () => {
+      const bad = writeConfig({ redis: { url: server.url, password: 'Sh0uld-not-show' }, routes: [] });
+      for (const args of [['--config', bad], ['serve', '--config', bad], ['-c', bad, 'serve']]) {
+        const r = await cli(args);
+        expect({ args, code: r.code }).toEqual({ args, code: 78 });
+        expect(r.stderr).toMatch(/^B2B_ERR_CONFIG_INVALID: invalid configuration in \S+:\n/);
+        expect(r.stderr).toContain('routes: found [], expected at least 1 item(s)');
+        expect(r.stderr).not.toContain('Sh0uld-not-show');
+        expect(r.stdout).toBe('');
+      }
+      const missing = await cli(['--config', '/nonexistent/sipd.yaml']);
+      expect(missing.code).toBe(78);
+      expect(missing.stderr).toBe('B2B_ERR_CONFIG_READ: cannot read config file /nonexistent/sipd.yaml: ENOENT\n');
     });
 
     it('an unknown command prints the usage on stderr and exits 64', async () => {

@@ -1,4 +1,4 @@
-import { DEFAULT_EVENT_COUNT, DEFAULT_WAIT_S, HELP, USAGE, parseCommandLine } from '../../lib/cli/args';
+import { DEFAULT_EVENT_COUNT, DEFAULT_WAIT_S, HELP, USAGE, parseCommandLine, programFor } from '../../lib/cli/args';
 import { CliError, EXIT } from '../../lib/cli/exit';
 
 function usageError(argv: string[]): CliError {
@@ -64,5 +64,25 @@ describe('parseCommandLine', () => {
     expect(usageError(['events', '--count', '-1']).message).toContain('--count');
     expect(usageError(['events', '--count', 'ten']).message).toContain('--count: found "ten"');
     expect(usageError(['calls', '--instance']).message).toContain('--instance');
+  });
+});
+
+describe('programFor (bin/sip-dispatcher.js: server or operator CLI)', () => {
+  it('runs the server with no command, the command line as given', () => {
+    expect(programFor([])).toEqual({ program: 'server', argv: [] });
+    expect(programFor(['--config', 'x.yaml'])).toEqual({ program: 'server', argv: ['--config', 'x.yaml'] });
+    expect(programFor(['-c', 'x.yaml'])).toEqual({ program: 'server', argv: ['-c', 'x.yaml'] });
+  });
+
+  it('runs the server for serve, wherever it stands, without the word serve', () => {
+    expect(programFor(['serve', '--config', 'x.yaml'])).toEqual({ program: 'server', argv: ['--config', 'x.yaml'] });
+    expect(programFor(['--config', 'x.yaml', 'serve'])).toEqual({ program: 'server', argv: ['--config', 'x.yaml'] });
+    expect(programFor(['--config=serve', 'serve', '--help'])).toEqual({ program: 'server', argv: ['--config=serve', '--help'] });
+  });
+
+  it('runs the operator CLI for a command, help and version, the command line untouched', () => {
+    for (const argv of [['status'], ['-c', 'serve', 'calls', '--json'], ['hangup', 'serve'], ['events', '-f'], ['help', 'status'], ['--help'], ['-h'], ['--version'], ['-v'], ['reboot']]) {
+      expect({ argv, r: programFor(argv) }).toEqual({ argv, r: { program: 'cli', argv } });
+    }
   });
 });
