@@ -9,8 +9,11 @@ import { programFor } from '../../lib/cli/args';
 
 const { program, argv } = programFor(process.argv.slice(2));
 process.argv = [...process.argv.slice(0, 2), ...argv];
+// require, not import: only the chosen program is loaded, after process.argv is rewritten above
 if (program === 'server') {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded on demand (see above)
   require('../dispatcher/main');
 } else {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded on demand (see above)
   require('../cli/main');
 }

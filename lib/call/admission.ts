@@ -22,7 +22,8 @@ export type Middleware = (req: SrfRequest, res: SrfResponse, next: (err?: unknow
 /** What every step needs: the logger, and srf.endSession to close an outbound-mode connection once the caller is answered. */
 export interface AdmissionContext {
   logger: Logger;
-  endSession(req: SrfRequest): void;
+  /** destructured and called on its own, so a function property, not a method (no `this`) */
+  endSession: (req: SrfRequest) => void;
 }
 
 /** What the chain found out about a call, read by the call handler. */

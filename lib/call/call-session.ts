@@ -323,7 +323,7 @@ export class CallSession implements DialogChecked {
     if (by === 'max-duration') this.log.info({ code: 'B2B_ERR_MAX_DURATION', maxDurationS: this.admitted.route.maxDurationS ?? this.deps.config.call.maxDurationS }, 'call reached its maximum duration; ending it');
     const others: Dialog[] = by === 'caller' ? [uac] : by === 'target' ? [uas] : [uas, uac];
     const byes = Promise.all(
-      others.map((d) => (d.connected ? d.destroy().catch((err: unknown) => this.log.debug({ err }, 'BYE to other leg failed')) : undefined)),
+      others.map((d) => (d.connected ? d.destroy().catch((err: unknown) => this.log.debug({ err }, 'BYE to other leg failed')) : Promise.resolve(undefined))),
     );
     await this.closeOut(by, byes);
   }

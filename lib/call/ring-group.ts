@@ -130,7 +130,7 @@ export class RingGroup {
 
   private onAnswer(leg: Leg, result: UacResult): void {
     this.clearTimers(leg);
-    const answer: Answer = 'sdp' in result && 'ack' in result ? { kind: 'offer', ...result } : { kind: 'dialog', uac: result as Dialog, res: (result as Dialog).res as SrfResponse };
+    const answer: Answer = 'sdp' in result && 'ack' in result ? { kind: 'offer', ...result } : { kind: 'dialog', uac: result, res: result.res as SrfResponse };
     if (leg.outcome || this.winner) {
       // given up (timer, CANCEL) or beaten by another leg: ACK and BYE this late answer
       this.opts.log.info({ uri: leg.uri, outcome: leg.outcome?.kind ?? 'another target answered first' }, 'late answer from an abandoned attempt; ending that leg');

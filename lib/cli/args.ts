@@ -115,7 +115,7 @@ function isCommand(name: string): name is CommandName {
   return Object.hasOwn(COMMAND_OPTIONS, name);
 }
 
-const ALL_OPTIONS: Options = Object.assign({}, GLOBAL_OPTIONS, ...Object.values(COMMAND_OPTIONS));
+const ALL_OPTIONS: Options = Object.assign({}, GLOBAL_OPTIONS, ...Object.values(COMMAND_OPTIONS)) as Options;
 
 function parseCount(text: string | undefined, usage: string): number {
   if (text === undefined) return DEFAULT_EVENT_COUNT;

@@ -21,7 +21,8 @@ export function startDrachtio(cfg: Config['drachtio'], logger: Logger, install: 
     install(srf, OUTBOUND_SERVER_ID);
     const where = `${cfg.listen.host}:${cfg.listen.port}`;
     srf.on('error', (err: Error) => logger.warn({ err, listen: where }, 'drachtio listener error'));
-    srf.listen({ host: cfg.listen.host, port: cfg.listen.port, secret: cfg.listen.secret });
+    // returns the listening net.Server, not the Promise drachtio-srf's typings claim (types/drachtio-srf.d.ts)
+    void srf.listen({ host: cfg.listen.host, port: cfg.listen.port, secret: cfg.listen.secret });
     srf.on('listening', () => logger.info({ listen: where }, 'listening for drachtio-server connections'));
     // drachtio-server opens a connection per call it routes here; each one authenticates with the secret
     srf.on('connect', (err, hostport) => {

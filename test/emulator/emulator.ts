@@ -1080,6 +1080,7 @@ export class DrachtioEmulator {
       dlg.lastInviteCSeq = seq;
       dlg.localContact = customContact ? customContact.value : contact;
       // responses arrive asynchronously, after `rec` below is assigned
+      // eslint-disable-next-line prefer-const -- the callbacks below test `rec` and must not hit its TDZ should one run early
       let rec: UacInvite | undefined;
       const ctx = this.layer.createClient(req, dest, {
         onResponse: (res, from2, raw) => rec && this.onUacInviteResponse(rec, res, from2, raw),

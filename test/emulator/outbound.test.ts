@@ -59,7 +59,7 @@ class RequestHandler {
 async function listenSrf(): Promise<{ srf: SrfLike; server: net.Server; port: number; connections: net.Socket[] }> {
   const srf = createSrf();
   srf.on('error', () => undefined);
-  const server = srf.listen({ host: HOST, port: 0, secret: SECRET } as Parameters<SrfLike["listen"]>[0]) as unknown as net.Server;
+  const server = srf.listen({ host: HOST, port: 0, secret: SECRET }) as unknown as net.Server;
   const connections: net.Socket[] = [];
   server.on('connection', (s: net.Socket) => connections.push(s));
   if (!server.listening) await new Promise<void>((resolve) => server.once('listening', () => resolve()));
@@ -170,10 +170,12 @@ describe('outbound connection mode (request handler)', () => {
     handler.answer = () => ({ action: 'route', data: { uri: `${HOST}:${port}` } });
     const dialogs: SrfDialog[] = [];
     const destroyed: string[] = [];
-    srf.invite(async (req, res) => {
-      const dlg = await srf.createUAS(req, res, { localSdp: SDP });
-      dialogs.push(dlg);
-      dlg.on('destroy', () => destroyed.push(dlg.sip.callId));
+    srf.invite((req, res) => {
+      void (async () => {
+        const dlg = await srf.createUAS(req, res, { localSdp: SDP });
+        dialogs.push(dlg);
+        dlg.on('destroy', () => destroyed.push(dlg.sip.callId));
+      })();
     });
 
     for (let call = 1; call <= 2; call++) {
@@ -202,8 +204,10 @@ describe('outbound connection mode (request handler)', () => {
     });
     handler.answer = () => ({ action: 'route', data: { uri: `${HOST}:${port}` } });
     let dlg: SrfDialog | undefined;
-    srf.invite(async (req, res) => {
-      dlg = await srf.createUAS(req, res, { localSdp: SDP });
+    srf.invite((req, res) => {
+      void (async () => {
+        dlg = await srf.createUAS(req, res, { localSdp: SDP });
+      })();
     });
     const inv = invite();
     peer.send(inv.raw, server.sipPort);

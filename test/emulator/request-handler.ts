@@ -180,7 +180,7 @@ export function parseRoutingInstruction(body: string): RoutingInstruction {
   if (typeof data !== 'object' || data === null || Array.isArray(data)) return { action: 'error', message: "missing 'data' object" };
   const d = data as Record<string, unknown>;
   const strings = (v: unknown): string[] | undefined =>
-    typeof v === 'string' ? [v] : Array.isArray(v) && v.every((x) => typeof x === 'string') ? (v as string[]) : undefined;
+    typeof v === 'string' ? [v] : Array.isArray(v) && v.every((x) => typeof x === 'string') ? v : undefined;
   switch (action) {
     case 'reject': {
       if (typeof d.status !== 'number') return { action: 'error', message: "'status' is missing or is not a number" };

@@ -16,7 +16,7 @@ const SCENARIOS = path.resolve(__dirname, '..', 'scenarios');
 describe('transaction behaviour (sipp)', () => {
   let server: DrachtioServer;
   let srf: SrfLike | undefined;
-  let onInvite: (req: SrfReq, res: SrfRes) => void = () => undefined;
+  let onInvite: (req: SrfReq, res: SrfRes) => void | Promise<void> = () => undefined;
   let tmp: string;
 
   beforeAll(async () => {
@@ -37,7 +37,7 @@ describe('transaction behaviour (sipp)', () => {
   const connectApp = async (routeInvite = true): Promise<SrfLike> => {
     const c = await connectSrf(server.adminPort, SECRET);
     srf = c.srf;
-    if (routeInvite) c.srf.invite((req, res) => onInvite(req, res));
+    if (routeInvite) c.srf.invite((req, res) => void onInvite(req, res));
     return c.srf;
   };
 

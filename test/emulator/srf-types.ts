@@ -17,6 +17,7 @@ export function connectSrf(port: number, secret: string): Promise<{ srf: SrfLike
   return new Promise((resolve, reject) => {
     srf.on('connect', (err: Error | null, hostport: string) => (err ? reject(err) : resolve({ srf, hostport })));
     srf.on('error', () => undefined);
-    srf.connect({ host: '127.0.0.1', port, secret });
+    // not a Promise, whatever drachtio-srf's typings say: the outcome is the 'connect' event above
+    void srf.connect({ host: '127.0.0.1', port, secret });
   });
 }

@@ -165,7 +165,7 @@ describe('admin protocol (raw client)', () => {
 });
 
 describe('drachtio-srf against the emulator', () => {
-  let onInvite: (req: SrfReq, res: SrfRes) => void = () => undefined;
+  let onInvite: (req: SrfReq, res: SrfRes) => void | Promise<void> = () => undefined;
   let emu: EmulatorHandle;
   let peer: UdpPeer;
   let srf: SrfLike;
@@ -175,7 +175,7 @@ describe('drachtio-srf against the emulator', () => {
     emu = await startEmulator({ secret: SECRET, loglevel: 'silent', t1: 40 });
     peer = await new UdpPeer().start();
     ({ srf, hostport } = await connectSrf(emu.adminPort, SECRET));
-    srf.invite((req, res) => onInvite(req, res));
+    srf.invite((req, res) => void onInvite(req, res));
   });
   beforeEach(() => peer.drain());
   afterAll(async () => {
@@ -191,6 +191,7 @@ describe('drachtio-srf against the emulator', () => {
   it('delivers a network request with source_address/port/protocol and sends the app response', async () => {
     const got = new Promise<{ req: SrfReq; sent: SrfMsg }>((resolve, reject) => {
       srf.options((req, res) => {
+        // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- srf's error, passed on as it came
         res.send(200, { headers: { 'X-App': 'yes' } }, (err, sent) => (err ? reject(err) : resolve({ req, sent })));
       });
     });

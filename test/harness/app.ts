@@ -160,7 +160,7 @@ export async function startApp(opts: StartAppOptions): Promise<AppProcess> {
   const stderr: string[] = [];
   type Waiter = { pred: (l: string) => boolean; resolve: (l: string) => void };
   const waiters = new Set<Waiter>();
-  readline.createInterface({ input: child.stdout! }).on('line', (line) => {
+  readline.createInterface({ input: child.stdout }).on('line', (line) => {
     lines.push(line);
     for (const w of [...waiters]) {
       if (w.pred(line)) {
@@ -169,13 +169,12 @@ export async function startApp(opts: StartAppOptions): Promise<AppProcess> {
       }
     }
   });
-  readline.createInterface({ input: child.stderr! }).on('line', (line) => stderr.push(line));
+  readline.createInterface({ input: child.stderr }).on('line', (line) => stderr.push(line));
 
   const waitFor = (pred: (line: string) => boolean, timeoutMs = 10000): Promise<string> => {
     const seen = lines.find(pred);
     if (seen !== undefined) return Promise.resolve(seen);
     return new Promise<string>((resolve, reject) => {
-      let timer: NodeJS.Timeout | undefined;
       const w: Waiter = {
         pred,
         resolve: (l) => {
@@ -184,7 +183,7 @@ export async function startApp(opts: StartAppOptions): Promise<AppProcess> {
         },
       };
       waiters.add(w);
-      timer = setTimeout(() => {
+      const timer = setTimeout(() => {
         waiters.delete(w);
         reject(new Error(`app ${entry}: no matching line within ${timeoutMs} ms\nstdout:\n${lines.slice(-30).join('\n')}\nstderr:\n${stderr.slice(-30).join('\n')}`));
       }, timeoutMs);

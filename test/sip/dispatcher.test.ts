@@ -392,7 +392,7 @@ describe('dispatcher end to end (sipp -> drachtio -> dispatcher -> sipp)', () =>
 
     const outcome = /^call (answered|failed|rejected|canceled|abandoned)/;
     const expected = runs.flatMap((r) => Array.from({ length: r.calls }, (_, i) => ({ callId: uacCallId(r.prefix, i + 1), want: r.want })));
-    const lines = app.logs().filter((l) => typeof l.callId === 'string' && (l.callId as string).startsWith(run) && outcome.test(String(l.msg)));
+    const lines = app.logs().filter((l) => typeof l.callId === 'string' && l.callId.startsWith(run) && outcome.test(String(l.msg)));
     // exactly the calls placed, each once
     expect(lines.map((l) => l.callId).sort()).toEqual(expected.map((e) => e.callId).sort());
     for (const { callId, want } of expected) expect(lines.find((l) => l.callId === callId)).toMatchObject(want);

@@ -80,6 +80,7 @@ describe('formatTable', () => {
     const coloured = formatTable(columns, rows, true);
     expect(coloured).toContain(`${ESC}32malive${ESC}0m`);
     expect(coloured).toContain(`${ESC}31mdead${ESC}0m`);
+    // eslint-disable-next-line no-control-regex -- ESC starts the ANSI colour codes this strips
     expect(coloured.replace(/\u001b\[\d+m/g, '')).toBe(formatTable(columns, rows));
   });
 

@@ -126,6 +126,7 @@ describe('config validation', () => {
 
   it('rejects a Redis URL that does not parse (an unencoded "/" in the password)', () => {
     const err = issuesOf({ ...base(), redis: { url: 'redis://app:Pa/55word@redis.internal:6379' } });
+    // eslint-disable-next-line @typescript-eslint/no-unsafe-assignment -- jest's asymmetric matchers are typed any
     expect(err.issues).toEqual([{ path: 'redis.url', found: '"redis://app:***@redis.internal:6379"', expected: expect.stringContaining('redis://') }]);
     expect(err.message).not.toContain('55word');
   });
@@ -137,6 +138,7 @@ describe('config errors never echo a secret', () => {
     raw.drachtio.servers[0] = { host: 'h', secret: 'TopSecret123', prot: 1 } as unknown as (typeof raw.drachtio.servers)[0];
     const err = issuesOf(raw);
     expect(err.issues).toEqual([
+      // eslint-disable-next-line @typescript-eslint/no-unsafe-assignment -- jest's asymmetric matchers are typed any
       { path: 'drachtio.servers[0]', found: '{"host":"h","secret":"***","prot":"***"}', expected: expect.stringContaining('"prot" is not a known field') },
     ]);
     expect(err.message).not.toContain('TopSecret123');

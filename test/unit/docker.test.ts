@@ -57,7 +57,7 @@ function pinned(image: string): boolean {
 
 describe('Dockerfiles', () => {
   it.each([DISPATCHER, SIPP])('%s: the linter finds nothing', (file) => {
-    const problems = validate(read(file)).map((d) => `line ${d.range.start.line + 1}: ${d.message}`);
+    const problems = validate(read(file)).map((d) => `line ${d.range.start.line + 1}: ${typeof d.message === 'string' ? d.message : d.message.value}`);
     expect(problems).toEqual([]);
   });
 
@@ -140,7 +140,7 @@ describe('docker-compose.yml', () => {
   const services = (parse(text, { merge: true }) as { services: Record<string, Service> }).services;
   const names = Object.keys(services);
   const SECRET_NAME = /secret|password|passwd|token|credential|key$/i;
-  const envExample = Object.fromEntries(read('.env.example').split('\n').filter((l) => /^\w+=/.test(l)).map((l) => l.split(/=(.*)/s).slice(0, 2)));
+  const envExample = Object.fromEntries(read('.env.example').split('\n').filter((l) => /^\w+=/.test(l)).map((l) => l.split(/=(.*)/s).slice(0, 2))) as Record<string, string>;
 
   it('has drachtio, redis, two dispatchers and the sipp back-ends', () => {
     expect(names).toEqual(expect.arrayContaining(['drachtio', 'redis', 'dispatcher-1', 'dispatcher-2', 'siparator1']));
@@ -156,6 +156,7 @@ describe('docker-compose.yml', () => {
   it('takes every secret from .env as ${VAR}, never a literal', () => {
     for (const [name, s] of Object.entries(services)) {
       for (const [k, v] of Object.entries(s.environment ?? {})) {
+        // eslint-disable-next-line @typescript-eslint/no-unsafe-assignment -- jest's asymmetric matchers are typed any
         if (SECRET_NAME.test(k)) expect({ name, k, v }).toEqual({ name, k, v: expect.stringMatching(/^\$\{[A-Z_]+:\?[^}]+\}$/) });
       }
       const command = Array.isArray(s.command) ? s.command.join(' ') : (s.command ?? '');
@@ -184,7 +185,10 @@ describe('docker-compose.yml', () => {
       const d = deps as Record<string, { condition?: string }>;
       expect(d.drachtio?.condition).toBe('service_healthy');
       expect(d.redis?.condition).toBe('service_healthy');
-      for (const [dep, c] of Object.entries(d)) expect(names).toContain(dep), expect(['service_healthy', 'service_started']).toContain(c.condition);
+      for (const [dep, c] of Object.entries(d)) {
+        expect(names).toContain(dep);
+        expect(['service_healthy', 'service_started']).toContain(c.condition);
+      }
       expect(services[name].environment?.INSTANCE_ID).toBe(name); // the image's health check finds its registry key by it
     }
   });
@@ -193,8 +197,9 @@ describe('docker-compose.yml', () => {
 describe('docker/dispatcher/healthcheck.js (the image HEALTHCHECK) decides from `status --json`', () => {
   type Verdict = { healthy: boolean; reason: string };
   // a plain CommonJS script, copied into the image as is (no types of its own)
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- untyped JS (no allowJs): required and typed here
   const { verdict } = require('../../docker/dispatcher/healthcheck.js') as {
-    verdict(report: unknown, opts: { instanceId?: string; hostname: string; requireDrachtio: boolean }): Verdict;
+    verdict: (report: unknown, opts: { instanceId?: string; hostname: string; requireDrachtio: boolean }) => Verdict;
   };
   const inst = (over: Record<string, unknown>): Record<string, unknown> => ({ id: 'd1', alive: true, host: 'h1', pid: 7, servers: ['drachtio:9022'], draining: false, ...over });
   const opts = { instanceId: 'd1', hostname: 'h1', requireDrachtio: true };
