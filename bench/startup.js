@@ -45,7 +45,11 @@ function helpMs(args) {
 
 function ready(args, config) {
   const t0 = process.hrtime.bigint();
-  const child = spawn(process.execPath, [...args, '--config', config], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, LOG_LEVEL: 'info' } });
+  const child = spawn(process.execPath, [...args, '--config', config], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, LOG_LEVEL: 'info' },
+  });
   let buf = '';
   let started = false;
   return new Promise((resolve, reject) => {
@@ -77,12 +81,15 @@ async function main() {
   }
   const dir = mkdtempSync(path.join(os.tmpdir(), 'sipd-bench-'));
   const config = path.join(dir, 'config.json');
-  writeFileSync(config, JSON.stringify({
-    drachtio: { servers: [{ host: '127.0.0.1', port: await freePort(), secret: 'bench-not-default' }] },
-    redis: { url: `redis://127.0.0.1:${await freePort()}`, connectTimeoutMs: 50 },
-    log: { level: 'info' },
-    routes: [{ name: 'r', targets: [{ host: '10.0.0.1' }] }],
-  }));
+  writeFileSync(
+    config,
+    JSON.stringify({
+      drachtio: { servers: [{ host: '127.0.0.1', port: await freePort(), secret: 'bench-not-default' }] },
+      redis: { url: `redis://127.0.0.1:${await freePort()}`, connectTimeoutMs: 50 },
+      log: { level: 'info' },
+      routes: [{ name: 'r', targets: [{ host: '10.0.0.1' }] }],
+    }),
+  );
   const res = { tsx: { help: [], ready: [], rss: [] }, compiled: { help: [], ready: [], rss: [] } };
   for (let i = 0; i < runs; i += 1) {
     for (const way of Object.keys(WAYS)) {

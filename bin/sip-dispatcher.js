@@ -28,6 +28,8 @@ if (process.env.SIPD_FROM_SOURCE !== '1' && fs.existsSync(built)) {
   require('tsx/cjs');
   require(source);
 } else {
-  process.stderr.write(`sip-dispatcher: no build in ${path.join(root, 'dist')}: run \`npm run build\` (a development checkout can run the sources with tsx, a devDependency)\n`);
+  process.stderr.write(
+    `sip-dispatcher: no build in ${path.join(root, 'dist')}: run \`npm run build\` (a development checkout can run the sources with tsx, a devDependency)\n`,
+  );
   process.exit(70);
 }

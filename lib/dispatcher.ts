@@ -80,7 +80,10 @@ export function startDispatcher(config: Config, logger: Logger, redis: Redis): D
       });
     }
     const ctx: AdmissionContext = { logger, endSession: (req) => srf.endSession(req) };
-    srf.use('invite', refuseWhileDraining(() => registry.isDraining, config.call.retryAfterSeconds, ctx));
+    srf.use(
+      'invite',
+      refuseWhileDraining(() => registry.isDraining, config.call.retryAfterSeconds, ctx),
+    );
     srf.use('invite', refuseUnsupportedExtensions(ctx));
     srf.use('invite', refuseMergedRequest(registry, ctx));
     srf.use('invite', routeCall(routes, config, ctx, countStripped));
@@ -127,7 +130,10 @@ export function startDispatcher(config: Config, logger: Logger, redis: Redis): D
     health,
     async shutdown(deadline: number): Promise<void> {
       const drainMs = Math.min(config.call.drainTimeoutMs, deadline - Date.now());
-      logger.info({ active: registry.size, drainTimeoutMs: config.call.drainTimeoutMs, shutdownTimeoutMs: config.call.shutdownTimeoutMs }, 'draining: new calls are refused');
+      logger.info(
+        { active: registry.size, drainTimeoutMs: config.call.drainTimeoutMs, shutdownTimeoutMs: config.call.shutdownTimeoutMs },
+        'draining: new calls are refused',
+      );
       const left = await registry.drain(Math.max(0, drainMs));
       if (left > 0) {
         logger.warn({ left }, 'drain timeout: ending the remaining calls');

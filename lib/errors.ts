@@ -18,7 +18,7 @@ export const ERROR_CODES = {
   B2B_ERR_BAD_EXTENSION: 'An INVITE requires a SIP extension (Require option tag) the dispatcher does not support (420)',
   B2B_ERR_MERGED_REQUEST: 'An INVITE arrived with the Call-ID and From tag of a call already in progress (482)',
   B2B_ERR_UNSENDABLE_REQUEST: 'drachtio-server refused to send the INVITE itself (e.g. its Request-URI); not a target failure',
-  B2B_ERR_USER_PARAMETERS: 'The dialled number carries user parameters and the route\'s userParameters policy is reject (403)',
+  B2B_ERR_USER_PARAMETERS: "The dialled number carries user parameters and the route's userParameters policy is reject (403)",
   B2B_ERR_URI_TOO_LONG: 'The forwarded Request-URI would be longer than drachtio-server sends (414)',
   B2B_ERR_RECORD_LEFT: 'A call ended but its Redis record could not be removed (Redis unreachable)',
   B2B_ERR_CLUSTER_UNREACHABLE: 'An adopted call lives on a drachtio-server this instance is not connected to, so it cannot be watched',
@@ -28,8 +28,10 @@ export const ERROR_CODES = {
   B2B_WARN_TARGET_QUARANTINED: 'A target answered 503 with Retry-After and is out of selection, cluster-wide, for that long',
   B2B_WARN_TARGET_DOWN: 'A target failed health.passiveFailures real calls in a row and is out of selection, cluster-wide, for health.downS',
   // drachtio-server restarts (lib/cluster/reconnect.ts)
-  B2B_WARN_DIALOG_LOST: "After a reconnect, drachtio-server no longer had an answered call's dialogs (it restarted): the call was ended, each party sent a BYE outside the dialog",
-  B2B_WARN_DIALOG_ORPHANED: 'After a reconnect, drachtio-server still had a call\'s dialogs but no longer routes their requests to this instance: the call is watched until a party hangs up',
+  B2B_WARN_DIALOG_LOST:
+    "After a reconnect, drachtio-server no longer had an answered call's dialogs (it restarted): the call was ended, each party sent a BYE outside the dialog",
+  B2B_WARN_DIALOG_ORPHANED:
+    "After a reconnect, drachtio-server still had a call's dialogs but no longer routes their requests to this instance: the call is watched until a party hangs up",
 } as const;
 
 /** Codes an error carries (raised, or logged with a call's outcome). */

@@ -42,7 +42,12 @@ declare module 'drachtio-srf' {
 
   interface SrfResponse {
     /** lib/response.js: send(status, [reason], [opts], [callback], [fnPrack]) */
-    send(status: number, reason: string, opts: { headers?: Record<string, string>; body?: string }, callback: ((err: unknown, msg: SipMessage) => void) | null): void;
+    send(
+      status: number,
+      reason: string,
+      opts: { headers?: Record<string, string>; body?: string },
+      callback: ((err: unknown, msg: SipMessage) => void) | null,
+    ): void;
     send(status: number, opts: { headers?: Record<string, string>; body?: string }, callback: (err: unknown, msg: SipMessage) => void): void;
     send(status: number, reason: string, opts?: { headers?: Record<string, string>; body?: string }): void;
   }
@@ -104,8 +109,15 @@ declare module 'drachtio-srf' {
     options(handler: (req: SrfRequest, res: SrfResponse) => void): void;
     info(handler: (req: SrfRequest, res: SrfResponse) => void): void;
     /** lib/srf.js `request`: a request outside a dialog, or inside one by drachtio dialog id */
-    request(uri: string, opts: { method: SipMethod; stackDialogId?: string; headers?: Record<string, string>; body?: string }, callback: (err: (Error & { code?: string }) | null, req: SrfRequest) => void): void;
-    request(opts: { method: SipMethod; stackDialogId: string; headers?: Record<string, string>; body?: string }, callback: (err: (Error & { code?: string }) | null, req: SrfRequest) => void): void;
+    request(
+      uri: string,
+      opts: { method: SipMethod; stackDialogId?: string; headers?: Record<string, string>; body?: string },
+      callback: (err: (Error & { code?: string }) | null, req: SrfRequest) => void,
+    ): void;
+    request(
+      opts: { method: SipMethod; stackDialogId: string; headers?: Record<string, string>; body?: string },
+      callback: (err: (Error & { code?: string }) | null, req: SrfRequest) => void,
+    ): void;
     /** lib/srf.js: cbRequest is called (err, req) */
     createUAC(uri: string, opts: CreateUACOptions, progress: B2BUAProgressCallbacks): Promise<Dialog>;
   }

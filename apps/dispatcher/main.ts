@@ -23,7 +23,9 @@ exit codes: 0 after a drain (SIGTERM, SIGINT), 64 usage error, 70 an unexpected 
 async function main(): Promise<void> {
   let values: { config?: string; help?: boolean; version?: boolean };
   try {
-    ({ values } = parseArgs({ options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' }, version: { type: 'boolean', short: 'v' } } }));
+    ({ values } = parseArgs({
+      options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' }, version: { type: 'boolean', short: 'v' } },
+    }));
   } catch (err) {
     // an unknown option or a stray argument: node's message names it
     process.stderr.write(`sip-dispatcher: ${(err as Error).message}\n\n${USAGE}\n`);
@@ -58,7 +60,10 @@ async function main(): Promise<void> {
   const defaultSecrets = defaultSecretsInUse(config);
   if (defaultSecrets.length > 0) {
     const code: WarningCode = 'B2B_WARN_CONFIG_DEFAULT_SECRET';
-    logger.warn({ code, fields: defaultSecrets }, "drachtio secret left at drachtio-server's well-known default: set DRACHTIO_SECRET (and the same secret in drachtio-server)");
+    logger.warn(
+      { code, fields: defaultSecrets },
+      "drachtio secret left at drachtio-server's well-known default: set DRACHTIO_SECRET (and the same secret in drachtio-server)",
+    );
   }
 
   if (!(await waitForRedis(redis, config.redis.connectTimeoutMs))) {
@@ -98,6 +103,6 @@ async function main(): Promise<void> {
 }
 
 void main().catch((err: unknown) => {
-  process.stderr.write(`fatal: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+  process.stderr.write(`fatal: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
   process.exit(1);
 });

@@ -21,7 +21,8 @@ function verdict(report, { instanceId, hostname, requireDrachtio }) {
   const alive = mine.find((i) => i.alive);
   if (!alive) return { healthy: false, reason: `${who}: registry key expired (no heartbeat)` };
   if (alive.draining) return { healthy: false, reason: `instance ${alive.id}: draining` };
-  if (requireDrachtio && (!alive.servers || alive.servers.length === 0)) return { healthy: false, reason: `instance ${alive.id}: not connected to any drachtio-server` };
+  if (requireDrachtio && (!alive.servers || alive.servers.length === 0))
+    return { healthy: false, reason: `instance ${alive.id}: not connected to any drachtio-server` };
   return { healthy: true, reason: `instance ${alive.id}: alive, drachtio ${(alive.servers || []).join(', ') || '-'}` };
 }
 

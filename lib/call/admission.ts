@@ -87,7 +87,9 @@ export function refuseUnsupportedExtensions({ logger, endSession }: AdmissionCon
     if (unsupported.length === 0) return next();
     res.send(420, 'Bad Extension', { headers: { Unsupported: unsupported.join(', ') } });
     endSession(req);
-    logger.child({ callId: req.get('Call-ID') }).info({ code: 'B2B_ERR_BAD_EXTENSION', status: 420, unsupported }, 'call rejected: requires an unsupported extension');
+    logger
+      .child({ callId: req.get('Call-ID') })
+      .info({ code: 'B2B_ERR_BAD_EXTENSION', status: 420, unsupported }, 'call rejected: requires an unsupported extension');
   };
 }
 
@@ -107,7 +109,9 @@ export function refuseMergedRequest(registry: Pick<CallRegistry, 'has'>, { logge
     }
     res.send(482, 'Loop Detected');
     endSession(req);
-    logger.child({ callId: req.get('Call-ID') }).info({ code: 'B2B_ERR_MERGED_REQUEST', status: 482 }, 'call rejected: merged request (a call with this Call-ID and From tag is already in progress)');
+    logger
+      .child({ callId: req.get('Call-ID') })
+      .info({ code: 'B2B_ERR_MERGED_REQUEST', status: 482 }, 'call rejected: merged request (a call with this Call-ID and From tag is already in progress)');
   };
 }
 
@@ -134,20 +138,29 @@ export function routeCall(
     const { route } = compiled;
     const forwarded = forwardedUser(requestUser(req.uri), route.userParameters ?? config.call.userParameters);
     if ('reject' in forwarded) {
-      refuse(req, res, forwarded.reject.status, forwarded.reject.reason, 'call rejected: user parameters', { code: 'B2B_ERR_USER_PARAMETERS', route: route.name });
+      refuse(req, res, forwarded.reject.status, forwarded.reject.reason, 'call rejected: user parameters', {
+        code: 'B2B_ERR_USER_PARAMETERS',
+        route: route.name,
+      });
       return;
     }
     if (forwarded.stripped.length > 0) {
       countStripped(route.name);
       if (!warnedStrip.has(route.name)) {
         warnedStrip.add(route.name);
-        logger.warn({ route: route.name, stripped: forwarded.stripped }, 'stripping user parameters from dialled numbers on this route (logged once per route; counted in Redis)');
+        logger.warn(
+          { route: route.name, stripped: forwarded.stripped },
+          'stripping user parameters from dialled numbers on this route (logged once per route; counted in Redis)',
+        );
       }
     }
     // drachtio-server refuses a Request-URI longer than it sends; such targets are not tried (nor counted)
     const targets = compiled.targets.filter((t) => !inviteUriTooLong(targetUri(t, forwarded.user)));
     if (targets.length === 0) {
-      refuse(req, res, REQUEST_URI_TOO_LONG.status, REQUEST_URI_TOO_LONG.reason, 'call rejected: Request-URI too long', { code: 'B2B_ERR_URI_TOO_LONG', route: route.name });
+      refuse(req, res, REQUEST_URI_TOO_LONG.status, REQUEST_URI_TOO_LONG.reason, 'call rejected: Request-URI too long', {
+        code: 'B2B_ERR_URI_TOO_LONG',
+        route: route.name,
+      });
       return;
     }
     Object.assign(facts(req), { route, targets, user: forwarded.user });

@@ -44,7 +44,13 @@ export interface CallDeps {
 }
 
 /** Who or what ended an answered call. */
-export type HangupReason = 'caller' | 'target' | 'shutdown' | 'operator' | 'max-duration' | 'error'
+export type HangupReason =
+  | 'caller'
+  | 'target'
+  | 'shutdown'
+  | 'operator'
+  | 'max-duration'
+  | 'error'
   /** drachtio-server no longer knew the call's dialogs after a reconnect (it restarted) */
   | 'drachtio-restart'
   /** a watched call (see `checkDialogs`) whose two dialogs were both gone at one probe */
@@ -84,7 +90,12 @@ export class CallSession implements DialogChecked {
   /** why a watched call is being ended from this side */
   private watchEndReason?: HangupReason;
 
-  constructor(private readonly deps: CallDeps, private readonly req: SrfRequest, private readonly res: SrfResponse, admitted: Admitted) {
+  constructor(
+    private readonly deps: CallDeps,
+    private readonly req: SrfRequest,
+    private readonly res: SrfResponse,
+    admitted: Admitted,
+  ) {
     this.callId = req.get('Call-ID');
     this.key = admitted.key;
     this.admitted = admitted;
@@ -172,7 +183,14 @@ export class CallSession implements DialogChecked {
         const answerRes = result.answered.answer.res;
         let bridged: Bridged;
         try {
-          bridged = await bridge(this.deps.srf, this.req, this.res, result.answered.answer, copyHeaders(answerRes.headers, this.deps.headers.response), this.log);
+          bridged = await bridge(
+            this.deps.srf,
+            this.req,
+            this.res,
+            result.answered.answer,
+            copyHeaders(answerRes.headers, this.deps.headers.response),
+            this.log,
+          );
         } catch (err) {
           // the caller went away (CANCEL crossing the answer, no ACK): the target's leg was released
           this.log.info({ err, target: target.id }, 'caller leg could not be answered; target leg released');
@@ -217,7 +235,10 @@ export class CallSession implements DialogChecked {
     if (outcome.kind === 'answered') return;
     if (outcome.kind === 'send-error' && outcome.requestFault) {
       // drachtio refused the request itself: not the target's fault, so not counted against it
-      this.log.warn({ code: 'B2B_ERR_UNSENDABLE_REQUEST', target: target.id, error: outcome.message }, 'drachtio-server refused to send the INVITE; not a target failure');
+      this.log.warn(
+        { code: 'B2B_ERR_UNSENDABLE_REQUEST', target: target.id, error: outcome.message },
+        'drachtio-server refused to send the INVITE; not a target failure',
+      );
       return;
     }
     const counted = outcome.kind === 'canceled' ? this.deps.store.recordCanceledAttempt(target.id) : this.deps.store.recordFailedAttempt(target.id, label);
@@ -320,7 +341,11 @@ export class CallSession implements DialogChecked {
     this.ended = true;
     clearTimeout(this.maxDurationTimer);
     const { uas, uac } = this.call;
-    if (by === 'max-duration') this.log.info({ code: 'B2B_ERR_MAX_DURATION', maxDurationS: this.admitted.route.maxDurationS ?? this.deps.config.call.maxDurationS }, 'call reached its maximum duration; ending it');
+    if (by === 'max-duration')
+      this.log.info(
+        { code: 'B2B_ERR_MAX_DURATION', maxDurationS: this.admitted.route.maxDurationS ?? this.deps.config.call.maxDurationS },
+        'call reached its maximum duration; ending it',
+      );
     const others: Dialog[] = by === 'caller' ? [uac] : by === 'target' ? [uas] : [uas, uac];
     const byes = Promise.all(
       others.map((d) => (d.connected ? d.destroy().catch((err: unknown) => this.log.debug({ err }, 'BYE to other leg failed')) : Promise.resolve(undefined))),
@@ -409,7 +434,14 @@ export class CallSession implements DialogChecked {
       { code: 'B2B_WARN_DIALOG_ORPHANED', server: serverId, route: this.routeName },
       'drachtio-server kept the call over a lost connection but no longer routes its requests here: watching its dialogs until a party hangs up',
     );
-    this.watch = new AdoptedCall(this.record, srf, config.cluster.watchIntervalMs, config.cluster.optionsIntervalMs, this.log, (_c, by) => void this.onWatchReleased(by));
+    this.watch = new AdoptedCall(
+      this.record,
+      srf,
+      config.cluster.watchIntervalMs,
+      config.cluster.optionsIntervalMs,
+      this.log,
+      (_c, by) => void this.onWatchReleased(by),
+    );
     this.watch.start();
   }
 

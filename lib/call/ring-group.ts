@@ -67,7 +67,10 @@ export class RingGroup {
   private resolve?: (r: RingResult) => void;
   private settled = false;
 
-  constructor(private readonly srf: Srf, private readonly opts: RingOptions) {
+  constructor(
+    private readonly srf: Srf,
+    private readonly opts: RingOptions,
+  ) {
     this.legs = opts.uris.map((uri, index) => ({ index, uri, gotProvisional: false, timers: [] }));
   }
 
@@ -90,7 +93,10 @@ export class RingGroup {
     leg.timers.push(
       setTimeout(() => {
         if (leg.gotProvisional || leg.outcome) return;
-        opts.log.info({ code: 'B2B_ERR_ATTEMPT_TIMEOUT', uri: leg.uri, timeoutMs: opts.provisionalTimeoutMs }, 'no provisional response in time; cancelling attempt');
+        opts.log.info(
+          { code: 'B2B_ERR_ATTEMPT_TIMEOUT', uri: leg.uri, timeoutMs: opts.provisionalTimeoutMs },
+          'no provisional response in time; cancelling attempt',
+        );
         this.giveUp(leg, { kind: 'timeout' });
         this.settleIfDone();
       }, opts.provisionalTimeoutMs),
@@ -111,19 +117,21 @@ export class RingGroup {
       noAck: opts.offer === undefined,
       _socket: (opts.callerReq as unknown as { socket?: unknown }).socket,
     };
-    (this.srf.createUAC(leg.uri, uacOpts, {
-      cbRequest: (err: unknown, sent: SrfRequest) => {
-        if (err || !sent) return;
-        leg.sent = sent;
-        // given up before the INVITE left: cancel it now
-        if (leg.outcome) sent.cancel();
-      },
-      cbProvisional: (prov: SrfResponse) => {
-        if (prov.status <= 100) return;
-        leg.gotProvisional = true;
-        if (!leg.outcome && !this.winner) opts.onProvisional(prov);
-      },
-    }) as unknown as Promise<UacResult>)
+    (
+      this.srf.createUAC(leg.uri, uacOpts, {
+        cbRequest: (err: unknown, sent: SrfRequest) => {
+          if (err || !sent) return;
+          leg.sent = sent;
+          // given up before the INVITE left: cancel it now
+          if (leg.outcome) sent.cancel();
+        },
+        cbProvisional: (prov: SrfResponse) => {
+          if (prov.status <= 100) return;
+          leg.gotProvisional = true;
+          if (!leg.outcome && !this.winner) opts.onProvisional(prov);
+        },
+      }) as unknown as Promise<UacResult>
+    )
       .then((result) => this.onAnswer(leg, result))
       .catch((err: unknown) => this.onFailure(leg, err));
   }
@@ -133,7 +141,10 @@ export class RingGroup {
     const answer: Answer = 'sdp' in result && 'ack' in result ? { kind: 'offer', ...result } : { kind: 'dialog', uac: result, res: result.res as SrfResponse };
     if (leg.outcome || this.winner) {
       // given up (timer, CANCEL) or beaten by another leg: ACK and BYE this late answer
-      this.opts.log.info({ uri: leg.uri, outcome: leg.outcome?.kind ?? 'another target answered first' }, 'late answer from an abandoned attempt; ending that leg');
+      this.opts.log.info(
+        { uri: leg.uri, outcome: leg.outcome?.kind ?? 'another target answered first' },
+        'late answer from an abandoned attempt; ending that leg',
+      );
       void release(answer, this.opts.log);
       leg.outcome ??= { kind: 'canceled' };
       this.settleIfDone();

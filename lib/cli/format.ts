@@ -39,7 +39,9 @@ function labelOrder(a: string, b: string): number {
 
 /** `failed:<label>` counters as `503=2 timeout=1`, or `-` when there are none. */
 export function formatFailed(failed: Readonly<Record<string, number>>): string {
-  const labels = Object.keys(failed).filter((k) => failed[k] !== 0).sort(labelOrder);
+  const labels = Object.keys(failed)
+    .filter((k) => failed[k] !== 0)
+    .sort(labelOrder);
   return labels.length === 0 ? '-' : labels.map((k) => `${k}=${failed[k]}`).join(' ');
 }
 

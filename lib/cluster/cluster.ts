@@ -141,7 +141,10 @@ export class ClusterMember {
     const unknown: string[] = [];
     for (const key of owned) if (!this.adopted.has(key) && !this.deps.holdsLocally(key)) unknown.push(key);
     if (unknown.length === 0) return;
-    logger.warn({ code: 'B2B_WARN_CLUSTER_TAKEOVER', dead: instanceId, calls: unknown.length }, 'calls recorded under this instance id from a previous process: watching them');
+    logger.warn(
+      { code: 'B2B_WARN_CLUSTER_TAKEOVER', dead: instanceId, calls: unknown.length },
+      'calls recorded under this instance id from a previous process: watching them',
+    );
     await this.watchCalls(unknown);
   }
 
@@ -161,7 +164,10 @@ export class ClusterMember {
       }
       const srf = srfByServer.get(record.server);
       if (!srf) {
-        log.error({ code: 'B2B_ERR_CLUSTER_UNREACHABLE', server: record.server }, 'adopted call lives on a drachtio-server this instance is not connected to; it cannot be watched (connect every instance to every drachtio-server)');
+        log.error(
+          { code: 'B2B_ERR_CLUSTER_UNREACHABLE', server: record.server },
+          'adopted call lives on a drachtio-server this instance is not connected to; it cannot be watched (connect every instance to every drachtio-server)',
+        );
         continue;
       }
       const call = new AdoptedCall(record, srf, config.cluster.watchIntervalMs, config.cluster.optionsIntervalMs, log, (c, by) => void this.release(c, by));

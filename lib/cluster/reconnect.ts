@@ -51,7 +51,12 @@ export function lostLegOf(d: Dialog, type: 'uas' | 'uac'): LostLeg {
   const dlg = d as Dialog & { req: { get(h: string): string }; res?: { get(h: string): string }; remote: { uri: string } };
   if (type === 'uas') {
     // the caller's INVITE: its To is our URI (no tag yet), its From the caller's, with the caller's tag
-    return { target: dlg.remote.uri, callId: d.sip.callId, from: withTag(dlg.req.get('To'), d.sip.localTag), to: withTag(dlg.req.get('From'), d.sip.remoteTag) };
+    return {
+      target: dlg.remote.uri,
+      callId: d.sip.callId,
+      from: withTag(dlg.req.get('To'), d.sip.localTag),
+      to: withTag(dlg.req.get('From'), d.sip.remoteTag),
+    };
   }
   // our INVITE: its From carries our tag; the peer's tag is on the To of its 200
   const to = dlg.res?.get('To') ?? dlg.req.get('To');

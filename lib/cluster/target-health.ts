@@ -73,7 +73,11 @@ export class TargetHealth {
         this.store
           .setState(targetId, 'quarantined', until, signal.cause, now)
           .then((changed) => {
-            if (changed) this.logger.warn({ code: 'B2B_WARN_TARGET_QUARANTINED', target: targetId, until: new Date(until).toISOString(), cause: signal.cause }, 'target quarantined: out of selection until it asked');
+            if (changed)
+              this.logger.warn(
+                { code: 'B2B_WARN_TARGET_QUARANTINED', target: targetId, until: new Date(until).toISOString(), cause: signal.cause },
+                'target quarantined: out of selection until it asked',
+              );
           })
           .catch((err: unknown) => this.redisFailed(err, targetId));
         return;
@@ -85,7 +89,10 @@ export class TargetHealth {
           .then((r) => {
             if (r.kind !== 'down') return;
             this.setLocal(targetId, { state: 'down', until: r.until, cause: r.cause });
-            this.logger.warn({ code: 'B2B_WARN_TARGET_DOWN', target: targetId, until: new Date(r.until).toISOString(), cause: r.cause }, 'target marked down: out of selection for health.downS');
+            this.logger.warn(
+              { code: 'B2B_WARN_TARGET_DOWN', target: targetId, until: new Date(r.until).toISOString(), cause: r.cause },
+              'target marked down: out of selection for health.downS',
+            );
           })
           .catch((err: unknown) => this.redisFailed(err, targetId));
         return;

@@ -98,7 +98,11 @@ function describeExpected(issue: z.core.$ZodIssue): string {
     case 'invalid_value':
       return `one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
     case 'too_small':
-      return issue.origin === 'array' ? `at least ${String(issue.minimum)} item(s)` : issue.origin === 'string' ? `at least ${String(issue.minimum)} character(s)` : `a value >= ${String(issue.minimum)}`;
+      return issue.origin === 'array'
+        ? `at least ${String(issue.minimum)} item(s)`
+        : issue.origin === 'string'
+          ? `at least ${String(issue.minimum)} character(s)`
+          : `a value >= ${String(issue.minimum)}`;
     case 'too_big':
       return issue.origin === 'array' ? `at most ${String(issue.maximum)} item(s)` : `a value <= ${String(issue.maximum)}`;
     case 'invalid_format':
@@ -134,7 +138,11 @@ export function validateConfig(raw: unknown, source = 'config'): Config {
  */
 function syntaxError(err: unknown, text: string): string {
   const e = err as { message?: string; code?: string; linePos?: Array<{ line: number; col: number }> };
-  const first = maskUrlCredentials(String(e.message ?? err).split('\n')[0].replace(/:$/, ''));
+  const first = maskUrlCredentials(
+    String(e.message ?? err)
+      .split('\n')[0]
+      .replace(/:$/, ''),
+  );
   const pos = e.linePos?.[0];
   if (pos === undefined) return first;
   const line = text.split('\n')[pos.line - 1] ?? '';
@@ -157,7 +165,9 @@ export function loadConfig(file: string, env: Env = process.env): Config {
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new ConfigError('B2B_ERR_CONFIG_READ', `cannot read config file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, [], { cause: err });
+    throw new ConfigError('B2B_ERR_CONFIG_READ', `cannot read config file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, [], {
+      cause: err,
+    });
   }
   return validateConfig(applyEnv(parseConfigText(text, file), env), file);
 }

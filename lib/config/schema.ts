@@ -53,11 +53,36 @@ export const DEFAULTS = {
   /** user parameters (`;npdi;rn=…`) in the forwarded Request-URI: see UserParametersPolicy in lib/sip/uri.ts */
   userParameters: 'forward',
   /** headers copied from the caller's INVITE to the INVITE sent to the target */
-  requestHeaders: ['P-Asserted-Identity', 'P-Preferred-Identity', 'Privacy', 'Diversion', 'History-Info', 'Remote-Party-ID', 'User-Agent', 'Subject', 'Accept', 'Allow', 'Supported', 'X-*'],
+  requestHeaders: [
+    'P-Asserted-Identity',
+    'P-Preferred-Identity',
+    'Privacy',
+    'Diversion',
+    'History-Info',
+    'Remote-Party-ID',
+    'User-Agent',
+    'Subject',
+    'Accept',
+    'Allow',
+    'Supported',
+    'X-*',
+  ],
   /** headers copied from the target's responses back to the caller */
   responseHeaders: ['P-Asserted-Identity', 'Privacy', 'Remote-Party-ID', 'Server', 'Allow', 'Supported', 'X-*'],
   /** headers copied on in-dialog requests (re-INVITE, UPDATE, INFO, …) in both directions */
-  inDialogHeaders: ['Content-Type', 'Event', 'Subscription-State', 'Refer-To', 'Referred-By', 'Replaces', 'Info-Package', 'Recv-Info', 'Reason', 'P-Asserted-Identity', 'X-*'],
+  inDialogHeaders: [
+    'Content-Type',
+    'Event',
+    'Subscription-State',
+    'Refer-To',
+    'Referred-By',
+    'Replaces',
+    'Info-Package',
+    'Recv-Info',
+    'Reason',
+    'P-Asserted-Identity',
+    'X-*',
+  ],
 } as const;
 
 const port = z.number().int().min(1).max(65535);
@@ -67,14 +92,20 @@ const headerName = z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'a SIP head
 const domainPattern = z
   .string()
   .min(1)
-  .regex(/^(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$|^\[?[0-9a-fA-F:.]+\]?$/, 'a domain (example.com), a wildcard (*.example.com) or an IP address');
+  .regex(
+    /^(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$|^\[?[0-9a-fA-F:.]+\]?$/,
+    'a domain (example.com), a wildcard (*.example.com) or an IP address',
+  );
 
 const userParameters = z.enum(USER_PARAMETERS_POLICIES);
 
 const cidr = z.string().refine(isValidCidr, { message: 'an IPv4/IPv6 address or CIDR block such as 10.0.0.0/8' });
 
 export const targetSchema = z.strictObject({
-  host: z.string().min(1).regex(/^[^\s;:@]+$|^\[[0-9a-fA-F:.]+\]$|^[0-9a-fA-F:]+$/, 'a host name or IP address (no port, no scheme)'),
+  host: z
+    .string()
+    .min(1)
+    .regex(/^[^\s;:@]+$|^\[[0-9a-fA-F:.]+\]$|^[0-9a-fA-F:]+$/, 'a host name or IP address (no port, no scheme)'),
   port: port.default(DEFAULTS.targetPort),
   transport: z.enum(['udp', 'tcp', 'tls']).default(DEFAULTS.targetTransport),
   priority: z.number().int().min(0).max(65535).default(DEFAULTS.targetPriority),
@@ -103,7 +134,10 @@ const policyFields = {
 };
 
 export const routeSchema = z.strictObject({
-  name: z.string().min(1).regex(/^[A-Za-z0-9_.-]+$/, 'a name of letters, digits, "_", "." or "-"'),
+  name: z
+    .string()
+    .min(1)
+    .regex(/^[A-Za-z0-9_.-]+$/, 'a name of letters, digits, "_", "." or "-"'),
   match: matchSchema.optional(),
   strategy: z.enum(['weighted', 'parallel']).default('weighted'),
   /** with strategy "parallel": how many targets ring at once */
@@ -120,16 +154,18 @@ export const drachtioServerSchema = z.strictObject({
 
 export const configSchema = z
   .strictObject({
-    instanceId: z.string().min(1).regex(/^[A-Za-z0-9_.:-]+$/, 'letters, digits, "_", ".", ":" or "-"').optional(),
+    instanceId: z
+      .string()
+      .min(1)
+      .regex(/^[A-Za-z0-9_.:-]+$/, 'letters, digits, "_", ".", ":" or "-"')
+      .optional(),
     drachtio: z
       .strictObject({
         mode: z.enum(['inbound', 'outbound']).default('inbound'),
         /** inbound mode: drachtio-servers this instance connects to */
         servers: z.array(drachtioServerSchema).default([]),
         /** outbound mode: where this instance listens for drachtio-server connections */
-        listen: z
-          .strictObject({ host: z.string().min(1).default('127.0.0.1'), port, secret: z.string().min(1).default(DEFAULTS.drachtioSecret) })
-          .optional(),
+        listen: z.strictObject({ host: z.string().min(1).default('127.0.0.1'), port, secret: z.string().min(1).default(DEFAULTS.drachtioSecret) }).optional(),
         reconnectMaxDelayMs: z.number().int().min(100).default(DEFAULTS.reconnectMaxDelayMs),
       })
       .prefault({}),
@@ -148,7 +184,10 @@ export const configSchema = z
             rejectUnauthorized: z.boolean().default(true),
           })
           .optional(),
-        keyPrefix: z.string().regex(/^[A-Za-z0-9_.:-]*$/, 'letters, digits, "_", ".", ":" or "-"').default(DEFAULTS.redisKeyPrefix),
+        keyPrefix: z
+          .string()
+          .regex(/^[A-Za-z0-9_.:-]*$/, 'letters, digits, "_", ".", ":" or "-"')
+          .default(DEFAULTS.redisKeyPrefix),
         commandTimeoutMs: z.number().int().min(50).default(DEFAULTS.redisCommandTimeoutMs),
         connectTimeoutMs: z.number().int().min(50).default(DEFAULTS.redisConnectTimeoutMs),
       })
@@ -170,9 +209,7 @@ export const configSchema = z
         refreshMs: z.number().int().min(100).max(60000).default(DEFAULTS.healthRefreshMs),
       })
       .prefault({}),
-    log: z
-      .strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default(DEFAULTS.logLevel) })
-      .prefault({}),
+    log: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default(DEFAULTS.logLevel) }).prefault({}),
     call: z
       .strictObject({
         provisionalTimeoutMs: z.number().int().min(100).max(120000).default(DEFAULTS.provisionalTimeoutMs),

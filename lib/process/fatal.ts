@@ -18,29 +18,31 @@ export interface FaultSource {
  */
 export function installFatalHandlers(proc: FaultSource, logger: Logger, exit: (code: number) => void, flushTimeoutMs = FLUSH_TIMEOUT_MS): void {
   let exiting = false;
-  const onFault = (what: string) => (reason: unknown): void => {
-    try {
-      logger.fatal({ err: reason }, exiting ? `${what} while exiting` : `${what}; exiting`);
-    } catch {
-      // the logger itself is broken: exit all the same
-    }
-    if (exiting) return;
-    exiting = true;
-    let exited = false;
-    const finish = (): void => {
-      if (exited) return;
-      exited = true;
-      clearTimeout(timer);
-      exit(EXIT_SOFTWARE);
+  const onFault =
+    (what: string) =>
+    (reason: unknown): void => {
+      try {
+        logger.fatal({ err: reason }, exiting ? `${what} while exiting` : `${what}; exiting`);
+      } catch {
+        // the logger itself is broken: exit all the same
+      }
+      if (exiting) return;
+      exiting = true;
+      let exited = false;
+      const finish = (): void => {
+        if (exited) return;
+        exited = true;
+        clearTimeout(timer);
+        exit(EXIT_SOFTWARE);
+      };
+      // not unref()ed: with a fault handler installed, an emptied event loop would end the process with status 0
+      const timer = setTimeout(finish, flushTimeoutMs);
+      try {
+        logger.flush(() => finish());
+      } catch {
+        finish();
+      }
     };
-    // not unref()ed: with a fault handler installed, an emptied event loop would end the process with status 0
-    const timer = setTimeout(finish, flushTimeoutMs);
-    try {
-      logger.flush(() => finish());
-    } catch {
-      finish();
-    }
-  };
   proc.on('uncaughtException', onFault('uncaught exception'));
   proc.on('unhandledRejection', onFault('unhandled rejection'));
 }

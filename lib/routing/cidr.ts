@@ -32,9 +32,8 @@ export function parseAddress(address: string): ipaddr.IPv4 | ipaddr.IPv6 | undef
 
 export function compileCidr(text: string): CidrMatcher {
   const [block, bits] = parseBlock(text);
-  const range: Parsed = block.kind() === 'ipv6' && (block as ipaddr.IPv6).isIPv4MappedAddress() && bits >= 96
-    ? [(block as ipaddr.IPv6).toIPv4Address(), bits - 96]
-    : [block, bits];
+  const range: Parsed =
+    block.kind() === 'ipv6' && (block as ipaddr.IPv6).isIPv4MappedAddress() && bits >= 96 ? [(block as ipaddr.IPv6).toIPv4Address(), bits - 96] : [block, bits];
   return {
     text,
     contains(address: string): boolean {

@@ -5,14 +5,45 @@
 
 /** Headers a B2BUA must never copy: each leg has its own. */
 const NEVER_COPY = new Set([
-  'via', 'v', 'from', 'f', 'to', 't', 'call-id', 'i', 'cseq', 'contact', 'm', 'max-forwards',
-  'content-length', 'l', 'route', 'record-route', 'authorization', 'proxy-authorization', 'www-authenticate',
-  'proxy-authenticate', 'rseq', 'rack', 'require', 'proxy-require',
+  'via',
+  'v',
+  'from',
+  'f',
+  'to',
+  't',
+  'call-id',
+  'i',
+  'cseq',
+  'contact',
+  'm',
+  'max-forwards',
+  'content-length',
+  'l',
+  'route',
+  'record-route',
+  'authorization',
+  'proxy-authorization',
+  'www-authenticate',
+  'proxy-authenticate',
+  'rseq',
+  'rack',
+  'require',
+  'proxy-require',
 ]);
 
 /** Compact forms (RFC 3261 section 7.3.3 and extensions) mapped to their long names. */
 const COMPACT: Record<string, string> = {
-  c: 'content-type', e: 'content-encoding', k: 'supported', s: 'subject', o: 'event', r: 'refer-to', b: 'referred-by', u: 'allow-events', x: 'session-expires', y: 'identity', a: 'accept-contact',
+  c: 'content-type',
+  e: 'content-encoding',
+  k: 'supported',
+  s: 'subject',
+  o: 'event',
+  r: 'refer-to',
+  b: 'referred-by',
+  u: 'allow-events',
+  x: 'session-expires',
+  y: 'identity',
+  a: 'accept-contact',
 };
 
 export type HeaderMatcher = (name: string) => boolean;

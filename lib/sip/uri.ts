@@ -152,8 +152,7 @@ export const USER_PARAMETERS_REJECTED = { status: 403, reason: 'User Parameters 
 
 export type ForwardedUser =
   /** `stripped`: the parameters removed under policy `strip` (empty when nothing was removed) */
-  | { user: string; stripped: string[] }
-  | { reject: { status: number; reason: string } };
+  { user: string; stripped: string[] } | { reject: { status: number; reason: string } };
 
 /**
  * The user part to forward to a target under a user-parameters policy, from `requestUser()`.

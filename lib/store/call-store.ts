@@ -149,7 +149,16 @@ export class CallStore {
    * was no record (already ended, or never stored). Idempotent: safe to run whatever recordAnswered returned.
    */
   async endCall(key: string, by = 'unknown'): Promise<string | null> {
-    const target = await this.redis.sipdEndCall(this.keys.call(key), this.keys.events(), key, this.keys.prefix, by, String(Date.now()), String(this.streamMaxLen), this.instanceId);
+    const target = await this.redis.sipdEndCall(
+      this.keys.call(key),
+      this.keys.events(),
+      key,
+      this.keys.prefix,
+      by,
+      String(Date.now()),
+      String(this.streamMaxLen),
+      this.instanceId,
+    );
     return target ?? null;
   }
 
@@ -222,6 +231,9 @@ export class CallStore {
 
   /** The call keys, among the owners' sets, whose Call-ID part is `callId` (a Call-ID may have several From tags). */
   async keysOfCallId(callId: string): Promise<string[]> {
-    return (await this.ownedCallKeys()).filter((c) => callIdOfKey(c.key) === callId).map((c) => c.key).sort();
+    return (await this.ownedCallKeys())
+      .filter((c) => callIdOfKey(c.key) === callId)
+      .map((c) => c.key)
+      .sort();
   }
 }

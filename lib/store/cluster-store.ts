@@ -46,7 +46,18 @@ export function toStreamEvent([id, flat]: [string, string[]]): StreamEvent {
 }
 
 type ClusterRedis = Redis & {
-  sipdAdoptCalls(k1: string, k2: string, k3: string, k4: string, token: string, me: string, dead: string, prefix: string, now: string, maxlen: string): Promise<string[] | null>;
+  sipdAdoptCalls(
+    k1: string,
+    k2: string,
+    k3: string,
+    k4: string,
+    token: string,
+    me: string,
+    dead: string,
+    prefix: string,
+    now: string,
+    maxlen: string,
+  ): Promise<string[] | null>;
   sipdRebuildActive(k1: string, k2: string, prefix: string): Promise<number>;
 };
 
@@ -71,7 +82,11 @@ function toFacts(h: Record<string, string>): InstanceFacts | undefined {
 export class ClusterStore {
   private readonly redis: ClusterRedis;
 
-  constructor(redis: Redis, private readonly keys: Keys, private readonly streamMaxLen: number) {
+  constructor(
+    redis: Redis,
+    private readonly keys: Keys,
+    private readonly streamMaxLen: number,
+  ) {
     redis.defineCommand('sipdAdoptCalls', { numberOfKeys: 4, lua: ADOPT_CALLS });
     redis.defineCommand('sipdRebuildActive', { numberOfKeys: 2, lua: REBUILD_ACTIVE });
     this.redis = redis as ClusterRedis;

@@ -110,7 +110,14 @@ export class HealthStore {
 
   /** Announces a target whose state ran out back up, once for the cluster: what it leaves, or null (not over, or another instance announced it). */
   async announceUp(targetId: string, now = Date.now()): Promise<{ was: TargetStateKind; cause: string } | null> {
-    const r = await this.redis.sipdTargetUp(this.keys.targetHealth(targetId), this.keys.events(), String(now), this.instanceId, String(this.streamMaxLen), targetId);
+    const r = await this.redis.sipdTargetUp(
+      this.keys.targetHealth(targetId),
+      this.keys.events(),
+      String(now),
+      this.instanceId,
+      String(this.streamMaxLen),
+      targetId,
+    );
     if (r === null) return null;
     const i = r.indexOf('|');
     return { was: r.slice(0, i) as TargetStateKind, cause: r.slice(i + 1) };

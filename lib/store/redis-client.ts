@@ -15,9 +15,12 @@ function readCa(file: string): Buffer {
     return readFileSync(file);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
-    throw new ConfigError('B2B_ERR_CONFIG_INVALID', `invalid configuration:\n  redis.tls.caFile: cannot read ${file} (${code}), expected a readable PEM file`, [
-      { path: 'redis.tls.caFile', found: JSON.stringify(file), expected: 'a readable PEM file' },
-    ], { cause: err });
+    throw new ConfigError(
+      'B2B_ERR_CONFIG_INVALID',
+      `invalid configuration:\n  redis.tls.caFile: cannot read ${file} (${code}), expected a readable PEM file`,
+      [{ path: 'redis.tls.caFile', found: JSON.stringify(file), expected: 'a readable PEM file' }],
+      { cause: err },
+    );
   }
 }
 
@@ -26,9 +29,7 @@ export function redisOptions(cfg: RedisConfig): RedisOptions {
   return {
     password: cfg.password,
     username: cfg.username,
-    tls: tlsWanted
-      ? { rejectUnauthorized: cfg.tls?.rejectUnauthorized ?? true, ...(cfg.tls?.caFile ? { ca: readCa(cfg.tls.caFile) } : {}) }
-      : undefined,
+    tls: tlsWanted ? { rejectUnauthorized: cfg.tls?.rejectUnauthorized ?? true, ...(cfg.tls?.caFile ? { ca: readCa(cfg.tls.caFile) } : {}) } : undefined,
     commandTimeout: cfg.commandTimeoutMs,
     // on quit/disconnect, a stream that has not closed within the command timeout is destroyed
     disconnectTimeout: cfg.commandTimeoutMs,

@@ -128,7 +128,10 @@ describe(`BYE outside a dialog (${process.env.DRACHTIO_BIN ? 'real drachtio-serv
       const ok = await peer.nextResponse(200, 5000, 'INVITE');
       await waitFor(() => uasP !== undefined, 'the INVITE at the app');
       const uas: Dialog = await (uasP as Promise<Dialog>);
-      peer.send(makeRequest('ACK', { port: peer.port, target: server.sipPort, callId: inbound.callId, fromTag: inbound.fromTag, toTag: ok.msg.toTag }).raw, server.sipPort);
+      peer.send(
+        makeRequest('ACK', { port: peer.port, target: server.sipPort, callId: inbound.callId, fromTag: inbound.fromTag, toTag: ok.msg.toTag }).raw,
+        server.sipPort,
+      );
       // a dialog where the app is UAC: it calls the peer
       const toTag = rnd();
       const uacP = srf.createUAC(`sip:peer@${HOST}:${String(peer.port)}`, { localSdp: SDP }, {});

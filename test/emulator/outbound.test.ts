@@ -104,7 +104,7 @@ describe('outbound connection mode (request handler)', () => {
   const invite = (extra: string[] = []) =>
     makeRequest('INVITE', { port: peer.port, target: server.sipPort, body: SDP, ruri: `sip:service@${HOST}:${server.sipPort};foo=bar;lr`, extra });
 
-  it('queries the request handler with drachtio\'s parameters; the server connects, waits for the app to authenticate, then sends the INVITE', async () => {
+  it("queries the request handler with drachtio's parameters; the server connects, waits for the app to authenticate, then sends the INVITE", async () => {
     const listener = net.createServer();
     const apps: RawApp[] = [];
     listener.on('connection', (s) => apps.push(new RawApp(s)));
@@ -126,7 +126,9 @@ describe('outbound connection mode (request handler)', () => {
     expect(hit.headers['user-agent']).toMatch(/^Drachtio\//);
     const u = new URL(hit.url, handler.url);
     expect(u.pathname).toBe('/');
-    expect(hit.url.startsWith('/?method=INVITE&domain=127.0.0.1&protocol=udp&source_address=127.0.0.1&fromUser=tester&toUser=service&uriUser=service')).toBe(true);
+    expect(hit.url.startsWith('/?method=INVITE&domain=127.0.0.1&protocol=udp&source_address=127.0.0.1&fromUser=tester&toUser=service&uriUser=service')).toBe(
+      true,
+    );
     expect(Object.fromEntries(u.searchParams)).toEqual({
       method: 'INVITE',
       domain: HOST,
@@ -295,13 +297,20 @@ describe('outbound connection mode (request handler)', () => {
     expect(peer.inbox.pending().filter((r) => (r.msg.status ?? 0) >= 200)).toEqual([]);
   });
 
-  it('CANCEL before the app authenticated: 200 + 487 at once; the INVITE is still delivered, the app\'s answer is refused', async () => {
+  it("CANCEL before the app authenticated: 200 + 487 at once; the INVITE is still delivered, the app's answer is refused", async () => {
     const { port, apps } = await rawListener();
     handler.answer = () => ({ action: 'route', data: { uri: `${HOST}:${port}` } });
     const inv = invite();
     peer.send(inv.raw, server.sipPort);
     await waitFor(() => apps.length === 1, 5000, 'outbound connection');
-    const cancel = makeRequest('CANCEL', { port: peer.port, target: server.sipPort, callId: inv.callId, fromTag: inv.fromTag, branch: inv.branch, ruri: `sip:service@${HOST}:${server.sipPort};foo=bar;lr` });
+    const cancel = makeRequest('CANCEL', {
+      port: peer.port,
+      target: server.sipPort,
+      callId: inv.callId,
+      fromTag: inv.fromTag,
+      branch: inv.branch,
+      ruri: `sip:service@${HOST}:${server.sipPort};foo=bar;lr`,
+    });
     peer.send(cancel.raw, server.sipPort);
     await peer.nextResponse(200, 5000, 'CANCEL');
     await peer.nextResponse(487, 5000, 'INVITE');

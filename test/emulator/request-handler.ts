@@ -194,7 +194,8 @@ export function parseRoutingInstruction(body: string): RoutingInstruction {
     }
     case 'proxy': {
       const dest = d.destination;
-      if (Array.isArray(dest) && !dest.every((x) => typeof x === 'string')) return { action: 'error', message: "invalid 'contact' array: must contain strings" };
+      if (Array.isArray(dest) && !dest.every((x) => typeof x === 'string'))
+        return { action: 'error', message: "invalid 'contact' array: must contain strings" };
       return { action: 'proxy', destinations: strings(dest) ?? [] };
     }
     case 'route':

@@ -42,7 +42,9 @@ describe('SipMessage', () => {
 
   it('header errors as sofia-sip flags them, with the 400 reason phrase drachtio-server v0.9.10 sends', () => {
     const invite = (extra: string, cseq = '1 INVITE', mf = '70') =>
-      SipMessage.parse(`INVITE sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: <sip:x@y>;tag=1\r\nTo: <sip:a@b>\r\nCall-ID: c\r\nCSeq: ${cseq}\r\nMax-Forwards: ${mf}\r\n${extra}\r\n`);
+      SipMessage.parse(
+        `INVITE sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: <sip:x@y>;tag=1\r\nTo: <sip:a@b>\r\nCall-ID: c\r\nCSeq: ${cseq}\r\nMax-Forwards: ${mf}\r\n${extra}\r\n`,
+      );
     expect(headerErrorPhrase(invite(''))).toBeUndefined();
     expect(headerErrorPhrase(invite('X-Repeat: 1\r\nX-Repeat: 2\r\nP-Asserted-Identity: <sip:a@b>\r\nP-Asserted-Identity: <sip:c@d>\r\n'))).toBeUndefined();
     expect(headerErrorPhrase(invite('i: c2\r\n'))).toBe('Bad Call-ID Header'); // compact form of a second Call-ID

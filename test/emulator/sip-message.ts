@@ -39,8 +39,8 @@ const CANONICAL: Record<string, string> = {
   'call-id': 'Call-ID',
   cseq: 'CSeq',
   'www-authenticate': 'WWW-Authenticate',
-  'rseq': 'RSeq',
-  'rack': 'RAck',
+  rseq: 'RSeq',
+  rack: 'RAck',
 };
 
 /** Display form of a header name, e.g. "content-type" -> "Content-Type" (as sofia prints it). */
@@ -224,9 +224,7 @@ export class SipMessage {
   }
 
   startLine(): string {
-    return this.isRequest
-      ? `${this.method} ${this.uri} SIP/2.0`
-      : `SIP/2.0 ${this.status} ${this.reason ?? ''}`;
+    return this.isRequest ? `${this.method} ${this.uri} SIP/2.0` : `SIP/2.0 ${this.status} ${this.reason ?? ''}`;
   }
 
   /** Serialize; Content-Length is (re)computed as the byte length of the body. */
@@ -367,10 +365,34 @@ export function stringifyVia(v: Via): string {
  * parse. (Extension headers such as X-* may repeat.)
  */
 const SINGLE_INSTANCE = new Set([
-  'from', 'to', 'call-id', 'cseq', 'max-forwards', 'content-length', 'content-type', 'content-disposition',
-  'mime-version', 'expires', 'min-expires', 'date', 'timestamp', 'retry-after', 'subject', 'priority',
-  'organization', 'server', 'user-agent', 'event', 'subscription-state', 'refer-to', 'referred-by',
-  'replaces', 'session-expires', 'min-se', 'rseq', 'rack',
+  'from',
+  'to',
+  'call-id',
+  'cseq',
+  'max-forwards',
+  'content-length',
+  'content-type',
+  'content-disposition',
+  'mime-version',
+  'expires',
+  'min-expires',
+  'date',
+  'timestamp',
+  'retry-after',
+  'subject',
+  'priority',
+  'organization',
+  'server',
+  'user-agent',
+  'event',
+  'subscription-state',
+  'refer-to',
+  'referred-by',
+  'replaces',
+  'session-expires',
+  'min-se',
+  'rseq',
+  'rack',
 ]);
 
 /**

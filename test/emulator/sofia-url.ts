@@ -193,7 +193,26 @@ export interface SofiaUrl {
   fragment?: string;
 }
 
-const KNOWN_SCHEMES = ['cid', 'ftp', 'file', 'fax', 'http', 'https', 'im', 'mailto', 'modem', 'msrp', 'msrps', 'pres', 'rtsp', 'rtspu', 'sip', 'sips', 'tel', 'wv'];
+const KNOWN_SCHEMES = [
+  'cid',
+  'ftp',
+  'file',
+  'fax',
+  'http',
+  'https',
+  'im',
+  'mailto',
+  'modem',
+  'msrp',
+  'msrps',
+  'pres',
+  'rtsp',
+  'rtspu',
+  'sip',
+  'sips',
+  'tel',
+  'wv',
+];
 
 /** url.c url_get_type */
 function urlType(scheme: string): { type: UrlType; name?: string } {

@@ -23,7 +23,7 @@ interface LayerCtx {
 }
 
 function transactionKey(msg: SipMessage, methodOverride?: string): string {
-  const method = methodOverride ?? (msg.isRequest ? msg.method ?? '' : msg.cseq.method);
+  const method = methodOverride ?? (msg.isRequest ? (msg.method ?? '') : msg.cseq.method);
   const branch = msg.branch;
   if (branch && branch.startsWith('z9hG4bK')) return `${branch}|${method}`;
   // RFC 2543 fallback

@@ -115,9 +115,7 @@ export function splitMsg(msg: string): { meta: string; startLine: string; header
     chunk = chunk.slice(0, p2);
   }
   const p3 = chunk.indexOf('\r\n');
-  return p3 === -1
-    ? { meta, startLine: chunk, headers: '', body }
-    : { meta, startLine: chunk.slice(0, p3), headers: chunk.slice(p3 + 2), body };
+  return p3 === -1 ? { meta, startLine: chunk, headers: '', body } : { meta, startLine: chunk.slice(0, p3), headers: chunk.slice(p3 + 2), body };
 }
 
 /** Routing table of verbs -> clients with per-verb round-robin offsets (ClientController). */

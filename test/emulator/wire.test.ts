@@ -214,10 +214,8 @@ describe('drachtio-srf against the emulator', () => {
 
   it('fills Via/From tag/Call-ID/CSeq/Max-Forwards and replaces @localhost on app requests', async () => {
     const sent = new Promise<SrfReq>((resolve, reject) =>
-      srf.request(
-        `sip:peer@127.0.0.1:${peer.port}`,
-        { method: 'OPTIONS', headers: { From: 'sip:alice@localhost', 'X-Test': 'a' } },
-        (err, req) => (err ? reject(err) : resolve(req)),
+      srf.request(`sip:peer@127.0.0.1:${peer.port}`, { method: 'OPTIONS', headers: { From: 'sip:alice@localhost', 'X-Test': 'a' } }, (err, req) =>
+        err ? reject(err) : resolve(req),
       ),
     );
     const onWire = await peer.nextRequest('OPTIONS');
@@ -296,7 +294,10 @@ describe('drachtio-srf against the emulator', () => {
     expect(r487.msg.toTag).toBe(ringing.msg.toTag);
     await canceled;
     // ACK the 487 (same branch) -> absorbed; no more 487 retransmissions afterwards
-    peer.send(makeRequest('ACK', { port: peer.port, target: emu.sipPort, callId: inv.callId, fromTag: inv.fromTag, branch: inv.branch, toTag: r487.msg.toTag }).raw, emu.sipPort);
+    peer.send(
+      makeRequest('ACK', { port: peer.port, target: emu.sipPort, callId: inv.callId, fromTag: inv.fromTag, branch: inv.branch, toTag: r487.msg.toTag }).raw,
+      emu.sipPort,
+    );
   });
 
   it('UAC: retransmits the INVITE (timer A), app CANCEL is built from the INVITE, 487 is ACKed by the stack', async () => {
@@ -345,12 +346,19 @@ describe('drachtio-srf against the emulator', () => {
     expect((await infoP).status).toBe(200);
 
     // in-dialog request from the far end reaches the app that owns the dialog
-    const gotInfo = new Promise<SrfReq>((resolve) => dlg.on('info', (req: SrfReq, res: { send(s: number): void }) => {
-      res.send(200);
-      resolve(req);
-    }));
+    const gotInfo = new Promise<SrfReq>((resolve) =>
+      dlg.on('info', (req: SrfReq, res: { send(s: number): void }) => {
+        res.send(200);
+        resolve(req);
+      }),
+    );
     const remoteInfo = makeRequest('INFO', {
-      port: peer.port, target: emu.sipPort, callId: inv.msg.callId, fromTag: 'callee2', toTag: inv.msg.fromTag, cseq: 7,
+      port: peer.port,
+      target: emu.sipPort,
+      callId: inv.msg.callId,
+      fromTag: 'callee2',
+      toTag: inv.msg.fromTag,
+      cseq: 7,
       extra: ['Content-Type: text/plain'],
     });
     peer.send(remoteInfo.raw, emu.sipPort);
@@ -382,10 +390,12 @@ describe('drachtio-srf against the emulator', () => {
     peer.send(makeRequest('ACK', { port: peer.port, target: emu.sipPort, callId: inv.callId, fromTag: inv.fromTag, toTag }).raw, emu.sipPort);
     await acked;
 
-    const modified = new Promise<void>((resolve) => dlg.once('modify', (_req: SrfReq, res: SrfRes) => {
-      res.send(200, { body: SDP });
-      resolve();
-    }));
+    const modified = new Promise<void>((resolve) =>
+      dlg.once('modify', (_req: SrfReq, res: SrfRes) => {
+        res.send(200, { body: SDP });
+        resolve();
+      }),
+    );
     const reinv = makeRequest('INVITE', { port: peer.port, target: emu.sipPort, callId: inv.callId, fromTag: inv.fromTag, toTag, cseq: 2, body: SDP });
     peer.send(reinv.raw, emu.sipPort);
     expect((await peer.next((r) => r.msg.status === 100 && r.msg.cseq.seq === 2)).msg.callId).toBe(inv.callId);
@@ -413,7 +423,15 @@ describe('drachtio-srf against the emulator', () => {
     const inv = makeRequest('INVITE', { port: peer.port, target: emu.sipPort, body: SDP });
     peer.send(inv.raw, emu.sipPort);
     const r183 = await peer.nextResponse(183);
-    const upd = makeRequest('UPDATE', { port: peer.port, target: emu.sipPort, callId: inv.callId, fromTag: inv.fromTag, toTag: r183.msg.toTag, cseq: 2, body: SDP });
+    const upd = makeRequest('UPDATE', {
+      port: peer.port,
+      target: emu.sipPort,
+      callId: inv.callId,
+      fromTag: inv.fromTag,
+      toTag: r183.msg.toTag,
+      cseq: 2,
+      body: SDP,
+    });
     peer.send(upd.raw, emu.sipPort);
     await updated;
     const ok = await peer.nextResponse(200, 5000, 'UPDATE');
@@ -422,7 +440,10 @@ describe('drachtio-srf against the emulator', () => {
     // clean up: caller cancels
     peer.send(makeRequest('CANCEL', { port: peer.port, target: emu.sipPort, callId: inv.callId, fromTag: inv.fromTag, branch: inv.branch }).raw, emu.sipPort);
     const r487 = await peer.nextResponse(487);
-    peer.send(makeRequest('ACK', { port: peer.port, target: emu.sipPort, callId: inv.callId, fromTag: inv.fromTag, branch: inv.branch, toTag: r487.msg.toTag }).raw, emu.sipPort);
+    peer.send(
+      makeRequest('ACK', { port: peer.port, target: emu.sipPort, callId: inv.callId, fromTag: inv.fromTag, branch: inv.branch, toTag: r487.msg.toTag }).raw,
+      emu.sipPort,
+    );
   });
 
   it('UAC: app re-INVITE in dialog gets CSeq+1 and our Contact; its ACK reuses the re-INVITE CSeq', async () => {
@@ -472,7 +493,14 @@ describe('drachtio-srf against the emulator', () => {
     await peer.nextRequest('ACK');
     other.srf.disconnect();
     await new Promise((r) => setTimeout(r, 100));
-    const info = makeRequest('INFO', { port: peer.port, target: emu.sipPort, callId: inv.msg.callId, fromTag: 'callee4', toTag: inv.msg.fromTag ?? '', cseq: 5 });
+    const info = makeRequest('INFO', {
+      port: peer.port,
+      target: emu.sipPort,
+      callId: inv.msg.callId,
+      fromTag: 'callee4',
+      toTag: inv.msg.fromTag ?? '',
+      cseq: 5,
+    });
     peer.send(info.raw, emu.sipPort);
     expect((await peer.nextResponse(481, 5000, 'INFO')).msg.callId).toBe(inv.msg.callId);
     const bye = makeRequest('BYE', { port: peer.port, target: emu.sipPort, callId: inv.msg.callId, fromTag: 'callee4', toTag: inv.msg.fromTag ?? '', cseq: 6 });

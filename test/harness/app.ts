@@ -82,11 +82,7 @@ export function exitOf(child: ChildProcess): Promise<number | null> {
 /**
  * Send `signal`, wait up to `graceMs` for the exit, then SIGKILL. Resolves with the exit code.
  */
-export async function killChild(
-  child: ChildProcess,
-  sig: NodeJS.Signals = 'SIGTERM',
-  graceMs = 5000,
-): Promise<number | null> {
+export async function killChild(child: ChildProcess, sig: NodeJS.Signals = 'SIGTERM', graceMs = 5000): Promise<number | null> {
   const exited = exitOf(child);
   if (child.exitCode !== null || child.signalCode !== null) return exited;
   signal(child, sig);
@@ -142,8 +138,7 @@ export function parseJsonLine(line: string): Record<string, unknown> | null {
   }
 }
 
-export const connectedToDrachtio = (line: string): boolean =>
-  parseJsonLine(line)?.msg === 'connected to drachtio';
+export const connectedToDrachtio = (line: string): boolean => parseJsonLine(line)?.msg === 'connected to drachtio';
 
 export async function startApp(opts: StartAppOptions): Promise<AppProcess> {
   const entry = path.isAbsolute(opts.entry) ? opts.entry : path.join(REPO_ROOT, opts.entry);
@@ -185,13 +180,19 @@ export async function startApp(opts: StartAppOptions): Promise<AppProcess> {
       waiters.add(w);
       const timer = setTimeout(() => {
         waiters.delete(w);
-        reject(new Error(`app ${entry}: no matching line within ${timeoutMs} ms\nstdout:\n${lines.slice(-30).join('\n')}\nstderr:\n${stderr.slice(-30).join('\n')}`));
+        reject(
+          new Error(`app ${entry}: no matching line within ${timeoutMs} ms\nstdout:\n${lines.slice(-30).join('\n')}\nstderr:\n${stderr.slice(-30).join('\n')}`),
+        );
       }, timeoutMs);
       void exited.then((code) => {
         if (!waiters.has(w)) return;
         waiters.delete(w);
         clearTimeout(timer);
-        reject(new Error(`app ${entry} exited (${String(code)}) before the expected line\nstdout:\n${lines.slice(-30).join('\n')}\nstderr:\n${stderr.slice(-30).join('\n')}`));
+        reject(
+          new Error(
+            `app ${entry} exited (${String(code)}) before the expected line\nstdout:\n${lines.slice(-30).join('\n')}\nstderr:\n${stderr.slice(-30).join('\n')}`,
+          ),
+        );
       });
     });
   };

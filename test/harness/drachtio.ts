@@ -101,7 +101,6 @@ function canConnect(port: number): Promise<boolean> {
   });
 }
 
-
 export async function startDrachtio(opts: StartDrachtioOptions = {}): Promise<DrachtioServer> {
   // the ports are probed free but only taken by the child: retry on a (rare) race for them
   let lastErr: Error | undefined;
@@ -168,7 +167,13 @@ interface Running {
 }
 
 /** Starts one drachtio process on the given ports; resolves once its admin port accepts connections. */
-async function launch(opts: StartDrachtioOptions, adminPort: number, sipPort: number, capture: (b: Buffer | string) => void, output: () => string): Promise<Running> {
+async function launch(
+  opts: StartDrachtioOptions,
+  adminPort: number,
+  sipPort: number,
+  capture: (b: Buffer | string) => void,
+  output: () => string,
+): Promise<Running> {
   const secret = opts.secret ?? 'cymru';
   const loglevel = opts.loglevel ?? 'info';
   const bin = process.env.DRACHTIO_BIN;
@@ -199,34 +204,43 @@ async function launch(opts: StartDrachtioOptions, adminPort: number, sipPort: nu
     );
     command = bin;
     args = [
-      '-f', configFile,
-      '--contact', `sip:${HOST}:${sipPort};transport=udp`,
-      '--address', HOST,
-      '--port', String(adminPort),
-      '--secret', secret,
+      '-f',
+      configFile,
+      '--contact',
+      `sip:${HOST}:${sipPort};transport=udp`,
+      '--address',
+      HOST,
+      '--port',
+      String(adminPort),
+      '--secret',
+      secret,
       '--stdout',
-      '--loglevel', loglevel === 'warn' ? 'warning' : loglevel,
+      '--loglevel',
+      loglevel === 'warn' ? 'warning' : loglevel,
     ];
   } else {
     command = path.join(REPO_ROOT, 'node_modules', '.bin', 'tsx');
     args = [
       path.join(REPO_ROOT, 'test', 'emulator', 'main.ts'),
-      '--address', HOST,
-      '--port', String(adminPort),
-      '--sip-address', HOST,
-      '--sip-port', String(sipPort),
-      '--secret', secret,
-      '--loglevel', loglevel,
+      '--address',
+      HOST,
+      '--port',
+      String(adminPort),
+      '--sip-address',
+      HOST,
+      '--sip-port',
+      String(sipPort),
+      '--secret',
+      secret,
+      '--loglevel',
+      loglevel,
       // the emulator exits by itself if this (jest) process dies without cleaning up
-      '--parent-pid', String(process.pid),
+      '--parent-pid',
+      String(process.pid),
     ];
     if (opts.t1) args.push('--t1', String(opts.t1));
     if (opts.requestHandler) {
-      args.push(
-        '--request-handler', opts.requestHandler,
-        '--request-handler-sip-method', handlerSipMethod,
-        '--request-handler-http-method', handlerHttpMethod,
-      );
+      args.push('--request-handler', opts.requestHandler, '--request-handler-sip-method', handlerSipMethod, '--request-handler-http-method', handlerHttpMethod);
     }
   }
 

@@ -142,7 +142,9 @@ describe('sipp UAS behaviours against sipp UACs', () => {
       if (!text.startsWith('INVITE ')) return;
       seen.push(text);
       const hdr = (name: string) => text.split('\r\n').find((l) => l.toLowerCase().startsWith(`${name.toLowerCase()}:`)) ?? '';
-      const reply = ['SIP/2.0 486 Busy Here', hdr('Via'), hdr('From'), `${hdr('To')};tag=hand1`, hdr('Call-ID'), hdr('CSeq'), 'Content-Length: 0', '', ''].join('\r\n');
+      const reply = ['SIP/2.0 486 Busy Here', hdr('Via'), hdr('From'), `${hdr('To')};tag=hand1`, hdr('Call-ID'), hdr('CSeq'), 'Content-Length: 0', '', ''].join(
+        '\r\n',
+      );
       sock.send(reply, rinfo.port, rinfo.address);
     });
     try {

@@ -178,13 +178,25 @@ function launchSipp(scenarioFile: string, args: string[], mediaPort: number, rem
   fs.copyFileSync(path.join(SCENARIO_DIR, scenarioFile), scenario);
   const statFile = path.join(dir, 'stat.csv');
   const fullArgs = [
-    '-sf', scenario,
-    '-i', LOOPBACK, '-mi', LOOPBACK, '-bind_local',
+    '-sf',
+    scenario,
+    '-i',
+    LOOPBACK,
+    '-mi',
+    LOOPBACK,
+    '-bind_local',
     '-nostdin',
-    '-trace_stat', '-stf', statFile, '-fd', '1',
+    '-trace_stat',
+    '-stf',
+    statFile,
+    '-fd',
+    '1',
     '-trace_counts',
-    '-trace_err', '-error_file', path.join(dir, 'errors.log'),
-    '-mp', String(mediaPort),
+    '-trace_err',
+    '-error_file',
+    path.join(dir, 'errors.log'),
+    '-mp',
+    String(mediaPort),
     ...args,
   ];
   if (remote !== undefined) fullArgs.push(remote);
@@ -473,9 +485,7 @@ export interface UacResult {
  * twice, 20 ms apart: the second copy is a byte-identical retransmission (same branch).
  * Datagrams from the target go back to the UAC.
  */
-async function startDuplicatingRelay(
-  target: { host: string; port: number },
-): Promise<{ port: number; duplicated(): number; stop(): Promise<void> }> {
+async function startDuplicatingRelay(target: { host: string; port: number }): Promise<{ port: number; duplicated(): number; stop(): Promise<void> }> {
   const sock = dgram.createSocket('udp4');
   let client: { address: string; port: number } | undefined;
   let duplicated = 0;
@@ -509,13 +519,21 @@ export async function runUac(scenario: UacScenario, opts: RunUacOptions): Promis
   const domain = opts.domain ?? `${opts.target.host}:${opts.target.port}`;
   const recvTimeout = opts.timeoutMs ?? 10000;
   const args = [
-    '-p', String(port),
-    '-s', user,
-    '-key', 'ruri', `sip:${user}@${domain}`,
-    '-m', String(calls),
-    '-r', String(rate),
-    '-recv_timeout', String(recvTimeout),
-    '-d', String(opts.holdMs ?? (scenario === 'cancel-after-ringing' ? 200 : 500)),
+    '-p',
+    String(port),
+    '-s',
+    user,
+    '-key',
+    'ruri',
+    `sip:${user}@${domain}`,
+    '-m',
+    String(calls),
+    '-r',
+    String(rate),
+    '-recv_timeout',
+    String(recvTimeout),
+    '-d',
+    String(opts.holdMs ?? (scenario === 'cancel-after-ringing' ? 200 : 500)),
   ];
   if (opts.concurrency !== undefined) args.push('-l', String(opts.concurrency));
   if (opts.callIdPrefix !== undefined) args.push('-cid_str', `${opts.callIdPrefix}-%u@sipp.test`);
@@ -530,7 +548,15 @@ export async function runUac(scenario: UacScenario, opts: RunUacOptions): Promis
   let run = launchSipp(UAC_SCENARIOS[scenario], args, await freeMediaPort(), remote);
   for (let attempt = 1; attempt < 3; attempt += 1) {
     // an exit before any call was placed, because its RTP ports were taken meanwhile: place them again
-    if ((await raceTimeout(run.exited.catch(() => null), 300)) === 'timeout' || run.stats().totalCalls > 0 || !lostMediaPort(run.output())) break;
+    if (
+      (await raceTimeout(
+        run.exited.catch(() => null),
+        300,
+      )) === 'timeout' ||
+      run.stats().totalCalls > 0 ||
+      !lostMediaPort(run.output())
+    )
+      break;
     removeDir(run.dir);
     run = launchSipp(UAC_SCENARIOS[scenario], args, await freeMediaPort(), remote);
   }

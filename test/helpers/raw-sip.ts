@@ -30,7 +30,9 @@ export function parseResponse(raw: string): SipResponse | null {
   return { status: Number(m[1]), reason: m[2], headers, body, raw };
 }
 
-export const SDP = ['v=0', 'o=raw 1 1 IN IP4 127.0.0.1', 's=-', 'c=IN IP4 127.0.0.1', 't=0 0', 'm=audio 40000 RTP/AVP 0', 'a=rtpmap:0 PCMU/8000', ''].join('\r\n');
+export const SDP = ['v=0', 'o=raw 1 1 IN IP4 127.0.0.1', 's=-', 'c=IN IP4 127.0.0.1', 't=0 0', 'm=audio 40000 RTP/AVP 0', 'a=rtpmap:0 PCMU/8000', ''].join(
+  '\r\n',
+);
 
 export class RawSipClient {
   private readonly sock = dgram.createSocket('udp4');

@@ -91,7 +91,8 @@ describe('production build', () => {
     it('emits JavaScript with source maps for apps/ and lib/, nothing else', () => {
       const files = walk(join(pkg, 'dist')).map((f) => relative(join(pkg, 'dist'), f));
       expect(files.filter((f) => !/^(apps|lib)\/.*\.js(\.map)?$/.test(f))).toEqual([]);
-      for (const f of ['apps/sip-dispatcher/main.js', 'apps/dispatcher/main.js', 'apps/cli/main.js', 'lib/dispatcher.js', 'lib/dispatcher.js.map']) expect(files).toContain(f);
+      for (const f of ['apps/sip-dispatcher/main.js', 'apps/dispatcher/main.js', 'apps/cli/main.js', 'lib/dispatcher.js', 'lib/dispatcher.js.map'])
+        expect(files).toContain(f);
     });
 
     it('answers --version, --help and serve --help', async () => {
@@ -110,13 +111,16 @@ describe('production build', () => {
     it('runs the compiled server to "dispatcher started" without loading a dev dependency, and drains on SIGTERM (exit 0)', async () => {
       // production installs have no tsx, typescript or jest: fail the start if anything asks for one
       const blocker = join(scratch, 'no-dev-deps.js');
-      writeFileSync(blocker, `const Module = require('node:module');
+      writeFileSync(
+        blocker,
+        `const Module = require('node:module');
 const resolve = Module._resolveFilename;
 Module._resolveFilename = function (request, ...rest) {
   if (/^(tsx|typescript|ts-jest|jest|@jest\\/|esbuild)(\\/|$)/.test(request)) throw new Error('dev dependency loaded at run time: ' + request);
   return resolve.call(this, request, ...rest);
 };
-`);
+`,
+      );
       const config = writeConfig({
         drachtio: { servers: [{ host: '127.0.0.1', port: await freeTcpPort(), secret: 'not-the-default' }] },
         redis: { url: `redis://127.0.0.1:${await freeTcpPort()}`, connectTimeoutMs: 50 },

@@ -95,7 +95,11 @@ describe('CallStore against a real redis-server', () => {
   });
 
   it('fails fast, without queueing, while Redis is unreachable', async () => {
-    const cfg = validateConfig({ drachtio: { servers: [{ host: 'x' }] }, routes: [{ name: 'r', targets: [{ host: 'y' }] }], redis: { url: 'redis://127.0.0.1:1', commandTimeoutMs: 200, connectTimeoutMs: 200 } });
+    const cfg = validateConfig({
+      drachtio: { servers: [{ host: 'x' }] },
+      routes: [{ name: 'r', targets: [{ host: 'y' }] }],
+      redis: { url: 'redis://127.0.0.1:1', commandTimeoutMs: 200, connectTimeoutMs: 200 },
+    });
     const lines: string[] = [];
     const logger = createLogger('warn', { write: (s: string) => lines.push(s) });
     const dead = createRedis(cfg.redis, logger);

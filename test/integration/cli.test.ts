@@ -120,7 +120,10 @@ describe('sip-dispatcher CLI against a real redis-server', () => {
   /** node-a alive (heartbeat), node-b dead (owns a call, no registry key), counters and events written the real way. */
   beforeEach(async () => {
     await redis.flushdb();
-    await cluster.heartbeat({ id: 'node-a', host: 'web1', pid: 4242, version: '0.1.0', servers: ['127.0.0.1:9022'], calls: 1, startedAt, draining: false }, 60_000);
+    await cluster.heartbeat(
+      { id: 'node-a', host: 'web1', pid: 4242, version: '0.1.0', servers: ['127.0.0.1:9022'], calls: 1, startedAt, draining: false },
+      60_000,
+    );
     expect(await store.recordAnswered(c1)).toBe(true);
     expect(await store.recordAnswered(c2)).toBe(true);
     await store.recordFailedAttempt(T1, '503');
@@ -154,7 +157,18 @@ describe('sip-dispatcher CLI against a real redis-server', () => {
       expect(r.code).toBe(0);
       expect(JSON.parse(r.stdout)).toEqual({
         instances: [
-          { id: 'node-a', alive: true, host: 'web1', pid: 4242, version: '0.1.0', servers: ['127.0.0.1:9022'], calls: 1, ownedCalls: 1, startedAt, draining: false },
+          {
+            id: 'node-a',
+            alive: true,
+            host: 'web1',
+            pid: 4242,
+            version: '0.1.0',
+            servers: ['127.0.0.1:9022'],
+            calls: 1,
+            ownedCalls: 1,
+            startedAt,
+            draining: false,
+          },
           { id: 'node-b', alive: false, host: null, pid: null, version: null, servers: [], calls: null, ownedCalls: 1, startedAt: null, draining: null },
         ],
         targets: [
@@ -232,7 +246,9 @@ describe('sip-dispatcher CLI against a real redis-server', () => {
       const token = await cluster.acquireTakeover('node-b', 10_000);
       expect(await cluster.adopt('node-b', 'node-a', token!)).toEqual([c2.key]);
       const mine = await cli(['-c', config, 'calls', '--instance', 'node-a', '--json']);
-      expect((JSON.parse(mine.stdout) as Array<{ key: string; instance: string; adoptedFrom: string | null }>).map((c) => [c.key, c.instance, c.adoptedFrom])).toEqual([
+      expect(
+        (JSON.parse(mine.stdout) as Array<{ key: string; instance: string; adoptedFrom: string | null }>).map((c) => [c.key, c.instance, c.adoptedFrom]),
+      ).toEqual([
         [c1.key, 'node-a', null],
         [c2.key, 'node-a', 'node-b'],
       ]);
@@ -337,7 +353,10 @@ describe('sip-dispatcher CLI against a real redis-server', () => {
     it('--json: one object per line, the time taken from the stream id', async () => {
       const r = await cli(['-c', config, 'events', '--json']);
       expect(r.code).toBe(0);
-      const events = r.stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as { id: string; time: string; type: string; fields: Record<string, string> });
+      const events = r.stdout
+        .trimEnd()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { id: string; time: string; type: string; fields: Record<string, string> });
       expect(events.map((e) => e.type)).toEqual(['answered', 'answered', 'attempt', 'attempt', 'attempt', 'attempt']);
       expect(events[0].fields).toEqual({ call: c1.key, target: T1, instance: 'node-a', route: 'inbound' });
       for (const e of events) expect(Date.parse(e.time)).toBe(Number(e.id.split('-')[0]));
@@ -348,7 +367,11 @@ describe('sip-dispatcher CLI against a real redis-server', () => {
       try {
         await run.waitFor(/result=canceled/);
         await store.endCall(c1.key, 'operator');
-        await run.waitFor(new RegExp(`${TIME}  ended     call=c1@192\\.0\\.2\\.10;ft1 target=udp:10\\.0\\.0\\.1:5060 instance=node-a owner=node-a route=inbound by=operator durationMs=\\d+\\n`));
+        await run.waitFor(
+          new RegExp(
+            `${TIME}  ended     call=c1@192\\.0\\.2\\.10;ft1 target=udp:10\\.0\\.0\\.1:5060 instance=node-a owner=node-a route=inbound by=operator durationMs=\\d+\\n`,
+          ),
+        );
         await cluster.event('released', { call: c2.key, instance: 'node-c', by: 'caller' });
         await run.waitFor(/released {2}call=c2@192\.0\.2\.10;ft2 instance=node-c by=caller\n/);
         expect(run.stdout().trimEnd().split('\n')).toHaveLength(3);
@@ -385,7 +408,11 @@ describe('sip-dispatcher CLI against a real redis-server', () => {
 
     it('with no command, or serve, runs the server: a bad config file exits 78 as the server does', async () => {
       const bad = writeConfig({ redis: { url: server.url, password: 'Sh0uld-not-show' }, routes: [] });
-      for (const args of [['--config', bad], ['serve', '--config', bad], ['-c', bad, 'serve']]) {
+      for (const args of [
+        ['--config', bad],
+        ['serve', '--config', bad],
+        ['-c', bad, 'serve'],
+      ]) {
         const r = await cli(args);
         expect({ args, code: r.code }).toEqual({ args, code: 78 });
         expect(r.stderr).toMatch(/^B2B_ERR_CONFIG_INVALID: invalid configuration in \S+:\n/);

@@ -35,7 +35,16 @@ function rec(key: string, instance: string, target = T): CallRecord {
   };
 }
 
-const facts = (id: string): InstanceFacts => ({ id, host: 'h', pid: 1, version: '0.1.0', servers: ['127.0.0.1:9022'], calls: 0, startedAt: 1, draining: false });
+const facts = (id: string): InstanceFacts => ({
+  id,
+  host: 'h',
+  pid: 1,
+  version: '0.1.0',
+  servers: ['127.0.0.1:9022'],
+  calls: 0,
+  startedAt: 1,
+  draining: false,
+});
 
 describe('ClusterStore against a real redis-server', () => {
   let server: RedisServer;

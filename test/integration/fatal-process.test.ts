@@ -30,7 +30,10 @@ describe('a real process with the fatal handlers', () => {
   ])('an asynchronous %s is logged at fatal after every earlier line, and the process exits 70', async (kind, msg) => {
     const { code, signal, stdout, stderr } = await runFixture(kind);
     expect({ code, signal, stderr }).toEqual({ code: 70, signal: null, stderr: '' });
-    const logs = stdout.split('\n').filter((l) => l !== '').map(parseJsonLine);
+    const logs = stdout
+      .split('\n')
+      .filter((l) => l !== '')
+      .map(parseJsonLine);
     expect(logs.filter((l) => l?.msg === 'filler')).toHaveLength(FILLER_LINES);
     expect(logs[logs.length - 1]).toMatchObject({ level: 'fatal', msg, err: { type: 'Error', message: 'async boom' } });
   });

@@ -57,7 +57,9 @@ describe('HealthStore and TargetHealth against a real redis-server', () => {
     expect(pttl).toBeLessThanOrEqual(700);
     await sleep(800);
     expect(await ra.exists(keys.targetHealth(T))).toBe(0);
-    expect(await events(ra, 'target-quarantined')).toEqual([{ type: 'target-quarantined', target: T, until: String(now + 400), cause: '503 Retry-After 1', instance: 'node-a' }]);
+    expect(await events(ra, 'target-quarantined')).toEqual([
+      { type: 'target-quarantined', target: T, until: String(now + 400), cause: '503 Retry-After 1', instance: 'node-a' },
+    ]);
   });
 
   it('a shorter quarantine does not shorten a longer one (no event); a longer one extends it', async () => {

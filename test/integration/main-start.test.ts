@@ -14,11 +14,14 @@ describe('dispatcher start', () => {
   async function startWithSecret(secret: string | undefined): Promise<{ lines: string[] }> {
     const file = join(dir, `${secret ?? 'none'}.json`);
     const server = { host: '127.0.0.1', port: await freeTcpPort(), ...(secret === undefined ? {} : { secret }) };
-    writeFileSync(file, JSON.stringify({
-      drachtio: { servers: [server] },
-      redis: { url: `redis://127.0.0.1:${await freeTcpPort()}`, connectTimeoutMs: 50 },
-      routes: [{ name: 'r', targets: [{ host: '10.0.0.1' }] }],
-    }));
+    writeFileSync(
+      file,
+      JSON.stringify({
+        drachtio: { servers: [server] },
+        redis: { url: `redis://127.0.0.1:${await freeTcpPort()}`, connectTimeoutMs: 50 },
+        routes: [{ name: 'r', targets: [{ host: '10.0.0.1' }] }],
+      }),
+    );
     const app = await startApp({
       entry: 'apps/dispatcher/main.ts',
       args: ['--config', file],

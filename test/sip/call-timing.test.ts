@@ -24,9 +24,27 @@ interface Spec {
   delayMs?: number;
 }
 const ROUTES: Record<string, { targets: Spec[]; extra?: Record<string, unknown> }> = {
-  race: { extra: { provisionalTimeoutMs: 500 }, targets: [{ behaviour: 'answer', priority: 10 }, { behaviour: 'answer', priority: 20 }] },
-  ring: { extra: { ringTimeoutS: 1 }, targets: [{ behaviour: 'no-answer', priority: 10 }, { behaviour: 'answer', priority: 20 }] },
-  timerb: { extra: { provisionalTimeoutMs: 60000 }, targets: [{ behaviour: 'silent', priority: 10 }, { behaviour: 'answer', priority: 20 }] },
+  race: {
+    extra: { provisionalTimeoutMs: 500 },
+    targets: [
+      { behaviour: 'answer', priority: 10 },
+      { behaviour: 'answer', priority: 20 },
+    ],
+  },
+  ring: {
+    extra: { ringTimeoutS: 1 },
+    targets: [
+      { behaviour: 'no-answer', priority: 10 },
+      { behaviour: 'answer', priority: 20 },
+    ],
+  },
+  timerb: {
+    extra: { provisionalTimeoutMs: 60000 },
+    targets: [
+      { behaviour: 'silent', priority: 10 },
+      { behaviour: 'answer', priority: 20 },
+    ],
+  },
   retrans: { targets: [{ behaviour: 'ringing-then-answer', priority: 10, delayMs: 600 }] },
   // no 18x before the answer: the caller's early dialog does not exist yet when the merged INVITE comes
   merge: { targets: [{ behaviour: 'delayed-answer', priority: 10, delayMs: 1000 }] },
@@ -67,7 +85,12 @@ describe('call set-up timers and limits, end to end', () => {
         targets: spec.targets.map((t, i) => ({ host: started[i].host, port: started[i].port, priority: t.priority, weight: 1 })),
       });
     }
-    app = await startDispatcher({ drachtio: drachtioSection(drachtio), redis: { url: redisServer.url, keyPrefix: PREFIX }, health: { passiveFailures: 0 }, routes });
+    app = await startDispatcher({
+      drachtio: drachtioSection(drachtio),
+      redis: { url: redisServer.url, keyPrefix: PREFIX },
+      health: { passiveFailures: 0 },
+      routes,
+    });
     client = await new RawSipClient(sip()).open();
   }, 60000);
 
@@ -104,14 +127,28 @@ describe('call set-up timers and limits, end to end', () => {
   }
 
   const finalFor = (ids: ReturnType<typeof newIds>, branch = ids.branch) =>
-    client.waitFor((r) => r.headers['call-id']?.[0] === ids.callId && r.status >= 200 && (r.headers.via?.[0] ?? '').includes(branch) && /INVITE/.test(r.headers.cseq?.[0] ?? ''));
+    client.waitFor(
+      (r) =>
+        r.headers['call-id']?.[0] === ids.callId && r.status >= 200 && (r.headers.via?.[0] ?? '').includes(branch) && /INVITE/.test(r.headers.cseq?.[0] ?? ''),
+    );
 
   /** ACK (with `ackBody`, for an offer-less INVITE) and, unless `bye` is false, BYE; resolves with the BYE's response. */
-  async function ackAndBye(ids: ReturnType<typeof newIds>, ok: SipResponse, ruri: string, opts: { ackBody?: string; bye?: boolean } = {}): Promise<SipResponse | undefined> {
+  async function ackAndBye(
+    ids: ReturnType<typeof newIds>,
+    ok: SipResponse,
+    ruri: string,
+    opts: { ackBody?: string; bye?: boolean } = {},
+  ): Promise<SipResponse | undefined> {
     const contact = /<([^>]+)>/.exec(ok.headers.contact?.[0] ?? '')?.[1] ?? ruri;
     const common = [`From: <sip:caller@${local()}>;tag=${ids.tag}`, `To: ${ok.headers.to[0]}`, `Call-ID: ${ids.callId}`, 'Max-Forwards: 70'];
     const ackBody = opts.ackBody ?? '';
-    client.send(request(`ACK ${contact} SIP/2.0`, [`Via: SIP/2.0/UDP ${local()};branch=${ids.branch}ack`, ...common, 'CSeq: 1 ACK', ...(ackBody ? ['Content-Type: application/sdp'] : [])], ackBody));
+    client.send(
+      request(
+        `ACK ${contact} SIP/2.0`,
+        [`Via: SIP/2.0/UDP ${local()};branch=${ids.branch}ack`, ...common, 'CSeq: 1 ACK', ...(ackBody ? ['Content-Type: application/sdp'] : [])],
+        ackBody,
+      ),
+    );
     if (opts.bye === false) return undefined;
     await sleep(200);
     client.send(request(`BYE ${contact} SIP/2.0`, [`Via: SIP/2.0/UDP ${local()};branch=${ids.branch}bye`, ...common, 'CSeq: 2 BYE']));
@@ -199,7 +236,7 @@ describe('call set-up timers and limits, end to end', () => {
     expect(logsFor(ids.callId).some((l) => l.code === 'B2B_ERR_MERGED_REQUEST' && l.status === 482)).toBe(true);
   });
 
-  it('never sees a merged INVITE that comes after the first one\'s 18x: drachtio-server gives it to the early dialog, answers 100, and 500 when that dialog ends', async () => {
+  it("never sees a merged INVITE that comes after the first one's 18x: drachtio-server gives it to the early dialog, answers 100, and 500 when that dialog ends", async () => {
     // drachtio-server v0.9.10 behaviour, reproduced by the emulator: sofia matches the tag-less INVITE to
     // the early dialog, and drachtio-server routes no INVITE of a dialog still in progress
     const [target] = uas.get('mergeearly')!;
@@ -217,7 +254,10 @@ describe('call set-up timers and limits, end to end', () => {
     // its only final response is drachtio-server's 500 once the first call's dialog is gone (after the BYE)
     const final = await finalFor(ids, otherBranch);
     expect(final.status).toBe(500);
-    const statuses = client.responses().filter((r) => r.headers['call-id']?.[0] === ids.callId && (r.headers.via?.[0] ?? '').includes(otherBranch)).map((r) => r.status);
+    const statuses = client
+      .responses()
+      .filter((r) => r.headers['call-id']?.[0] === ids.callId && (r.headers.via?.[0] ?? '').includes(otherBranch))
+      .map((r) => r.status);
     expect(statuses[0]).toBe(100);
     expect(new Set(statuses.slice(1))).toEqual(new Set([500]));
     expect(app.logs().filter((l) => l.callId === ids.callId && l.msg === 'call answered')).toHaveLength(1);

@@ -98,7 +98,13 @@ describe('one cluster: an instance SIGKILLed mid-call loses no call and leaves n
   async function endedEvents(): Promise<Array<Record<string, string>>> {
     const entries = await redis.xrange(`${PREFIX}events`, '-', '+');
     return entries
-      .map(([, fields]) => Object.fromEntries(fields.reduce<string[][]>((acc, v, i) => (i % 2 === 0 ? [...acc, [v]] : (acc[acc.length - 1].push(v), acc)), [])) as Record<string, string>)
+      .map(
+        ([, fields]) =>
+          Object.fromEntries(fields.reduce<string[][]>((acc, v, i) => (i % 2 === 0 ? [...acc, [v]] : (acc[acc.length - 1].push(v), acc)), [])) as Record<
+            string,
+            string
+          >,
+      )
       .filter((e) => e.type === 'ended');
   }
 
@@ -199,7 +205,11 @@ describe('one cluster: an instance SIGKILLed mid-call loses no call and leaves n
     expect(ofA.length).toBeGreaterThan(0);
     expect(ofB.length).toBeGreaterThan(0);
     const cli = (key: string) =>
-      spawnSync(process.execPath, ['bin/sip-dispatcher.js', 'hangup', key, '--config', writeConfig(config('cli')), '--wait', '10'], { cwd: REPO_ROOT, encoding: 'utf8', timeout: 30000 });
+      spawnSync(process.execPath, ['bin/sip-dispatcher.js', 'hangup', key, '--config', writeConfig(config('cli')), '--wait', '10'], {
+        cwd: REPO_ROOT,
+        encoding: 'utf8',
+        timeout: 30000,
+      });
 
     // a live owner: the hangup reaches it over its control channel
     const live = cli(ofB[0]);
@@ -227,9 +237,7 @@ describe('one cluster: an instance SIGKILLed mid-call loses no call and leaves n
 
   it('an adopted call whose caller vanished without a BYE: the in-dialog OPTIONS gets 481, the target gets its BYE', async () => {
     // OPTIONS to the peers every 500 ms in this test (default 30 s)
-    const pair = await Promise.all(
-      ['node-a', 'node-b'].map((id) => startDispatcher({ ...config(id), cluster: { ...CLUSTER, optionsIntervalMs: 500 } })),
-    );
+    const pair = await Promise.all(['node-a', 'node-b'].map((id) => startDispatcher({ ...config(id), cluster: { ...CLUSTER, optionsIntervalMs: 500 } })));
     apps.push(...pair);
     const client = await new RawSipClient({ host: drachtio.sipAddress, port: drachtio.sipPort }).open();
     try {
@@ -239,11 +247,24 @@ describe('one cluster: an instance SIGKILLed mid-call loses no call and leaves n
       const ruri = 'sip:200@vanish.test';
       const common = [`From: <sip:caller@${local}>;tag=${ids.tag}`, `Call-ID: ${ids.callId}`, 'Max-Forwards: 70'];
       client.send(
-        request(`INVITE ${ruri} SIP/2.0`, [`Via: SIP/2.0/UDP ${local};branch=${ids.branch}`, ...common, `To: <${ruri}>`, 'CSeq: 1 INVITE', `Contact: <sip:caller@${local}>`, 'Content-Type: application/sdp'], SDP),
+        request(
+          `INVITE ${ruri} SIP/2.0`,
+          [
+            `Via: SIP/2.0/UDP ${local};branch=${ids.branch}`,
+            ...common,
+            `To: <${ruri}>`,
+            'CSeq: 1 INVITE',
+            `Contact: <sip:caller@${local}>`,
+            'Content-Type: application/sdp',
+          ],
+          SDP,
+        ),
       );
       const ok = await client.waitFor((r) => r.headers['call-id']?.[0] === ids.callId && r.status === 200);
       const contact = /<([^>]+)>/.exec(ok.headers.contact?.[0] ?? '')?.[1] ?? ruri;
-      client.send(request(`ACK ${contact} SIP/2.0`, [`Via: SIP/2.0/UDP ${local};branch=${ids.branch}ack`, ...common, `To: ${ok.headers.to[0]}`, 'CSeq: 1 ACK']));
+      client.send(
+        request(`ACK ${contact} SIP/2.0`, [`Via: SIP/2.0/UDP ${local};branch=${ids.branch}ack`, ...common, `To: ${ok.headers.to[0]}`, 'CSeq: 1 ACK']),
+      );
       await waitForRecords(1);
       const key = (await redis.keys(`${PREFIX}call:*`))[0].slice(`${PREFIX}call:`.length);
       const owner = await redis.hget(`${PREFIX}call:${key}`, 'instance');

@@ -199,7 +199,9 @@ describe('dispatcher end to end (sipp -> drachtio -> dispatcher -> sipp)', () =>
     // and each attempt has exactly one outcome: answered, canceled or failed:<why>
     for (const id of await redis.smembers(`${PREFIX}targets`)) {
       const h = await redis.hgetall(`${PREFIX}target:${id}`);
-      const failed = Object.entries(h).filter(([k]) => k.startsWith('failed:')).reduce((sum, [, v]) => sum + Number(v), 0);
+      const failed = Object.entries(h)
+        .filter(([k]) => k.startsWith('failed:'))
+        .reduce((sum, [, v]) => sum + Number(v), 0);
       expect({ id, attempts: Number(h.attempts ?? 0) }).toEqual({ id, attempts: Number(h.answered ?? 0) + Number(h.canceled ?? 0) + failed });
     }
   });
@@ -380,11 +382,36 @@ describe('dispatcher end to end (sipp -> drachtio -> dispatcher -> sipp)', () =>
     const run = `logs-${Date.now()}`;
     const [plain] = uas.get('plain')!;
     const runs: Array<{ prefix: string; calls: number; go: (prefix: string) => ReturnType<typeof runUac>; want: Record<string, unknown> }> = [
-      { prefix: `${run}-answered`, calls: 3, go: (p) => runUac('call', { target: sip(), domain: 'plain.test', calls: 3, rate: 10, holdMs: 100, callIdPrefix: p }), want: { msg: 'call answered', route: 'plain', status: 200, target: targetId(plain) } },
-      { prefix: `${run}-busy`, calls: 1, go: (p) => runUac('expect-status', { target: sip(), domain: 'busy.test', expectStatus: 486, callIdPrefix: p }), want: { msg: 'call failed', route: 'busy', status: 486 } },
-      { prefix: `${run}-allfail`, calls: 1, go: (p) => runUac('expect-status', { target: sip(), domain: 'allfail.test', expectStatus: 503, callIdPrefix: p }), want: { msg: 'call failed: no target available', route: 'allfail', status: 503 } },
-      { prefix: `${run}-noroute`, calls: 1, go: (p) => runUac('expect-status', { target: sip(), domain: 'nowhere.invalid', expectStatus: 404, callIdPrefix: p }), want: { msg: 'call rejected: no route', status: 404, domain: 'nowhere.invalid' } },
-      { prefix: `${run}-cancel`, calls: 2, go: (p) => runUac('cancel-after-ringing', { target: sip(), domain: 'cancel.test', calls: 2, rate: 10, holdMs: 200, callIdPrefix: p }), want: { msg: 'call canceled by caller', route: 'cancel', status: 487 } },
+      {
+        prefix: `${run}-answered`,
+        calls: 3,
+        go: (p) => runUac('call', { target: sip(), domain: 'plain.test', calls: 3, rate: 10, holdMs: 100, callIdPrefix: p }),
+        want: { msg: 'call answered', route: 'plain', status: 200, target: targetId(plain) },
+      },
+      {
+        prefix: `${run}-busy`,
+        calls: 1,
+        go: (p) => runUac('expect-status', { target: sip(), domain: 'busy.test', expectStatus: 486, callIdPrefix: p }),
+        want: { msg: 'call failed', route: 'busy', status: 486 },
+      },
+      {
+        prefix: `${run}-allfail`,
+        calls: 1,
+        go: (p) => runUac('expect-status', { target: sip(), domain: 'allfail.test', expectStatus: 503, callIdPrefix: p }),
+        want: { msg: 'call failed: no target available', route: 'allfail', status: 503 },
+      },
+      {
+        prefix: `${run}-noroute`,
+        calls: 1,
+        go: (p) => runUac('expect-status', { target: sip(), domain: 'nowhere.invalid', expectStatus: 404, callIdPrefix: p }),
+        want: { msg: 'call rejected: no route', status: 404, domain: 'nowhere.invalid' },
+      },
+      {
+        prefix: `${run}-cancel`,
+        calls: 2,
+        go: (p) => runUac('cancel-after-ringing', { target: sip(), domain: 'cancel.test', calls: 2, rate: 10, holdMs: 200, callIdPrefix: p }),
+        want: { msg: 'call canceled by caller', route: 'cancel', status: 487 },
+      },
     ];
     const results = await Promise.all(runs.map((r) => r.go(r.prefix)));
     expect(results.map((r) => r.exitCode)).toEqual(runs.map(() => 0));

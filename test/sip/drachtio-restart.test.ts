@@ -52,13 +52,14 @@ async function startRelay(to: number): Promise<{ port: number; cut(): number; cl
       }
       return n;
     },
-    close: () => new Promise<void>((resolve) => {
-      for (const [a, b] of [...pairs]) {
-        a.destroy();
-        b.destroy();
-      }
-      server.close(() => resolve());
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const [a, b] of [...pairs]) {
+          a.destroy();
+          b.destroy();
+        }
+        server.close(() => resolve());
+      }),
   };
 }
 

@@ -138,7 +138,9 @@ describe('target health across two instances', () => {
     }
     expect((await silent.waitForStats((s) => s.incomingCalls >= 3)).incomingCalls).toBe(3);
     for (let i = 0; i < 20 && (await events('target-down')).length === 0; i += 1) await sleep(100);
-    expect(await events('target-down')).toEqual([expect.objectContaining({ target: targetId(silent), cause: '3 consecutive failures (timeout,timeout,timeout)' })]);
+    expect(await events('target-down')).toEqual([
+      expect.objectContaining({ target: targetId(silent), cause: '3 consecutive failures (timeout,timeout,timeout)' }),
+    ]);
     expect(logged((l) => l.code === 'B2B_WARN_TARGET_DOWN' && l.target === targetId(silent))).toHaveLength(1);
     await sleep(2 * REFRESH_MS);
 

@@ -103,7 +103,11 @@ describe('hostile and unusual input, end to end', () => {
     const contact = /<([^>]+)>/.exec(ok.headers.contact?.[0] ?? '')?.[1] ?? ruri;
     const common = [`From: ${fromHdr}`, `To: ${to}`, `Call-ID: ${ids.callId}`, 'Max-Forwards: 70'];
     client.send(
-      request(`ACK ${contact} SIP/2.0`, [`Via: SIP/2.0/UDP ${local()};branch=${ids.branch}ack`, ...common, 'CSeq: 1 ACK', ...(ackBody ? ['Content-Type: application/sdp'] : [])], ackBody),
+      request(
+        `ACK ${contact} SIP/2.0`,
+        [`Via: SIP/2.0/UDP ${local()};branch=${ids.branch}ack`, ...common, 'CSeq: 1 ACK', ...(ackBody ? ['Content-Type: application/sdp'] : [])],
+        ackBody,
+      ),
     );
     await new Promise((r) => setTimeout(r, 200));
     client.send(request(`BYE ${contact} SIP/2.0`, [`Via: SIP/2.0/UDP ${local()};branch=${ids.branch}bye`, ...common, 'CSeq: 2 BYE']));
@@ -314,9 +318,16 @@ describe('hostile and unusual input, end to end', () => {
     const ruri = 'sip:4718@known.test';
     const ok = await client.invite(ids, ruri, { body: SDP });
     expect(ok.status).toBe(200);
-    client.send(request(`ACK ${/<([^>]+)>/.exec(ok.headers.contact[0])![1]} SIP/2.0`, [
-      `Via: SIP/2.0/UDP ${local()};branch=${ids.branch}ack`, `From: ${fromOf(client, ids)}`, `To: ${ok.headers.to[0]}`, `Call-ID: ${ids.callId}`, 'CSeq: 1 ACK', 'Max-Forwards: 70',
-    ]));
+    client.send(
+      request(`ACK ${/<([^>]+)>/.exec(ok.headers.contact[0])![1]} SIP/2.0`, [
+        `Via: SIP/2.0/UDP ${local()};branch=${ids.branch}ack`,
+        `From: ${fromOf(client, ids)}`,
+        `To: ${ok.headers.to[0]}`,
+        `Call-ID: ${ids.callId}`,
+        'CSeq: 1 ACK',
+        'Max-Forwards: 70',
+      ]),
+    );
     expect((await inDialog(ids, ok, 'FROBNICATE', 2)).status).toBe(501);
     expect((await inDialog(ids, ok, 'BYE', 3)).status).toBe(200);
     await normalCallWorks();
@@ -352,7 +363,9 @@ describe('hostile and unusual input, end to end', () => {
     for (const [name, { replace }] of Object.entries(variants)) {
       const ids = newIds();
       const r = replace(ids);
-      client.send(request(`INVITE ${ruri} SIP/2.0`, plainHeaders(ids, 'INVITE', ruri, { ...r, extra: ['Content-Type: application/sdp', ...(r.extra ?? [])] }), SDP));
+      client.send(
+        request(`INVITE ${ruri} SIP/2.0`, plainHeaders(ids, 'INVITE', ruri, { ...r, extra: ['Content-Type: application/sdp', ...(r.extra ?? [])] }), SDP),
+      );
       const res = await finalFor(ids.branch);
       got[name] = res.status;
       if (res.status === 200) await ackAndBye(ids, res, fromOf(client, ids), ruri);
@@ -379,7 +392,13 @@ describe('hostile and unusual input, end to end', () => {
   it('survives an INVITE with Max-Forwards: 0', async () => {
     const ids = newIds();
     const ruri = 'sip:4722@known.test';
-    client.send(request(`INVITE ${ruri} SIP/2.0`, plainHeaders(ids, 'INVITE', ruri, { 'max-forwards': ['Max-Forwards: 0'], extra: ['Content-Type: application/sdp'] }), SDP));
+    client.send(
+      request(
+        `INVITE ${ruri} SIP/2.0`,
+        plainHeaders(ids, 'INVITE', ruri, { 'max-forwards': ['Max-Forwards: 0'], extra: ['Content-Type: application/sdp'] }),
+        SDP,
+      ),
+    );
     const res = await finalFor(ids.branch);
     expect([200, 483]).toContain(res.status);
     if (res.status === 200) expect((await ackAndBye(ids, res, fromOf(client, ids), ruri)).status).toBe(200);
@@ -390,7 +409,9 @@ describe('hostile and unusual input, end to end', () => {
   it('answers 481 to an initial INVITE that carries a To tag', async () => {
     const ids = newIds();
     const ruri = 'sip:4723@known.test';
-    client.send(request(`INVITE ${ruri} SIP/2.0`, plainHeaders(ids, 'INVITE', ruri, { to: [`To: <${ruri}>;tag=madeup`], extra: ['Content-Type: application/sdp'] }), SDP));
+    client.send(
+      request(`INVITE ${ruri} SIP/2.0`, plainHeaders(ids, 'INVITE', ruri, { to: [`To: <${ruri}>;tag=madeup`], extra: ['Content-Type: application/sdp'] }), SDP),
+    );
     const res = await finalFor(ids.branch);
     expect(res.status).toBe(481);
     client.ackFailure(ids, ruri, res);

@@ -34,10 +34,7 @@ interface Bed {
   sip: { host: string; port: number };
 }
 
-async function bed(
-  behaviour: UasBehaviour,
-  opts: { uas?: StartUasOptions; env?: Record<string, string>; server?: DrachtioServer } = {},
-): Promise<Bed> {
+async function bed(behaviour: UasBehaviour, opts: { uas?: StartUasOptions; env?: Record<string, string>; server?: DrachtioServer } = {}): Promise<Bed> {
   const server = opts.server ?? drachtio;
   const uas = await startUas(behaviour, opts.uas);
   cleanups.push(() => uas.stop(500));

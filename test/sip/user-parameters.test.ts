@@ -42,7 +42,12 @@ class RawTarget {
     for (;;) {
       const found = this.invites().find((r) => header(r, 'x-test-id') === testId);
       if (found) return found;
-      if (Date.now() > until) throw new Error(`no INVITE for ${testId} at target ${this.port}; got:\n${this.invites().map((r) => r.split('\r\n')[0]).join('\n')}`);
+      if (Date.now() > until)
+        throw new Error(
+          `no INVITE for ${testId} at target ${this.port}; got:\n${this.invites()
+            .map((r) => r.split('\r\n')[0])
+            .join('\n')}`,
+        );
       await sleep(50);
     }
   }
@@ -62,17 +67,20 @@ class RawTarget {
       tag = `t${this.tags.size + 1}x${this.port}`;
       this.tags.set(callId, tag);
     }
-    const hdrs = (lines: string[]) =>
-      [
-        ...allHeaders(raw, 'via').map((v) => `Via: ${v}`),
-        `From: ${header(raw, 'from')}`,
-        `To: ${/;tag=/.test(header(raw, 'to') ?? '') ? header(raw, 'to') : `${header(raw, 'to')};tag=${tag}`}`,
-        `Call-ID: ${callId}`,
-        `CSeq: ${header(raw, 'cseq')}`,
-        ...lines,
-      ];
+    const hdrs = (lines: string[]) => [
+      ...allHeaders(raw, 'via').map((v) => `Via: ${v}`),
+      `From: ${header(raw, 'from')}`,
+      `To: ${/;tag=/.test(header(raw, 'to') ?? '') ? header(raw, 'to') : `${header(raw, 'to')};tag=${tag}`}`,
+      `Call-ID: ${callId}`,
+      `CSeq: ${header(raw, 'cseq')}`,
+      ...lines,
+    ];
     const reply = (status: string, lines: string[] = [], body = '') =>
-      this.sock.send(Buffer.from(`SIP/2.0 ${status}\r\n${hdrs(lines).join('\r\n')}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`), rinfo.port, rinfo.address);
+      this.sock.send(
+        Buffer.from(`SIP/2.0 ${status}\r\n${hdrs(lines).join('\r\n')}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`),
+        rinfo.port,
+        rinfo.address,
+      );
     if (method === 'INVITE') {
       const contact = `Contact: <sip:target@${HOST}:${this.port}>`;
       reply('180 Ringing', [contact]);
@@ -141,7 +149,15 @@ describe('user parameters in the dialled number, end to end', () => {
     client.send(
       request(
         `INVITE ${ruri} SIP/2.0`,
-        [`Via: SIP/2.0/UDP ${local()};branch=${ids.branch}`, ...common, `To: <${ruri}>`, 'CSeq: 1 INVITE', `Contact: <sip:caller@${local()}>`, `X-Test-Id: ${testId}`, 'Content-Type: application/sdp'],
+        [
+          `Via: SIP/2.0/UDP ${local()};branch=${ids.branch}`,
+          ...common,
+          `To: <${ruri}>`,
+          'CSeq: 1 INVITE',
+          `Contact: <sip:caller@${local()}>`,
+          `X-Test-Id: ${testId}`,
+          'Content-Type: application/sdp',
+        ],
         SDP,
       ),
     );

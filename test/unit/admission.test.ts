@@ -2,7 +2,15 @@
  * The INVITE middleware chain, without sockets: each step gets a request and response object shaped
  * like drachtio-srf's (only what the step reads) and either calls next() or answers.
  */
-import { admitted, refuseMergedRequest, refuseUnsupportedExtensions, refuseWhileDraining, requiredExtensions, routeCall, type AdmissionContext } from '../../lib/call/admission';
+import {
+  admitted,
+  refuseMergedRequest,
+  refuseUnsupportedExtensions,
+  refuseWhileDraining,
+  requiredExtensions,
+  routeCall,
+  type AdmissionContext,
+} from '../../lib/call/admission';
 import { validateConfig } from '../../lib/config/load';
 import type { SrfRequest, SrfResponse } from '../../lib/drachtio/srf';
 import { createLogger } from '../../lib/logger';

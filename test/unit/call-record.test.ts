@@ -14,7 +14,17 @@ describe('call records', () => {
   it('builds the flat Redis record with both legs, route, target, owner and times', () => {
     const a = { callId: 'a-cid', localTag: 'a-lt', remoteTag: 'a-rt', dialogId: 'a-did', remoteUri: 'sip:caller@192.0.2.1' };
     const b = { callId: 'b-cid', localTag: 'b-lt', remoteTag: 'b-rt', dialogId: 'b-did', remoteUri: 'sip:sbc@10.0.0.1:5060' };
-    const rec = buildCallRecord({ key: 'a-cid;a-rt', route: 'r1', target: 'udp:10.0.0.1:5060', instance: 'node-1', server: '127.0.0.1:9022', startedAt: 10, answeredAt: 20, a, b });
+    const rec = buildCallRecord({
+      key: 'a-cid;a-rt',
+      route: 'r1',
+      target: 'udp:10.0.0.1:5060',
+      instance: 'node-1',
+      server: '127.0.0.1:9022',
+      startedAt: 10,
+      answeredAt: 20,
+      a,
+      b,
+    });
     expect(rec).toEqual({
       key: 'a-cid;a-rt',
       callId: 'a-cid',

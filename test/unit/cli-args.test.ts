@@ -15,8 +15,20 @@ function usageError(argv: string[]): CliError {
 describe('parseCommandLine', () => {
   it('parses each command with its defaults', () => {
     expect(parseCommandLine(['status'])).toEqual({ kind: 'status', config: undefined, json: false });
-    expect(parseCommandLine(['calls', '--instance', 'node-a', '--json'])).toEqual({ kind: 'calls', config: undefined, json: true, instance: 'node-a', target: undefined });
-    expect(parseCommandLine(['hangup', 'abc@h;t1'])).toEqual({ kind: 'hangup', config: undefined, call: 'abc@h;t1', waitMs: DEFAULT_WAIT_S * 1000, all: false });
+    expect(parseCommandLine(['calls', '--instance', 'node-a', '--json'])).toEqual({
+      kind: 'calls',
+      config: undefined,
+      json: true,
+      instance: 'node-a',
+      target: undefined,
+    });
+    expect(parseCommandLine(['hangup', 'abc@h;t1'])).toEqual({
+      kind: 'hangup',
+      config: undefined,
+      call: 'abc@h;t1',
+      waitMs: DEFAULT_WAIT_S * 1000,
+      all: false,
+    });
     expect(parseCommandLine(['events'])).toEqual({ kind: 'events', config: undefined, json: false, follow: false, count: DEFAULT_EVENT_COUNT });
     expect(parseCommandLine(['events', '-f', '-n', '5'])).toMatchObject({ follow: true, count: 5 });
   });
@@ -81,7 +93,18 @@ describe('programFor (bin/sip-dispatcher.js: server or operator CLI)', () => {
   });
 
   it('runs the operator CLI for a command, help and version, the command line untouched', () => {
-    for (const argv of [['status'], ['-c', 'serve', 'calls', '--json'], ['hangup', 'serve'], ['events', '-f'], ['help', 'status'], ['--help'], ['-h'], ['--version'], ['-v'], ['reboot']]) {
+    for (const argv of [
+      ['status'],
+      ['-c', 'serve', 'calls', '--json'],
+      ['hangup', 'serve'],
+      ['events', '-f'],
+      ['help', 'status'],
+      ['--help'],
+      ['-h'],
+      ['--version'],
+      ['-v'],
+      ['reboot'],
+    ]) {
       expect({ argv, r: programFor(argv) }).toEqual({ argv, r: { program: 'cli', argv } });
     }
   });

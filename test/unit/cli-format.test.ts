@@ -46,7 +46,11 @@ describe('event lines', () => {
   const answered = toStreamEvent([`${T0 + 42}-0`, ['type', 'answered', 'call', 'abc@h;t1', 'target', 'udp:10.0.0.1:5060', 'instance', 'node-a', 'route', 'r']]);
 
   it('parses a stream entry into type and fields', () => {
-    expect(answered).toEqual({ id: `${T0 + 42}-0`, type: 'answered', fields: { call: 'abc@h;t1', target: 'udp:10.0.0.1:5060', instance: 'node-a', route: 'r' } });
+    expect(answered).toEqual({
+      id: `${T0 + 42}-0`,
+      type: 'answered',
+      fields: { call: 'abc@h;t1', target: 'udp:10.0.0.1:5060', instance: 'node-a', route: 'r' },
+    });
   });
 
   it('prints time, type (padded) and fields as key=value', () => {
@@ -86,7 +90,15 @@ describe('formatTable', () => {
 
   it('pads by code points, not UTF-16 units', () => {
     // U+1D465, one character on screen, two UTF-16 units
-    expect(formatTable([{ header: 'A' }, { header: 'B' }], [['\u{1D465}', 'x'], ['ab', 'y']])).toBe(['A   B', '\u{1D465}   x', 'ab  y'].join('\n'));
+    expect(
+      formatTable(
+        [{ header: 'A' }, { header: 'B' }],
+        [
+          ['\u{1D465}', 'x'],
+          ['ab', 'y'],
+        ],
+      ),
+    ).toBe(['A   B', '\u{1D465}   x', 'ab  y'].join('\n'));
   });
 
   it('paints nothing when colour is off or no colour is given', () => {
@@ -111,7 +123,16 @@ describe('status', () => {
       id: 'node-a',
       alive: true,
       ownedCalls: 2,
-      facts: { id: 'node-a', host: 'web1', pid: 4242, version: '0.1.0', servers: ['10.0.0.9:9022', '10.0.0.10:9022'], calls: 3, startedAt: T0 - 3_723_000, draining: true },
+      facts: {
+        id: 'node-a',
+        host: 'web1',
+        pid: 4242,
+        version: '0.1.0',
+        servers: ['10.0.0.9:9022', '10.0.0.10:9022'],
+        calls: 3,
+        startedAt: T0 - 3_723_000,
+        draining: true,
+      },
     },
     { id: 'node-b', alive: false, ownedCalls: 1 },
   ];
@@ -127,7 +148,18 @@ describe('status', () => {
   });
 
   it('gives a dead instance nulls, not made-up facts', () => {
-    expect(report.instances[1]).toEqual({ id: 'node-b', alive: false, host: null, pid: null, version: null, servers: [], calls: null, ownedCalls: 1, startedAt: null, draining: null });
+    expect(report.instances[1]).toEqual({
+      id: 'node-b',
+      alive: false,
+      host: null,
+      pid: null,
+      version: null,
+      servers: [],
+      calls: null,
+      ownedCalls: 1,
+      startedAt: null,
+      draining: null,
+    });
   });
 
   it('renders both tables and the totals line', () => {
@@ -157,7 +189,15 @@ describe('status', () => {
 
   it('says so when there is nothing yet', () => {
     expect(renderStatus(buildStatus([], []), T0)).toBe(
-      ['Instances', '(none registered)', '', 'Targets', '(no counters yet)', '', 'Cluster: 0 instance(s), 0 alive; 0 active call(s); 0 attempts: 0 answered, 0 canceled, 0 failed'].join('\n'),
+      [
+        'Instances',
+        '(none registered)',
+        '',
+        'Targets',
+        '(no counters yet)',
+        '',
+        'Cluster: 0 instance(s), 0 alive; 0 active call(s); 0 attempts: 0 answered, 0 canceled, 0 failed',
+      ].join('\n'),
     );
   });
 });

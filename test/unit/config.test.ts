@@ -95,10 +95,7 @@ describe('config validation', () => {
 
   it('rejects duplicate route names and a default route that is not last', () => {
     const raw = base();
-    raw.routes = [
-      { name: 'a', targets: [{ host: 'x' }] },
-      { name: 'a', targets: [{ host: 'y' }], match: { domains: ['y.org'] } } as (typeof raw.routes)[0],
-    ];
+    raw.routes = [{ name: 'a', targets: [{ host: 'x' }] }, { name: 'a', targets: [{ host: 'y' }], match: { domains: ['y.org'] } } as (typeof raw.routes)[0]];
     const paths = issuesOf(raw).issues.map((i) => i.path);
     expect(paths).toEqual(expect.arrayContaining(['routes[1].name', 'routes[0].match']));
   });
@@ -183,29 +180,34 @@ describe('config errors never echo a secret', () => {
     expect(message).not.toContain('YamlSecret9');
   });
 
-  it('gives only the error code and position when the parser\'s reason would quote part of a secret', () => {
+  it("gives only the error code and position when the parser's reason would quote part of a secret", () => {
     // yaml's reason for a bad escape quotes the escape itself: two characters of the password
     expect(() => parseConfigText('redis:\n  password: "Pa\\q55"\n', 'c.yaml')).toThrow(
       /^cannot parse c\.yaml: BAD_DQ_ESCAPE at line 2, column \d+ \(details not shown: the line holds a secret\)$/,
     );
   });
 
-  it('still gives the parser\'s reason and position for a line without secrets', () => {
-    expect(() => parseConfigText('a: b: c\n', 'c.yaml')).toThrow(/^cannot parse c\.yaml: Nested mappings are not allowed in compact mappings at line 1, column 4$/);
+  it("still gives the parser's reason and position for a line without secrets", () => {
+    expect(() => parseConfigText('a: b: c\n', 'c.yaml')).toThrow(
+      /^cannot parse c\.yaml: Nested mappings are not allowed in compact mappings at line 1, column 4$/,
+    );
   });
 });
 
 describe('environment overrides', () => {
   it('takes drachtio and Redis addresses and secrets from the environment', () => {
-    const raw = applyEnv({ routes: base().routes }, {
-      DRACHTIO_HOST: '10.1.1.1',
-      DRACHTIO_PORT: '9999',
-      DRACHTIO_SECRET: 's3cret',
-      REDIS_URL: 'rediss://redis.internal:6380',
-      REDIS_PASSWORD: 'pw',
-      LOG_LEVEL: 'debug',
-      INSTANCE_ID: 'node-7',
-    });
+    const raw = applyEnv(
+      { routes: base().routes },
+      {
+        DRACHTIO_HOST: '10.1.1.1',
+        DRACHTIO_PORT: '9999',
+        DRACHTIO_SECRET: 's3cret',
+        REDIS_URL: 'rediss://redis.internal:6380',
+        REDIS_PASSWORD: 'pw',
+        LOG_LEVEL: 'debug',
+        INSTANCE_ID: 'node-7',
+      },
+    );
     const cfg = validateConfig(raw);
     expect(cfg.drachtio.servers).toEqual([{ host: '10.1.1.1', port: 9999, secret: 's3cret' }]);
     expect(cfg.redis.url).toBe('rediss://redis.internal:6380');
@@ -253,7 +255,13 @@ describe('loadConfig', () => {
   });
 
   it('loads every shipped config file', () => {
-    for (const f of ['config/default.yaml', 'config/examples/even-distribution.yaml', 'config/examples/dynamic-distribution.yaml', 'config/examples/srv-weights.yaml', 'config/examples/parallel-ring.yaml']) {
+    for (const f of [
+      'config/default.yaml',
+      'config/examples/even-distribution.yaml',
+      'config/examples/dynamic-distribution.yaml',
+      'config/examples/srv-weights.yaml',
+      'config/examples/parallel-ring.yaml',
+    ]) {
       expect(loadConfig(f, {}).routes.length).toBeGreaterThan(0);
     }
   });
@@ -279,7 +287,17 @@ describe('README configuration reference', () => {
       ...base(),
       instanceId: 'x',
       redis: { password: 'p', username: 'u', tls: { caFile: '/ca.pem' } },
-      routes: [{ name: 'r', match: { domains: ['a.org'], sources: ['10.0.0.0/8'] }, provisionalTimeoutMs: 500, maxAttempts: 2, failoverOn: [503], userParameters: 'strip', targets: [{ host: '10.0.0.1' }] }],
+      routes: [
+        {
+          name: 'r',
+          match: { domains: ['a.org'], sources: ['10.0.0.0/8'] },
+          provisionalTimeoutMs: 500,
+          maxAttempts: 2,
+          failoverOn: [503],
+          userParameters: 'strip',
+          targets: [{ host: '10.0.0.1' }],
+        },
+      ],
     });
     const paths = leafPaths(full, '');
     expect(paths.length).toBeGreaterThan(30);

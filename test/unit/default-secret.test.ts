@@ -23,7 +23,9 @@ describe('defaultSecretsInUse', () => {
 
   it('ignores what the mode does not use', () => {
     // outbound mode never connects to `servers`; inbound mode never listens
-    expect(defaultSecretsInUse(validateConfig({ drachtio: { mode: 'outbound', servers: [{ host: 'a' }], listen: { port: 9023, secret: 'Str0ng' } }, routes }))).toEqual([]);
+    expect(
+      defaultSecretsInUse(validateConfig({ drachtio: { mode: 'outbound', servers: [{ host: 'a' }], listen: { port: 9023, secret: 'Str0ng' } }, routes })),
+    ).toEqual([]);
     expect(defaultSecretsInUse(validateConfig({ drachtio: { servers: [{ host: 'a', secret: 'Str0ng' }], listen: { port: 9023 } }, routes }))).toEqual([]);
   });
 });

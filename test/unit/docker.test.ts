@@ -26,7 +26,11 @@ interface Stage {
 
 /** Instructions (continuation lines joined, comments dropped), ARG defaults substituted into FROM, grouped by stage. */
 function stages(text: string): Stage[] {
-  const lines = text.replace(/\\\n/g, ' ').split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
+  const lines = text
+    .replace(/\\\n/g, ' ')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !l.startsWith('#'));
   const argDefaults = new Map<string, string>();
   const out: Stage[] = [];
   for (const line of lines) {
@@ -120,7 +124,9 @@ describe('Dockerfiles', () => {
   });
 
   it('.dockerignore keeps node_modules, dist, .git and .env out of the build context', () => {
-    const lines = read('.dockerignore').split('\n').map((l) => l.trim());
+    const lines = read('.dockerignore')
+      .split('\n')
+      .map((l) => l.trim());
     for (const entry of ['node_modules', 'dist', '.git', '.env']) expect(lines).toContain(entry);
     expect(lines).toContain('!test/scenarios'); // the sipp image copies its scenario from there
   });
@@ -140,13 +146,18 @@ describe('docker-compose.yml', () => {
   const services = (parse(text, { merge: true }) as { services: Record<string, Service> }).services;
   const names = Object.keys(services);
   const SECRET_NAME = /secret|password|passwd|token|credential|key$/i;
-  const envExample = Object.fromEntries(read('.env.example').split('\n').filter((l) => /^\w+=/.test(l)).map((l) => l.split(/=(.*)/s).slice(0, 2))) as Record<string, string>;
+  const envExample = Object.fromEntries(
+    read('.env.example')
+      .split('\n')
+      .filter((l) => /^\w+=/.test(l))
+      .map((l) => l.split(/=(.*)/s).slice(0, 2)),
+  ) as Record<string, string>;
 
   it('has drachtio, redis, two dispatchers and the sipp back-ends', () => {
     expect(names).toEqual(expect.arrayContaining(['drachtio', 'redis', 'dispatcher-1', 'dispatcher-2', 'siparator1']));
   });
 
-  it('pins every image to a version (a built one: its Dockerfile\'s base images are checked above)', () => {
+  it("pins every image to a version (a built one: its Dockerfile's base images are checked above)", () => {
     for (const [name, s] of Object.entries(services)) {
       expect({ name, image: s.image, pinned: s.image !== undefined && pinned(s.image) }).toEqual({ name, image: s.image, pinned: true });
       if (s.build) expect([DISPATCHER, SIPP]).toContain(s.build.dockerfile);
@@ -201,7 +212,15 @@ describe('docker/dispatcher/healthcheck.js (the image HEALTHCHECK) decides from 
   const { verdict } = require('../../docker/dispatcher/healthcheck.js') as {
     verdict: (report: unknown, opts: { instanceId?: string; hostname: string; requireDrachtio: boolean }) => Verdict;
   };
-  const inst = (over: Record<string, unknown>): Record<string, unknown> => ({ id: 'd1', alive: true, host: 'h1', pid: 7, servers: ['drachtio:9022'], draining: false, ...over });
+  const inst = (over: Record<string, unknown>): Record<string, unknown> => ({
+    id: 'd1',
+    alive: true,
+    host: 'h1',
+    pid: 7,
+    servers: ['drachtio:9022'],
+    draining: false,
+    ...over,
+  });
   const opts = { instanceId: 'd1', hostname: 'h1', requireDrachtio: true };
 
   it('healthy: its registry key is there (alive) and it is connected to a drachtio-server', () => {

@@ -1,4 +1,14 @@
-import { EMPTY_RUN, failureCause, firstReturn, healthSignal, parseRetryAfter, stepFailureRun, usableTargets, type FailureRun, type TargetState } from '../../lib/routing/health';
+import {
+  EMPTY_RUN,
+  failureCause,
+  firstReturn,
+  healthSignal,
+  parseRetryAfter,
+  stepFailureRun,
+  usableTargets,
+  type FailureRun,
+  type TargetState,
+} from '../../lib/routing/health';
 
 describe('parseRetryAfter (RFC 3261 §20.33: delta-seconds [comment] *(;retry-param))', () => {
   it.each([
@@ -23,12 +33,17 @@ describe('healthSignal', () => {
   const max = 60;
   it('503 with a positive Retry-After quarantines, capped', () => {
     expect(healthSignal({ kind: 'rejected', status: 503, reason: 'x' }, '5', max)).toEqual({ kind: 'quarantine', seconds: 5, cause: '503 Retry-After 5' });
-    expect(healthSignal({ kind: 'rejected', status: 503, reason: 'x' }, '600;duration=1', max)).toEqual({ kind: 'quarantine', seconds: 60, cause: '503 Retry-After 60' });
+    expect(healthSignal({ kind: 'rejected', status: 503, reason: 'x' }, '600;duration=1', max)).toEqual({
+      kind: 'quarantine',
+      seconds: 60,
+      cause: '503 Retry-After 60',
+    });
   });
   it('503 without (or with a zero or unparsable) Retry-After is a failure', () => {
-    for (const ra of [undefined, '0', 'later']) expect(healthSignal({ kind: 'rejected', status: 503, reason: 'x' }, ra, max)).toEqual({ kind: 'failure', label: '503' });
+    for (const ra of [undefined, '0', 'later'])
+      expect(healthSignal({ kind: 'rejected', status: 503, reason: 'x' }, ra, max)).toEqual({ kind: 'failure', label: '503' });
   });
-  it('timeouts and send errors that are not the request\'s fault are failures; answers are successes', () => {
+  it("timeouts and send errors that are not the request's fault are failures; answers are successes", () => {
     expect(healthSignal({ kind: 'timeout' }, undefined, max)).toEqual({ kind: 'failure', label: 'timeout' });
     expect(healthSignal({ kind: 'send-error', message: 'x', requestFault: false }, undefined, max)).toEqual({ kind: 'failure', label: 'error' });
     expect(healthSignal({ kind: 'answered' }, undefined, max)).toEqual({ kind: 'success' });

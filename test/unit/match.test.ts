@@ -30,7 +30,7 @@ describe('matchRoute', () => {
     expect(name('badexample.com')).toBe('fallback');
   });
 
-  it('matches the source network of a domain-less request (the seed\'s outgoing domain)', () => {
+  it("matches the source network of a domain-less request (the seed's outgoing domain)", () => {
     expect(name('', '10.10.10.5')).toBe('internal');
     expect(name('', '10.10.11.5')).toBe('fallback');
     expect(name('', 'fd00::1234')).toBe('internal');

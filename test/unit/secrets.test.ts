@@ -1,10 +1,20 @@
 import { isSecretKey, maskSecrets, maskUrlCredentials } from '../../lib/secrets';
 
 describe('the secret rule', () => {
-  it.each(['secret', 'password', 'passwd', 'passphrase', 'token', 'authToken', 'credentials', 'key', 'apiKey', 'privateKey', 'REDIS_PASSWORD', 'sharedSecretFile'])(
-    '%s is a secret field',
-    (name) => expect(isSecretKey(name)).toBe(true),
-  );
+  it.each([
+    'secret',
+    'password',
+    'passwd',
+    'passphrase',
+    'token',
+    'authToken',
+    'credentials',
+    'key',
+    'apiKey',
+    'privateKey',
+    'REDIS_PASSWORD',
+    'sharedSecretFile',
+  ])('%s is a secret field', (name) => expect(isSecretKey(name)).toBe(true));
 
   it.each(['keyPrefix', 'username', 'host', 'caFile', 'url', 'keys', 'monkeys_count'])('%s is not', (name) => expect(isSecretKey(name)).toBe(false));
 });

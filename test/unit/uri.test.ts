@@ -201,7 +201,7 @@ describe('targetUri / targetId', () => {
     const t = { host: '10.0.0.1', port: 5060, transport: 'udp' } as const;
     expect(targetUri(t, '+4940123;npdi;rn=+4940999')).toBe('sip:+4940123%3Bnpdi%3Brn=+4940999@10.0.0.1:5060');
     expect(targetUri({ ...t, transport: 'tcp' }, '1234;phone-context=+4940')).toBe('sip:1234%3Bphone-context=+4940@10.0.0.1:5060;transport=tcp');
-    expect(targetUri(t, "crazy?,/;;*&+$=")).toBe("sip:crazy%3F%2C/%3B%3B*&+$=@10.0.0.1:5060");
+    expect(targetUri(t, 'crazy?,/;;*&+$=')).toBe('sip:crazy%3F%2C/%3B%3B*&+$=@10.0.0.1:5060');
     // escapes the caller wrote are left alone
     expect(targetUri(t, 'sips%3Auser%40example.com')).toBe('sip:sips%3Auser%40example.com@10.0.0.1:5060');
   });
@@ -209,7 +209,7 @@ describe('targetUri / targetId', () => {
   it.each([
     [{ host: '10.0.0.1', port: 5060, transport: 'udp' }, '+4940123;npdi;rn=+4940999'],
     [{ host: 'sbc.example.com', port: 5061, transport: 'tls' }, '1234;phone-context=+4940'],
-    [{ host: '2001:db8::5', port: 5080, transport: 'tcp' }, "crazy?,/;;*&+$="],
+    [{ host: '2001:db8::5', port: 5080, transport: 'tcp' }, 'crazy?,/;;*&+$='],
   ] as const)('gives %j a URI that drachtio-srf parses as it is (createUAC rewrites one it cannot parse)', (target, user) => {
     const uri = targetUri(target, user);
     const escaped = user.replace(/;/g, '%3B').replace(/\?/g, '%3F').replace(/,/g, '%2C');
