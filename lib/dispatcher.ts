@@ -7,7 +7,7 @@ import { OUTBOUND_SERVER_ID, startDrachtio } from './drachtio/connection';
 import { checkCallsAfterReconnect, whenReconnected } from './cluster/reconnect';
 import type { Srf, SrfRequest, SrfResponse } from './drachtio/srf';
 import type { Logger } from './logger';
-import { compileRoutes } from './routing/match';
+import { RouteTable } from './routing/route-table';
 import { compileHeaderPatterns } from './sip/headers';
 import { CallStore } from './store/call-store';
 import { ClusterStore } from './store/cluster-store';
@@ -21,6 +21,8 @@ export interface Dispatcher {
   readonly srfs: readonly Srf[];
   readonly cluster: ClusterMember;
   readonly health: TargetHealth;
+  /** the routes in force (replaced on a config reload) */
+  readonly routes: RouteTable;
   /**
    * SIGTERM path: refuse new calls, let active ones run until drainTimeoutMs, then end the rest, all
    * before `deadline` (epoch ms): records are removed and BYEs sent by then, whatever is still in flight.
@@ -43,10 +45,9 @@ export function startDispatcher(config: Config, logger: Logger, redis: Redis): D
   const registry = new CallRegistry();
   const instanceId = config.instanceId ?? 'dispatcher';
   const store = new CallStore(redis, config.redis.keyPrefix, instanceId, config.cluster.streamMaxLen);
-  const routes = compileRoutes(config.routes);
+  const routes = new RouteTable(config.routes);
   const healthStore = new HealthStore(redis, store.keys, instanceId, config.cluster.streamMaxLen, Math.max(5000, 10 * config.health.refreshMs));
-  const targetIds = [...new Set(routes.flatMap((r) => r.targets.map((t) => t.id)))].sort();
-  const health = new TargetHealth(healthStore, config.health, targetIds, logger);
+  const health = new TargetHealth(healthStore, config.health, () => routes.allTargets().map((t) => t.id), logger);
   health.start();
   const deps: Omit<CallDeps, 'srf' | 'serverId'> = {
     health,
@@ -86,7 +87,10 @@ export function startDispatcher(config: Config, logger: Logger, redis: Redis): D
     );
     srf.use('invite', refuseUnsupportedExtensions(ctx));
     srf.use('invite', refuseMergedRequest(registry, ctx));
-    srf.use('invite', routeCall(routes, config, ctx, countStripped));
+    srf.use(
+      'invite',
+      routeCall(() => routes.routes, config, ctx, countStripped),
+    );
     srf.invite((req: SrfRequest, res: SrfResponse) => {
       void new CallSession({ ...deps, srf, serverId }, req, res, admitted(req)).handle();
     });
@@ -128,6 +132,7 @@ export function startDispatcher(config: Config, logger: Logger, redis: Redis): D
     srfs,
     cluster,
     health,
+    routes,
     async shutdown(deadline: number): Promise<void> {
       const drainMs = Math.min(config.call.drainTimeoutMs, deadline - Date.now());
       logger.info(

@@ -116,7 +116,8 @@ export function refuseMergedRequest(registry: Pick<CallRegistry, 'has'>, { logge
 }
 
 export function routeCall(
-  routes: readonly CompiledRoute[],
+  /** the routes in force, read per request (a reload may replace them) */
+  routes: () => readonly CompiledRoute[],
   config: Config,
   { logger, endSession }: AdmissionContext,
   /** counts a call whose user parameters were stripped (a per-route counter in Redis) */
@@ -130,7 +131,7 @@ export function routeCall(
   };
   return (req, res, next) => {
     const domain = requestDomain(req.uri);
-    const compiled = matchRoute(routes, { domain, sourceAddress: req.source_address });
+    const compiled = matchRoute(routes(), { domain, sourceAddress: req.source_address });
     if (!compiled) {
       refuse(req, res, config.call.noRouteStatus, 'No Route', 'call rejected: no route', { code: 'B2B_ERR_NO_ROUTE', domain, source: req.source_address });
       return;

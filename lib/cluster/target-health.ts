@@ -18,8 +18,8 @@ export class TargetHealth {
   constructor(
     private readonly store: HealthStore,
     private readonly health: Config['health'],
-    /** every configured target id, the ones whose state is read */
-    private readonly targetIds: readonly string[],
+    /** every configured target id, the ones whose state is read (a function: a reload or DNS may change them) */
+    private readonly targetIds: () => readonly string[],
     private readonly logger: Logger,
   ) {}
 
@@ -43,7 +43,7 @@ export class TargetHealth {
     if (this.refreshing || !this.store.available) return;
     this.refreshing = true;
     try {
-      const stored = await this.store.states(this.targetIds);
+      const stored = await this.store.states(this.targetIds());
       const next = new Map<string, TargetState>();
       for (const [id, s] of stored) {
         next.set(id, { state: s.state, until: s.until, cause: s.cause });

@@ -98,8 +98,8 @@ describe('HealthStore and TargetHealth against a real redis-server', () => {
   });
 
   it('two in-memory views: the one that quarantines sees it at once, the other after a refresh; both see it end; one target-up event', async () => {
-    const va = new TargetHealth(a, HEALTH, [T, U], silent);
-    const vb = new TargetHealth(b, HEALTH, [T, U], silent);
+    const va = new TargetHealth(a, HEALTH, () => [T, U], silent);
+    const vb = new TargetHealth(b, HEALTH, () => [T, U], silent);
     va.report(T, { kind: 'rejected', status: 503, reason: 'x' }, '1');
     expect(va.states.get(T)).toMatchObject({ state: 'quarantined', cause: '503 Retry-After 1' });
     expect(vb.states.has(T)).toBe(false);
@@ -115,8 +115,8 @@ describe('HealthStore and TargetHealth against a real redis-server', () => {
   });
 
   it('passive: three timeouts reported by two views mark the target down in both', async () => {
-    const va = new TargetHealth(a, HEALTH, [T], silent);
-    const vb = new TargetHealth(b, HEALTH, [T], silent);
+    const va = new TargetHealth(a, HEALTH, () => [T], silent);
+    const vb = new TargetHealth(b, HEALTH, () => [T], silent);
     va.report(T, { kind: 'timeout' }, undefined);
     await sleep(50);
     vb.report(T, { kind: 'timeout' }, undefined);

@@ -92,7 +92,12 @@ describe('refuseMergedRequest', () => {
 
 describe('routeCall', () => {
   const counted: string[] = [];
-  const step = routeCall(routes, config, ctx, (r) => counted.push(r));
+  const step = routeCall(
+    () => routes,
+    config,
+    ctx,
+    (r) => counted.push(r),
+  );
   beforeEach(() => {
     counted.length = 0;
   });
