@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { admitted, refuseMergedRequest, refuseUnsupportedExtensions, refuseWhileDraining, routeCall, type AdmissionContext } from './call/admission';
+import { admitted, limitHops, refuseMergedRequest, refuseUnsupportedExtensions, refuseWhileDraining, routeCall, type AdmissionContext } from './call/admission';
 import { CallRegistry } from './call/registry';
 import { CallSession, type CallDeps, type HeaderPolicy } from './call/call-session';
 import type { Config } from './config/schema';
@@ -85,6 +85,7 @@ export function startDispatcher(config: Config, logger: Logger, redis: Redis): D
       'invite',
       refuseWhileDraining(() => registry.isDraining, config.call.retryAfterSeconds, ctx),
     );
+    srf.use('invite', limitHops(ctx));
     srf.use('invite', refuseUnsupportedExtensions(ctx));
     srf.use('invite', refuseMergedRequest(registry, ctx));
     srf.use(

@@ -16,6 +16,7 @@ export const ERROR_CODES = {
   B2B_ERR_RING_TIMEOUT: 'A target rang for ringTimeoutS without a final answer; the caller gets 480',
   B2B_ERR_MAX_DURATION: 'An answered call reached maxDurationS and was ended with BYE on both legs',
   B2B_ERR_BAD_EXTENSION: 'An INVITE requires a SIP extension (Require option tag) the dispatcher does not support (420)',
+  B2B_ERR_TOO_MANY_HOPS: 'An INVITE arrived with Max-Forwards 0 and was refused with 483 (a forwarding loop, or too long a path)',
   B2B_ERR_MERGED_REQUEST: 'An INVITE arrived with the Call-ID and From tag of a call already in progress (482)',
   B2B_ERR_UNSENDABLE_REQUEST: 'drachtio-server refused to send the INVITE itself (e.g. its Request-URI); not a target failure',
   B2B_ERR_USER_PARAMETERS: "The dialled number carries user parameters and the route's userParameters policy is reject (403)",

@@ -3,6 +3,7 @@
  * sbc-inbound chains its steps): each either calls `next()` or answers the caller and returns.
  *
  *   srf.use('invite', refuseWhileDraining(...))   503 + Retry-After while this instance drains
+ *   srf.use('invite', limitHops(...))             483 when Max-Forwards is 0 (a forwarding loop ends here)
  *   srf.use('invite', refuseUnsupportedExtensions(...))  420 + Unsupported for a Require we do not support
  *   srf.use('invite', refuseMergedRequest(...))   482 for a second INVITE of a call already here
  *   srf.use('invite', routeCall(...))             404 (call.noRouteStatus) when no route matches; 403 when the
@@ -34,6 +35,8 @@ export interface Admitted {
   targets: readonly RoutedTarget[];
   /** the Request-URI user part to forward, after the route's userParameters policy */
   user: string;
+  /** the Max-Forwards of the INVITEs sent to targets: the caller's minus one, or 70 when it sent none */
+  maxForwards: number;
 }
 
 const kAdmitted = Symbol('sipd.admitted');
@@ -47,7 +50,8 @@ function facts(req: SrfRequest): Partial<Admitted> {
 /** What the chain decided for this request; throws if the request did not pass through it. */
 export function admitted(req: SrfRequest): Admitted {
   const a = (req as Tagged)[kAdmitted];
-  if (!a?.key || !a.route || !a.targets || a.user === undefined) throw new Error('INVITE reached the call handler without passing admission');
+  if (!a?.key || !a.route || !a.targets || a.user === undefined || a.maxForwards === undefined)
+    throw new Error('INVITE reached the call handler without passing admission');
   return a as Admitted;
 }
 
@@ -57,6 +61,44 @@ export function refuseWhileDraining(isDraining: () => boolean, retryAfterSeconds
     res.send(503, 'Shutting Down', { headers: { 'Retry-After': String(retryAfterSeconds) } });
     endSession(req);
     logger.child({ callId: req.get('Call-ID') }).info({ code: 'B2B_ERR_SHUTTING_DOWN', status: 503 }, 'call rejected: instance is draining');
+  };
+}
+
+/** RFC 3261 §16.6 step 3: the Max-Forwards a proxy adds to a request that has none. */
+export const DEFAULT_MAX_FORWARDS = 70;
+
+/**
+ * The hop count of a Max-Forwards header value (`1*DIGIT`, RFC 3261 §20.22); undefined when the header
+ * is absent or not a number (sofia-sip refuses a malformed one before the app sees it).
+ */
+export function parseMaxForwards(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const m = /^\s*(\d{1,10})\s*$/.exec(value);
+  return m ? Number(m[1]) : undefined;
+}
+
+/**
+ * RFC 3261 §16.3 step 3 and §16.6 step 3, as a B2BUA that forwards calls must do them though it is not
+ * a proxy: an INVITE with `Max-Forwards: 0` gets 483 and is not forwarded; otherwise the INVITEs sent
+ * to targets carry the caller's value minus one (70 when it sent none). drachtio-server does neither
+ * for an app's new UAC request (it starts every one at 70), so without this two dispatchers pointing at
+ * each other would forward one call for ever; with it, the loop ends after at most 70 hops.
+ */
+export function limitHops({ logger, endSession }: AdmissionContext): Middleware {
+  return (req, res, next) => {
+    const hops = parseMaxForwards(req.get('Max-Forwards'));
+    if (hops === undefined || hops > 0) {
+      facts(req).maxForwards = hops === undefined ? DEFAULT_MAX_FORWARDS : Math.min(hops, 256) - 1;
+      return next();
+    }
+    res.send(483, 'Too Many Hops');
+    endSession(req);
+    logger
+      .child({ callId: req.get('Call-ID') })
+      .warn(
+        { code: 'B2B_ERR_TOO_MANY_HOPS', status: 483, source: req.source_address, uri: req.uri },
+        'call rejected: Max-Forwards reached 0 (a forwarding loop, or a path longer than 70 hops)',
+      );
   };
 }
 

@@ -168,6 +168,7 @@ export class CallSession implements DialogChecked {
     // parallel ringing needs the caller's offer to send to every target; an offer-less INVITE is hunted serially
     const groupSize = route.strategy === 'parallel' && this.req.body ? route.parallelCount : 1;
     const headers = copyHeaders(this.req.headers, this.deps.headers.request);
+    headers['Max-Forwards'] = String(this.admitted.maxForwards);
 
     let last: { outcome: AttemptOutcome; response?: SrfResponse } | undefined;
     for (let i = 0; i < order.length && !this.abandoned; i += groupSize) {

@@ -103,7 +103,8 @@ export class RawSipClient {
       `Call-ID: ${ids.callId}`,
       'CSeq: 1 INVITE',
       `Contact: <sip:caller@${this.local()}>`,
-      'Max-Forwards: 70',
+      // a test's own Max-Forwards in `extra` replaces this one (two would be a 400)
+      ...(opts.extra?.some((h) => /^max-forwards\s*:/i.test(h)) ? [] : ['Max-Forwards: 70']),
       ...(body ? ['Content-Type: application/sdp'] : []),
       ...(opts.extra ?? []),
     ];

@@ -4,6 +4,8 @@
  */
 import {
   admitted,
+  limitHops,
+  parseMaxForwards,
   refuseMergedRequest,
   refuseUnsupportedExtensions,
   refuseWhileDraining,
@@ -16,8 +18,9 @@ import type { SrfRequest, SrfResponse } from '../../lib/drachtio/srf';
 import { createLogger } from '../../lib/logger';
 import { compileRoutes } from '../../lib/routing/match';
 
-function fakeReq(uri: string, opts: { callId?: string; fromTag?: string; source?: string } = {}): SrfRequest {
+function fakeReq(uri: string, opts: { callId?: string; fromTag?: string; source?: string; maxForwards?: string } = {}): SrfRequest {
   const headers: Record<string, string> = { 'call-id': opts.callId ?? 'cid@test' };
+  if (opts.maxForwards !== undefined) headers['max-forwards'] = opts.maxForwards;
   return {
     uri,
     source_address: opts.source ?? '192.0.2.10',
@@ -76,6 +79,41 @@ describe('refuseWhileDraining', () => {
   });
 });
 
+describe('limitHops', () => {
+  it('parses Max-Forwards: digits only, else undefined', () => {
+    expect(parseMaxForwards('70')).toBe(70);
+    expect(parseMaxForwards(' 0 ')).toBe(0);
+    expect(parseMaxForwards(undefined)).toBeUndefined();
+    expect(parseMaxForwards('')).toBeUndefined();
+    expect(parseMaxForwards('-1')).toBeUndefined();
+    expect(parseMaxForwards('7a')).toBeUndefined();
+  });
+
+  it('answers 483 to Max-Forwards 0 without passing it on, and logs the loop once at warn', () => {
+    const req = fakeReq('sip:1@fwd.test', { maxForwards: '0' });
+    const res = fakeRes();
+    expect(run(limitHops(ctx), req, res)).toBe(false);
+    expect(res.sent).toEqual([{ status: 483, reason: 'Too Many Hops', opts: undefined }]);
+    expect(ended).toEqual([req]);
+    expect(lines.filter((l) => l.code === 'B2B_ERR_TOO_MANY_HOPS')).toEqual([expect.objectContaining({ level: 'warn', status: 483, callId: 'cid@test' })]);
+  });
+
+  it.each([
+    ['1', 0],
+    ['5', 4],
+    ['70', 69],
+    [undefined, 70],
+    ['junk', 70],
+    ['4000000000', 255],
+  ])('passes Max-Forwards %s on as %d', (value, forwarded) => {
+    const req = fakeReq('sip:1@fwd.test', { maxForwards: value });
+    const res = fakeRes();
+    expect(run(limitHops(ctx), req, res)).toBe(true);
+    expect(res.sent).toEqual([]);
+    expect((req as unknown as Record<symbol, { maxForwards?: number }>)[Object.getOwnPropertySymbols(req)[0]].maxForwards).toBe(forwarded);
+  });
+});
+
 describe('refuseMergedRequest', () => {
   it('answers 482 to an INVITE whose Call-ID and From tag belong to a call in progress, and passes others', () => {
     const inProgress = new Set(['cid@test;ftag']);
@@ -104,7 +142,7 @@ describe('routeCall', () => {
 
   /** runs merge detection (which records the call key) then routing */
   function admit(req: SrfRequest, res: SrfResponse): boolean {
-    return run(refuseMergedRequest({ has: () => false }, ctx), req, res) && run(step, req, res);
+    return run(limitHops(ctx), req, res) && run(refuseMergedRequest({ has: () => false }, ctx), req, res) && run(step, req, res);
   }
 
   it('routes by Request-URI domain, keeping user parameters, and by source network', () => {
