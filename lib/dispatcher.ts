@@ -1,6 +1,16 @@
 import type { Redis } from 'ioredis';
-import { admitted, limitHops, refuseMergedRequest, refuseUnsupportedExtensions, refuseWhileDraining, routeCall, type AdmissionContext } from './call/admission';
+import {
+  admitted,
+  limitHops,
+  refuseMergedRequest,
+  refuseWhenOverloaded,
+  refuseUnsupportedExtensions,
+  refuseWhileDraining,
+  routeCall,
+  type AdmissionContext,
+} from './call/admission';
 import { CallRegistry } from './call/registry';
+import { startOverloadControl } from './call/overload-control';
 import { CallSession, type CallDeps, type HeaderPolicy } from './call/call-session';
 import type { Config } from './config/schema';
 import { OUTBOUND_SERVER_ID, startDrachtio } from './drachtio/connection';
@@ -65,6 +75,8 @@ export function startDispatcher(config: Config, logger: Logger, redis: Redis): D
     });
   };
 
+  const overload = startOverloadControl(config.overload, store, logger);
+
   const srfByServer = new Map<string, Srf>();
   const connected = new Set<string>();
   const install = (srf: Srf, serverId: string): void => {
@@ -81,6 +93,10 @@ export function startDispatcher(config: Config, logger: Logger, redis: Redis): D
       });
     }
     const ctx: AdmissionContext = { logger, endSession: (req) => srf.endSession(req) };
+    srf.use(
+      'invite',
+      refuseWhenOverloaded(overload.guard, () => registry.settingUp, config.overload.retryAfterS, ctx),
+    );
     srf.use(
       'invite',
       refuseWhileDraining(() => registry.isDraining, config.call.retryAfterSeconds, ctx),
@@ -148,6 +164,7 @@ export function startDispatcher(config: Config, logger: Logger, redis: Redis): D
         if (!inTime) logger.warn({ left: registry.size }, 'shutdown deadline reached with BYE transactions still open; exiting anyway');
       }
       health.stop();
+      overload.stop();
       await Promise.race([cluster.stop(), sleep(deadline - Date.now())]);
       for (const srf of srfs) {
         try {

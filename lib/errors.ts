@@ -23,6 +23,8 @@ export const ERROR_CODES = {
   B2B_ERR_URI_TOO_LONG: 'The forwarded Request-URI would be longer than drachtio-server sends (414)',
   B2B_ERR_RECORD_LEFT: 'A call ended but its Redis record could not be removed (Redis unreachable)',
   B2B_ERR_CLUSTER_UNREACHABLE: 'An adopted call lives on a drachtio-server this instance is not connected to, so it cannot be watched',
+  B2B_WARN_ADMISSION_OVERLOAD:
+    'This instance is overloaded (calls being set up, new calls per second, or event-loop delay over its limit) and answers new INVITEs 503 at once',
   B2B_WARN_CLUSTER_TAKEOVER: 'An instance stopped heartbeating and this one adopted the calls it owned',
   B2B_WARN_CONFIG_DEFAULT_SECRET: "A drachtio connection uses drachtio-server's well-known default secret",
   // target health (lib/cluster/target-health.ts)

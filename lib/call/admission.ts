@@ -2,6 +2,7 @@
  * The INVITE middleware chain, one decision each, in front of the call handler (as jambonz's
  * sbc-inbound chains its steps): each either calls `next()` or answers the caller and returns.
  *
+ *   srf.use('invite', refuseWhenOverloaded(...))  503 + Retry-After at once while this instance is overloaded
  *   srf.use('invite', refuseWhileDraining(...))   503 + Retry-After while this instance drains
  *   srf.use('invite', limitHops(...))             483 when Max-Forwards is 0 (a forwarding loop ends here)
  *   srf.use('invite', refuseUnsupportedExtensions(...))  420 + Unsupported for a Require we do not support
@@ -16,6 +17,7 @@ import type { Logger } from '../logger';
 import { matchRoute, type CompiledRoute, type RoutedTarget } from '../routing/match';
 import { forwardedUser, inviteUriTooLong, REQUEST_URI_TOO_LONG, requestDomain, requestUser, targetUri } from '../sip/uri';
 import { callKey } from './call-record';
+import type { OverloadCause } from './overload';
 import type { CallRegistry } from './registry';
 
 export type Middleware = (req: SrfRequest, res: SrfResponse, next: (err?: unknown) => void) => void;
@@ -53,6 +55,25 @@ export function admitted(req: SrfRequest): Admitted {
   if (!a?.key || !a.route || !a.targets || a.user === undefined || a.maxForwards === undefined)
     throw new Error('INVITE reached the call handler without passing admission');
   return a as Admitted;
+}
+
+/**
+ * Overload control (lib/call/overload.ts): refused before anything else is spent on the call — no
+ * Redis, no target — with 503 and a short Retry-After, so the calls taken keep normal set-up times.
+ * Logged once per overload episode by the guard's owner, not per call.
+ */
+export function refuseWhenOverloaded(
+  guard: { admit(settingUp: number): OverloadCause | undefined },
+  settingUp: () => number,
+  retryAfterSeconds: number,
+  { endSession }: Pick<AdmissionContext, 'endSession'>,
+): Middleware {
+  const headers = { 'Retry-After': String(retryAfterSeconds) };
+  return (req, res, next) => {
+    if (guard.admit(settingUp()) === undefined) return next();
+    res.send(503, 'Overloaded', { headers });
+    endSession(req);
+  };
 }
 
 export function refuseWhileDraining(isDraining: () => boolean, retryAfterSeconds: number, { logger, endSession }: AdmissionContext): Middleware {

@@ -302,6 +302,7 @@ export class CallSession implements DialogChecked {
   private onAnswered(bridged: Bridged, target: RoutedTarget): void {
     const { uas, uac } = bridged;
     this.call = { ...bridged, target };
+    this.deps.registry.answered(this);
     // handlers first, synchronously: a BYE or re-INVITE may already be on its way
     uas.on('destroy', () => void this.hangup('caller'));
     uac.on('destroy', () => void this.hangup('target'));

@@ -17,10 +17,21 @@ export interface Endable {
  */
 export class CallRegistry extends EventEmitter {
   private readonly calls = new Map<string, Endable>();
+  private readonly answeredCalls = new Set<Endable>();
   private draining = false;
 
   get size(): number {
     return this.calls.size;
+  }
+
+  /** Calls here that are not answered yet: being set up (admission's overload limit counts these). */
+  get settingUp(): number {
+    return this.calls.size - this.answeredCalls.size;
+  }
+
+  /** Marks a call answered (it no longer counts as being set up). */
+  answered(call: Endable): void {
+    if (this.calls.get(call.key) === call) this.answeredCalls.add(call);
   }
 
   get isDraining(): boolean {
@@ -43,6 +54,7 @@ export class CallRegistry extends EventEmitter {
   }
 
   remove(call: Endable): void {
+    this.answeredCalls.delete(call);
     if (this.calls.get(call.key) === call && this.calls.delete(call.key) && this.calls.size === 0) this.emit('empty');
   }
 

@@ -45,6 +45,14 @@ export const DEFAULTS = {
   healthMaxQuarantineS: 3600,
   /** health: how often each instance reads the target states from Redis */
   healthRefreshMs: 1000,
+  /** overload: calls being set up at once per instance before new ones get 503 (0 = no limit) */
+  overloadMaxSettingUp: 1000,
+  /** overload: new calls per second per instance (0 = no limit) */
+  overloadMaxCps: 0,
+  /** overload: p99 event-loop delay in ms over a sample window above which new calls get 503 (0 = off) */
+  overloadMaxEventLoopDelayMs: 300,
+  overloadSampleMs: 500,
+  overloadRetryAfterS: 5,
   targetPort: 5060,
   targetTransport: 'udp',
   targetPriority: 10,
@@ -207,6 +215,15 @@ export const configSchema = z
         downS: z.number().int().min(1).max(86400).default(DEFAULTS.healthDownS),
         maxQuarantineS: z.number().int().min(1).max(86400).default(DEFAULTS.healthMaxQuarantineS),
         refreshMs: z.number().int().min(100).max(60000).default(DEFAULTS.healthRefreshMs),
+      })
+      .prefault({}),
+    overload: z
+      .strictObject({
+        maxSettingUp: z.number().int().min(0).default(DEFAULTS.overloadMaxSettingUp),
+        maxCps: z.number().int().min(0).default(DEFAULTS.overloadMaxCps),
+        maxEventLoopDelayMs: z.number().int().min(0).max(60000).default(DEFAULTS.overloadMaxEventLoopDelayMs),
+        sampleMs: z.number().int().min(50).max(60000).default(DEFAULTS.overloadSampleMs),
+        retryAfterS: z.number().int().min(0).max(86400).default(DEFAULTS.overloadRetryAfterS),
       })
       .prefault({}),
     log: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default(DEFAULTS.logLevel) }).prefault({}),

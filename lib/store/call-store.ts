@@ -124,6 +124,11 @@ export class CallStore {
     await this.redis.hincrby(this.keys.route(route), field, 1);
   }
 
+  /** Adds `n` to a cluster total (e.g. `refused:overload`). */
+  async addToTotal(field: string, n: number): Promise<void> {
+    await this.redis.hincrby(this.keys.totals(), field, n);
+  }
+
   /** Stores the call record and counts the answered attempt; false when this call key was already recorded. */
   async recordAnswered(rec: CallRecord): Promise<boolean> {
     const argv: string[] = [];
