@@ -11,6 +11,7 @@ import {
 } from './call/admission';
 import { CallRegistry } from './call/registry';
 import { startOverloadControl } from './call/overload-control';
+import type { OverloadGuard } from './call/overload';
 import { CallSession, type CallDeps, type HeaderPolicy } from './call/call-session';
 import type { Config } from './config/schema';
 import { OUTBOUND_SERVER_ID, startDrachtio } from './drachtio/connection';
@@ -25,6 +26,8 @@ import { HealthStore } from './store/health-store';
 import { TargetHealth } from './cluster/target-health';
 import { ClusterMember } from './cluster/cluster';
 import { packageVersion } from './version';
+import { Metrics } from './metrics/metrics';
+import type { ReadinessInputs } from './http/http-server';
 
 export interface Dispatcher {
   readonly registry: CallRegistry;
@@ -33,6 +36,10 @@ export interface Dispatcher {
   readonly health: TargetHealth;
   /** the routes in force (replaced on a config reload) */
   readonly routes: RouteTable;
+  /** the Prometheus metrics; undefined when http.port is not set */
+  readonly metrics?: Metrics;
+  /** what /ready reports */
+  readiness(): ReadinessInputs;
   /**
    * SIGTERM path: refuse new calls, let active ones run until drainTimeoutMs, then end the rest, all
    * before `deadline` (epoch ms): records are removed and BYEs sent by then, whatever is still in flight.
@@ -59,7 +66,7 @@ export function startDispatcher(config: Config, logger: Logger, redis: Redis): D
   const healthStore = new HealthStore(redis, store.keys, instanceId, config.cluster.streamMaxLen, Math.max(5000, 10 * config.health.refreshMs));
   const health = new TargetHealth(healthStore, config.health, () => routes.allTargets().map((t) => t.id), logger);
   health.start();
-  const deps: Omit<CallDeps, 'srf' | 'serverId'> = {
+  const deps: Omit<CallDeps, 'srf' | 'serverId'> & { metrics?: Metrics } = {
     health,
     config,
     store,
@@ -76,9 +83,11 @@ export function startDispatcher(config: Config, logger: Logger, redis: Redis): D
   };
 
   const overload = startOverloadControl(config.overload, store, logger);
-
   const srfByServer = new Map<string, Srf>();
   const connected = new Set<string>();
+  const metrics = config.http.port === undefined ? undefined : startMetrics(redis, registry, connected, overload.guard, logger);
+  if (metrics) deps.metrics = metrics;
+
   const install = (srf: Srf, serverId: string): void => {
     srfByServer.set(serverId, srf);
     srf.on('connect', (err) => {
@@ -92,7 +101,7 @@ export function startDispatcher(config: Config, logger: Logger, redis: Redis): D
         void checkCallsAfterReconnect(srf, calls, logger.child({ drachtio: serverId }));
       });
     }
-    const ctx: AdmissionContext = { logger, endSession: (req) => srf.endSession(req) };
+    const ctx: AdmissionContext = { logger, endSession: (req) => srf.endSession(req), refused: metrics && ((code) => metrics.refused(code)) };
     srf.use(
       'invite',
       refuseWhenOverloaded(overload.guard, () => registry.settingUp, config.overload.retryAfterS, ctx),
@@ -150,6 +159,13 @@ export function startDispatcher(config: Config, logger: Logger, redis: Redis): D
     cluster,
     health,
     routes,
+    metrics,
+    readiness: () => ({
+      drachtioConnected: connected.size,
+      redisReady: redis.status === 'ready',
+      draining: registry.isDraining,
+      overloaded: overload.guard.underPressure(registry.settingUp),
+    }),
     async shutdown(deadline: number): Promise<void> {
       const drainMs = Math.min(config.call.drainTimeoutMs, deadline - Date.now());
       logger.info(
@@ -207,4 +223,32 @@ function resyncAfterRedisOutage(redis: Redis, registry: CallRegistry, store: Cal
       }
     })();
   });
+}
+
+/** The metrics and their scrape-time sources; a background PING measures Redis's round trip every 5 s. */
+function startMetrics(redis: Redis, registry: CallRegistry, connected: ReadonlySet<string>, guard: OverloadGuard, logger: Logger): Metrics {
+  const metrics = new Metrics({
+    activeByTarget: () => {
+      const byTarget = new Map<string, number>();
+      for (const c of registry.all()) if (c.record) byTarget.set(c.record.target, (byTarget.get(c.record.target) ?? 0) + 1);
+      return byTarget;
+    },
+    settingUp: () => registry.settingUp,
+    drachtioConnected: () => connected.size,
+    redisReady: () => redis.status === 'ready',
+    draining: () => registry.isDraining,
+    overloaded: () => guard.underPressure(registry.settingUp),
+    overloadRefused: () => ({ ...guard.refused }),
+  });
+  redis.on('error', () => metrics.redisError());
+  const ping = setInterval(() => {
+    if (redis.status !== 'ready') return;
+    const t0 = process.hrtime.bigint();
+    redis.ping().then(
+      () => metrics.redisPinged(Number(process.hrtime.bigint() - t0) / 1e9),
+      (err: unknown) => logger.debug({ err }, 'redis ping failed'),
+    );
+  }, 5000);
+  ping.unref();
+  return metrics;
 }

@@ -3,6 +3,7 @@ import { defaultSecretsInUse } from '../../lib/config/default-secret';
 import { loadConfig } from '../../lib/config/load';
 import { ConfigError, type WarningCode } from '../../lib/errors';
 import { startDispatcher } from '../../lib/dispatcher';
+import { startHttpServer } from '../../lib/http/http-server';
 import type { Redis } from 'ioredis';
 import type { Config } from '../../lib/config/schema';
 import { createLogger, safeRedisUrl, type Logger } from '../../lib/logger';
@@ -70,6 +71,25 @@ async function main(): Promise<void> {
     logger.warn({ redis: safeRedisUrl(config.redis.url) }, 'redis not reachable at start; taking calls without shared state, retrying in background');
   }
   const dispatcher = startDispatcher(config, logger, redis);
+  if (config.http.port !== undefined) {
+    const { metrics } = dispatcher;
+    try {
+      // kept open through the drain, so /ready says 503 while it lasts
+      await startHttpServer(
+        { host: config.http.host, port: config.http.port },
+        {
+          readiness: () => dispatcher.readiness(),
+          metrics: () => metrics?.text() ?? Promise.resolve(''),
+          metricsContentType: metrics?.contentType ?? 'text/plain',
+        },
+        logger,
+      );
+    } catch (err) {
+      logger.fatal({ err, host: config.http.host, port: config.http.port }, 'cannot listen for the http endpoints (http.host, http.port)');
+      logger.flush(() => process.exit(1));
+      return;
+    }
+  }
 
   let stopping = false;
   const stop = async (signal: string): Promise<void> => {

@@ -12,6 +12,7 @@
  *                                                 414 when no target's Request-URI fits what drachtio sends
  */
 import type { Config } from '../config/schema';
+import type { ErrorCode } from '../errors';
 import type { SrfRequest, SrfResponse } from '../drachtio/srf';
 import type { Logger } from '../logger';
 import { matchRoute, type CompiledRoute, type RoutedTarget } from '../routing/match';
@@ -27,6 +28,8 @@ export interface AdmissionContext {
   logger: Logger;
   /** destructured and called on its own, so a function property, not a method (no `this`) */
   endSession: (req: SrfRequest) => void;
+  /** counts a refusal by its error code (the metrics); optional */
+  refused?: (code: ErrorCode) => void;
 }
 
 /** What the chain found out about a call, read by the call handler. */
@@ -76,11 +79,12 @@ export function refuseWhenOverloaded(
   };
 }
 
-export function refuseWhileDraining(isDraining: () => boolean, retryAfterSeconds: number, { logger, endSession }: AdmissionContext): Middleware {
+export function refuseWhileDraining(isDraining: () => boolean, retryAfterSeconds: number, { logger, endSession, refused }: AdmissionContext): Middleware {
   return (req, res, next) => {
     if (!isDraining()) return next();
     res.send(503, 'Shutting Down', { headers: { 'Retry-After': String(retryAfterSeconds) } });
     endSession(req);
+    refused?.('B2B_ERR_SHUTTING_DOWN');
     logger.child({ callId: req.get('Call-ID') }).info({ code: 'B2B_ERR_SHUTTING_DOWN', status: 503 }, 'call rejected: instance is draining');
   };
 }
@@ -105,7 +109,7 @@ export function parseMaxForwards(value: string | undefined): number | undefined 
  * for an app's new UAC request (it starts every one at 70), so without this two dispatchers pointing at
  * each other would forward one call for ever; with it, the loop ends after at most 70 hops.
  */
-export function limitHops({ logger, endSession }: AdmissionContext): Middleware {
+export function limitHops({ logger, endSession, refused }: AdmissionContext): Middleware {
   return (req, res, next) => {
     const hops = parseMaxForwards(req.get('Max-Forwards'));
     if (hops === undefined || hops > 0) {
@@ -114,6 +118,7 @@ export function limitHops({ logger, endSession }: AdmissionContext): Middleware 
     }
     res.send(483, 'Too Many Hops');
     endSession(req);
+    refused?.('B2B_ERR_TOO_MANY_HOPS');
     logger
       .child({ callId: req.get('Call-ID') })
       .warn(
@@ -144,12 +149,13 @@ export function requiredExtensions(value: string | undefined): string[] {
  * `420 Bad Extension` with an Unsupported header listing those tags. drachtio-server passes such an
  * INVITE up to the app unchanged, so the dispatcher does it here.
  */
-export function refuseUnsupportedExtensions({ logger, endSession }: AdmissionContext): Middleware {
+export function refuseUnsupportedExtensions({ logger, endSession, refused }: AdmissionContext): Middleware {
   return (req, res, next) => {
     const unsupported = requiredExtensions(req.get('Require')).filter((t) => !SUPPORTED_EXTENSIONS.includes(t));
     if (unsupported.length === 0) return next();
     res.send(420, 'Bad Extension', { headers: { Unsupported: unsupported.join(', ') } });
     endSession(req);
+    refused?.('B2B_ERR_BAD_EXTENSION');
     logger
       .child({ callId: req.get('Call-ID') })
       .info({ code: 'B2B_ERR_BAD_EXTENSION', status: 420, unsupported }, 'call rejected: requires an unsupported extension');
@@ -162,7 +168,7 @@ export function refuseUnsupportedExtensions({ logger, endSession }: AdmissionCon
  * do this itself: it leaves sofia-sip's NTATAG_MERGE_482 off, so only retransmissions (same branch)
  * are absorbed below the app.
  */
-export function refuseMergedRequest(registry: Pick<CallRegistry, 'has'>, { logger, endSession }: AdmissionContext): Middleware {
+export function refuseMergedRequest(registry: Pick<CallRegistry, 'has'>, { logger, endSession, refused }: AdmissionContext): Middleware {
   return (req, res, next) => {
     const from = req.getParsedHeader('From') as { params?: Record<string, string | undefined> } | undefined;
     const key = callKey(req.get('Call-ID'), from?.params?.tag ?? '');
@@ -172,6 +178,7 @@ export function refuseMergedRequest(registry: Pick<CallRegistry, 'has'>, { logge
     }
     res.send(482, 'Loop Detected');
     endSession(req);
+    refused?.('B2B_ERR_MERGED_REQUEST');
     logger
       .child({ callId: req.get('Call-ID') })
       .info({ code: 'B2B_ERR_MERGED_REQUEST', status: 482 }, 'call rejected: merged request (a call with this Call-ID and From tag is already in progress)');
@@ -182,14 +189,15 @@ export function routeCall(
   /** the routes in force, read per request (a reload may replace them) */
   routes: () => readonly CompiledRoute[],
   config: Config,
-  { logger, endSession }: AdmissionContext,
+  { logger, endSession, refused }: AdmissionContext,
   /** counts a call whose user parameters were stripped (a per-route counter in Redis) */
   countStripped: (route: string) => void,
 ): Middleware {
   const warnedStrip = new Set<string>();
-  const refuse = (req: SrfRequest, res: SrfResponse, status: number, reason: string, msg: string, fields: Record<string, unknown>): void => {
+  const refuse = (req: SrfRequest, res: SrfResponse, status: number, reason: string, msg: string, fields: { code: ErrorCode; [k: string]: unknown }): void => {
     res.send(status, reason);
     endSession(req);
+    refused?.(fields.code);
     logger.child({ callId: req.get('Call-ID') }).info({ status, ...fields }, msg);
   };
   return (req, res, next) => {

@@ -10,6 +10,7 @@ import { targetUri } from '../sip/uri';
 import type { CallRecord, CallStore } from '../store/call-store';
 import { AdoptedCall, dialogExists, type ReleaseReason } from '../cluster/adopted-call';
 import { lostLegOf, sendByeOutsideDialog, type DialogCheck, type DialogChecked } from '../cluster/reconnect';
+import type { CallOutcome } from '../metrics/metrics';
 import type { Admitted } from './admission';
 import { bridge, type Bridged } from './bridge';
 import { buildCallRecord, legFacts } from './call-record';
@@ -41,6 +42,8 @@ export interface CallDeps {
     report(targetId: string, outcome: AttemptOutcome, retryAfter: string | undefined): void;
   };
   random?: RandomSource;
+  /** the Prometheus metrics, fed the outcome of each call (lib/metrics/metrics.ts); absent when the HTTP endpoints are off */
+  metrics?: { callOutcome(o: CallOutcome): void };
 }
 
 /** Who or what ended an answered call. */
@@ -518,6 +521,8 @@ export class CallSession implements DialogChecked {
   }
 
   private logOutcome(msg: string, status: number, extra: { code?: ErrorCode; [k: string]: unknown } = {}): void {
-    this.log.info({ route: this.routeName, tried: this.tried, status, setupMs: Date.now() - this.startedAt, ...extra }, msg);
+    const setupMs = Date.now() - this.startedAt;
+    this.log.info({ route: this.routeName, tried: this.tried, status, setupMs, ...extra }, msg);
+    this.deps.metrics?.callOutcome({ route: this.routeName, status, setupMs, tried: this.tried });
   }
 }

@@ -89,6 +89,15 @@ export class OverloadGuard {
     return this.episode !== undefined;
   }
 
+  /**
+   * Whether the instance is under sustained pressure now (event loop behind, or maxSettingUp reached),
+   * read without taking a call: what readiness reports. The cps limit is a rate, not a state, so it is
+   * left out; an episode that saw no INVITE since does not count either.
+   */
+  underPressure(settingUp: number): boolean {
+    return this.loopOverloaded || (this.limits.maxSettingUp > 0 && settingUp >= this.limits.maxSettingUp);
+  }
+
   /** Feeds one event-loop delay sample (the p99 of a window, in ms). */
   sampleEventLoop(delayMs: number): void {
     this.loopOverloaded = eventLoopOverloaded(this.loopOverloaded, delayMs, this.limits.maxEventLoopDelayMs);

@@ -226,6 +226,13 @@ export const configSchema = z
         retryAfterS: z.number().int().min(0).max(86400).default(DEFAULTS.overloadRetryAfterS),
       })
       .prefault({}),
+    http: z
+      .strictObject({
+        /** absent = no HTTP endpoints */
+        port: port.optional(),
+        host: z.string().min(1).default('127.0.0.1'),
+      })
+      .prefault({}),
     log: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default(DEFAULTS.logLevel) }).prefault({}),
     call: z
       .strictObject({
