@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import {
   admitted,
+  guardSources,
   limitHops,
   refuseMergedRequest,
   refuseWhenOverloaded,
@@ -8,9 +9,14 @@ import {
   refuseWhileDraining,
   routeCall,
   type AdmissionContext,
+  type SourceGuard,
 } from './call/admission';
 import { CallRegistry } from './call/registry';
 import { startOverloadControl } from './call/overload-control';
+import { BlockList } from './security/block-list';
+import { compileScannerMatch } from './security/scanners';
+import { SourceRate } from './security/source-rate';
+import { BlockStore } from './store/block-store';
 import type { OverloadGuard } from './call/overload';
 import { CallSession, type CallDeps, type HeaderPolicy } from './call/call-session';
 import type { Config } from './config/schema';
@@ -83,6 +89,7 @@ export function startDispatcher(config: Config, logger: Logger, redis: Redis): D
   };
 
   const overload = startOverloadControl(config.overload, store, logger);
+  const sources = startSourceGuard(config, redis, store, instanceId, logger);
   const srfByServer = new Map<string, Srf>();
   const connected = new Set<string>();
   const metrics = config.http.port === undefined ? undefined : startMetrics(redis, registry, connected, overload.guard, logger);
@@ -102,6 +109,7 @@ export function startDispatcher(config: Config, logger: Logger, redis: Redis): D
       });
     }
     const ctx: AdmissionContext = { logger, endSession: (req) => srf.endSession(req), refused: metrics && ((code) => metrics.refused(code)) };
+    srf.use('invite', guardSources(sources.guard, ctx));
     srf.use(
       'invite',
       refuseWhenOverloaded(overload.guard, () => registry.settingUp, config.overload.retryAfterS, ctx),
@@ -115,7 +123,13 @@ export function startDispatcher(config: Config, logger: Logger, redis: Redis): D
     srf.use('invite', refuseMergedRequest(registry, ctx));
     srf.use(
       'invite',
-      routeCall(() => routes.routes, config, ctx, countStripped),
+      routeCall(
+        () => routes.routes,
+        config,
+        ctx,
+        countStripped,
+        (address, cause) => sources.guard.block(address, cause),
+      ),
     );
     srf.invite((req: SrfRequest, res: SrfResponse) => {
       void new CallSession({ ...deps, srf, serverId }, req, res, admitted(req)).handle();
@@ -181,6 +195,7 @@ export function startDispatcher(config: Config, logger: Logger, redis: Redis): D
       }
       health.stop();
       overload.stop();
+      sources.stop();
       await Promise.race([cluster.stop(), sleep(deadline - Date.now())]);
       for (const srf of srfs) {
         try {
@@ -251,4 +266,27 @@ function startMetrics(redis: Redis, registry: CallRegistry, connected: ReadonlyS
   }, 5000);
   ping.unref();
   return metrics;
+}
+
+/** The source guard of admission: the cluster's block list (refreshed in the background), the per-source rate, the scanner list. */
+function startSourceGuard(config: Config, redis: Redis, store: CallStore, instanceId: string, logger: Logger): { guard: SourceGuard; stop(): void } {
+  const { security } = config;
+  const blockList = new BlockList(new BlockStore(redis, store.keys, instanceId, config.cluster.streamMaxLen), security.refreshMs, logger);
+  blockList.start();
+  const rate = new SourceRate(security.sourceMaxCps);
+  const prune = setInterval(() => rate.prune(Date.now()), 5000);
+  prune.unref();
+  return {
+    guard: {
+      isBlocked: (address) => blockList.isBlocked(address),
+      block: (address, cause) => blockList.block(address, Date.now() + security.blockS * 1000, cause),
+      overRate: (address) => rate.hit(address, Date.now()),
+      maxCps: security.sourceMaxCps,
+      scanner: compileScannerMatch(security.scannerUserAgents),
+    },
+    stop: () => {
+      blockList.stop();
+      clearInterval(prune);
+    },
+  };
 }

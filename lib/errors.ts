@@ -17,6 +17,9 @@ export const ERROR_CODES = {
   B2B_ERR_MAX_DURATION: 'An answered call reached maxDurationS and was ended with BYE on both legs',
   B2B_ERR_BAD_EXTENSION: 'An INVITE requires a SIP extension (Require option tag) the dispatcher does not support (420)',
   B2B_ERR_TOO_MANY_HOPS: 'An INVITE arrived with Max-Forwards 0 and was refused with 483 (a forwarding loop, or too long a path)',
+  B2B_ERR_SOURCE_BLOCKED: "An INVITE from a source on the cluster's block list, or one that took its source over security.sourceMaxCps, was refused with 403",
+  B2B_ERR_SOURCE_SCANNER: 'An INVITE whose User-Agent is on security.scannerUserAgents was refused with 403 and its source blocked',
+  B2B_ERR_SOURCE_NOT_ALLOWED: "An INVITE from a source outside its route's allowSources was refused with 403",
   B2B_ERR_MERGED_REQUEST: 'An INVITE arrived with the Call-ID and From tag of a call already in progress (482)',
   B2B_ERR_UNSENDABLE_REQUEST: 'drachtio-server refused to send the INVITE itself (e.g. its Request-URI); not a target failure',
   B2B_ERR_USER_PARAMETERS: "The dialled number carries user parameters and the route's userParameters policy is reject (403)",
@@ -25,6 +28,7 @@ export const ERROR_CODES = {
   B2B_ERR_CLUSTER_UNREACHABLE: 'An adopted call lives on a drachtio-server this instance is not connected to, so it cannot be watched',
   B2B_WARN_ADMISSION_OVERLOAD:
     'This instance is overloaded (calls being set up, new calls per second, or event-loop delay over its limit) and answers new INVITEs 503 at once',
+  B2B_WARN_SOURCE_BLOCKED: 'A source address was put on the block list (a scanner, over its call rate, or refused by a route with refuseSource: drop)',
   B2B_WARN_CLUSTER_TAKEOVER: 'An instance stopped heartbeating and this one adopted the calls it owned',
   B2B_WARN_CONFIG_DEFAULT_SECRET: "A drachtio connection uses drachtio-server's well-known default secret",
   // target health (lib/cluster/target-health.ts)

@@ -2,6 +2,7 @@
  * The INVITE middleware chain, one decision each, in front of the call handler (as jambonz's
  * sbc-inbound chains its steps): each either calls `next()` or answers the caller and returns.
  *
+ *   srf.use('invite', guardSources(...))          403 for a blocked source, a known scanner, or a source over its call rate
  *   srf.use('invite', refuseWhenOverloaded(...))  503 + Retry-After at once while this instance is overloaded
  *   srf.use('invite', refuseWhileDraining(...))   503 + Retry-After while this instance drains
  *   srf.use('invite', limitHops(...))             483 when Max-Forwards is 0 (a forwarding loop ends here)
@@ -58,6 +59,44 @@ export function admitted(req: SrfRequest): Admitted {
   if (!a?.key || !a.route || !a.targets || a.user === undefined || a.maxForwards === undefined)
     throw new Error('INVITE reached the call handler without passing admission');
   return a as Admitted;
+}
+
+/** What guardSources needs: the block list, the per-source rate, the scanner matcher. */
+export interface SourceGuard {
+  isBlocked(address: string): boolean;
+  block(address: string, cause: string): void;
+  /** true when this call takes the source over its rate */
+  overRate(address: string): boolean;
+  readonly maxCps: number;
+  scanner(userAgent: string | undefined): string | undefined;
+}
+
+/**
+ * The cheapest refusals first, before any other work: a source on the cluster's block list gets 403
+ * (not logged per call: a flood would flood the log; counted in the metrics); a User-Agent on the
+ * scanner list, or a source going over `security.sourceMaxCps`, gets 403 and puts the source on the
+ * block list for `security.blockS` (one warning per block, lib/security/block-list.ts).
+ */
+export function guardSources(guard: SourceGuard, { endSession, refused }: Pick<AdmissionContext, 'endSession' | 'refused'>): Middleware {
+  const forbid = (req: SrfRequest, res: SrfResponse, code: ErrorCode): void => {
+    res.send(403, 'Forbidden');
+    endSession(req);
+    refused?.(code);
+  };
+  return (req, res, next) => {
+    const source = req.source_address;
+    if (guard.isBlocked(source)) return forbid(req, res, 'B2B_ERR_SOURCE_BLOCKED');
+    const scanner = guard.scanner(req.get('User-Agent'));
+    if (scanner !== undefined) {
+      guard.block(source, `scanner User-Agent "${scanner}"`);
+      return forbid(req, res, 'B2B_ERR_SOURCE_SCANNER');
+    }
+    if (guard.overRate(source)) {
+      guard.block(source, `more than ${String(guard.maxCps)} new calls in a second`);
+      return forbid(req, res, 'B2B_ERR_SOURCE_BLOCKED');
+    }
+    next();
+  };
 }
 
 /**
@@ -192,6 +231,8 @@ export function routeCall(
   { logger, endSession, refused }: AdmissionContext,
   /** counts a call whose user parameters were stripped (a per-route counter in Redis) */
   countStripped: (route: string) => void,
+  /** puts a source on the block list (a route's `refuseSource: drop`) */
+  blockSource: (address: string, cause: string) => void = () => undefined,
 ): Middleware {
   const warnedStrip = new Set<string>();
   const refuse = (req: SrfRequest, res: SrfResponse, status: number, reason: string, msg: string, fields: { code: ErrorCode; [k: string]: unknown }): void => {
@@ -208,6 +249,15 @@ export function routeCall(
       return;
     }
     const { route } = compiled;
+    if (!compiled.allows(req.source_address)) {
+      if (route.refuseSource === 'drop') blockSource(req.source_address, `not in routes "${route.name}" allowSources`);
+      refuse(req, res, 403, 'Forbidden', 'call rejected: source not allowed on this route', {
+        code: 'B2B_ERR_SOURCE_NOT_ALLOWED',
+        route: route.name,
+        source: req.source_address,
+      });
+      return;
+    }
     const forwarded = forwardedUser(requestUser(req.uri), route.userParameters ?? config.call.userParameters);
     if ('reject' in forwarded) {
       refuse(req, res, forwarded.reject.status, forwarded.reject.reason, 'call rejected: user parameters', {

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { isValidCidr } from '../routing/cidr';
 import { USER_PARAMETERS_POLICIES } from '../sip/uri';
+import { DEFAULT_SCANNER_USER_AGENTS } from '../security/scanners';
 
 /**
  * The configuration schema and every default, in one place.
@@ -53,6 +54,12 @@ export const DEFAULTS = {
   overloadMaxEventLoopDelayMs: 300,
   overloadSampleMs: 500,
   overloadRetryAfterS: 5,
+  /** security: new calls a second from one source address before it is blocked (0 = no limit) */
+  securitySourceMaxCps: 0,
+  /** security: how long a blocked source stays blocked */
+  securityBlockS: 300,
+  /** security: how often each instance reads the block list from Redis */
+  securityRefreshMs: 1000,
   targetPort: 5060,
   targetTransport: 'udp',
   targetPriority: 10,
@@ -151,6 +158,10 @@ export const routeSchema = z.strictObject({
   /** with strategy "parallel": how many targets ring at once */
   parallelCount: z.number().int().min(1).max(32).default(DEFAULTS.parallelCount),
   targets: z.array(targetSchema).min(1),
+  /** source networks allowed to use this route; absent = any */
+  allowSources: z.array(cidr).min(1).optional(),
+  /** a source not in allowSources: `reject` (403) or `drop` (403 and on the block list, which drachtio-server's <blacklist> can drop silently) */
+  refuseSource: z.enum(['reject', 'drop']).default('reject'),
   ...policyFields,
 });
 
@@ -224,6 +235,14 @@ export const configSchema = z
         maxEventLoopDelayMs: z.number().int().min(0).max(60000).default(DEFAULTS.overloadMaxEventLoopDelayMs),
         sampleMs: z.number().int().min(50).max(60000).default(DEFAULTS.overloadSampleMs),
         retryAfterS: z.number().int().min(0).max(86400).default(DEFAULTS.overloadRetryAfterS),
+      })
+      .prefault({}),
+    security: z
+      .strictObject({
+        scannerUserAgents: z.array(z.string().min(1)).default([...DEFAULT_SCANNER_USER_AGENTS]),
+        sourceMaxCps: z.number().int().min(0).default(DEFAULTS.securitySourceMaxCps),
+        blockS: z.number().int().min(1).max(604800).default(DEFAULTS.securityBlockS),
+        refreshMs: z.number().int().min(100).max(60000).default(DEFAULTS.securityRefreshMs),
       })
       .prefault({}),
     http: z

@@ -17,6 +17,8 @@ export interface CompiledRoute {
   readonly route: RouteConfig;
   readonly targets: readonly RoutedTarget[];
   matches(facts: RequestFacts): boolean;
+  /** whether the route's allowSources (if any) let this source address use it */
+  allows(sourceAddress: string): boolean;
 }
 
 type DomainTest = (domain: string) => boolean;
@@ -37,6 +39,7 @@ function compileDomain(pattern: string): DomainTest {
 export function compileRoute(route: RouteConfig): CompiledRoute {
   const domainTests: DomainTest[] | undefined = route.match?.domains?.map(compileDomain);
   const sourceTests: CidrMatcher[] | undefined = route.match?.sources?.map(compileCidr);
+  const allowTests: CidrMatcher[] | undefined = route.allowSources?.map(compileCidr);
   return {
     route,
     targets: route.targets.map((t) => ({ ...t, id: targetId(t) })),
@@ -44,6 +47,9 @@ export function compileRoute(route: RouteConfig): CompiledRoute {
       if (domainTests && !domainTests.some((test) => test(facts.domain))) return false;
       if (sourceTests && !sourceTests.some((block) => block.contains(facts.sourceAddress))) return false;
       return true;
+    },
+    allows(sourceAddress: string): boolean {
+      return !allowTests || allowTests.some((block) => block.contains(sourceAddress));
     },
   };
 }

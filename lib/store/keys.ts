@@ -29,6 +29,10 @@ export interface Keys {
   totals(): string;
   /** set: ids of every target that has counters */
   targets(): string;
+  /** set: source addresses blocked now (the set drachtio-server's <blacklist redis-key> can read) */
+  blocked(): string;
+  /** sorted set: blocked source addresses scored by when their block ends (epoch ms) */
+  blockedUntil(): string;
   /** the prefix itself, for scripts that build keys from stored ids */
   readonly prefix: string;
 }
@@ -49,5 +53,7 @@ export function makeKeys(prefix: string): Keys {
     route: (name) => `${prefix}route:${name}`,
     targets: () => `${prefix}targets`,
     totals: () => `${prefix}totals`,
+    blocked: () => `${prefix}blocked`,
+    blockedUntil: () => `${prefix}blocked:until`,
   };
 }

@@ -40,7 +40,11 @@ export class RawSipClient {
   private waiters: Array<() => void> = [];
   port = 0;
 
-  constructor(private readonly target: { host: string; port: number }) {
+  constructor(
+    private readonly target: { host: string; port: number },
+    /** the loopback address to send from (any of 127.0.0.0/8 on Linux), e.g. to be another source */
+    private readonly address = '127.0.0.1',
+  ) {
     this.sock.on('message', (msg) => {
       this.received.push(msg.toString('utf8'));
       const w = this.waiters;
@@ -50,7 +54,7 @@ export class RawSipClient {
   }
 
   async open(): Promise<this> {
-    await new Promise<void>((resolve) => this.sock.bind(0, '127.0.0.1', resolve));
+    await new Promise<void>((resolve) => this.sock.bind(0, this.address, resolve));
     this.port = this.sock.address().port;
     return this;
   }
@@ -90,7 +94,7 @@ export class RawSipClient {
 
   /** This client's address as `127.0.0.1:<port>`, for Via and Contact. */
   local(): string {
-    return `127.0.0.1:${this.port}`;
+    return `${this.address}:${this.port}`;
   }
 
   /** Sends an INVITE (with the usual headers, plus `extra`) and resolves with its final response. */

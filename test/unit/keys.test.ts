@@ -16,6 +16,8 @@ describe('Redis key builders', () => {
     expect(k.fence()).toBe('sipd:fence');
     expect(k.events()).toBe('sipd:events');
     expect(k.control('node-1')).toBe('sipd:control:node-1');
+    expect(k.blocked()).toBe('sipd:blocked');
+    expect(k.blockedUntil()).toBe('sipd:blocked:until');
   });
   it('uses any prefix, including none', () => {
     expect(makeKeys('').call('x')).toBe('call:x');
