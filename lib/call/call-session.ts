@@ -238,8 +238,10 @@ export class CallSession implements DialogChecked {
     this.tried.push({ target: target.id, result: label, ms });
     if (outcome.kind === 'answered') return;
     if (outcome.kind === 'send-error' && outcome.requestFault) {
-      // drachtio refused the request itself: not the target's fault, so not counted against it
-      this.log.warn(
+      // drachtio refused the request itself: not the target's fault, so not counted against it. The
+      // caller's request is what drachtio could not send (e.g. a body it refuses): debug, not warn, so
+      // hostile input cannot flood the log; the call's outcome line carries the code
+      this.log.debug(
         { code: 'B2B_ERR_UNSENDABLE_REQUEST', target: target.id, error: outcome.message },
         'drachtio-server refused to send the INVITE; not a target failure',
       );

@@ -51,6 +51,10 @@ describe('SipMessage', () => {
     expect(headerErrorPhrase(invite('To: <sip:z@b>\r\n'))).toBe('Bad To Header');
     expect(headerErrorPhrase(invite('Expires: 1\r\nExpires: 2\r\n'))).toBe('Bad Expires Header');
     expect(headerErrorPhrase(invite('Subject: a\r\nSubject: b\r\n'))).toBe('Bad Request');
+    // a line that is not `token ":"` (checked against drachtio-server v0.9.10: 400 Bad Request)
+    expect(headerErrorPhrase(invite('From <sip: nobody\r\n'))).toBe('Bad Request');
+    expect(headerErrorPhrase(invite(': no name\r\n'))).toBe('Bad Request');
+    expect(headerErrorPhrase(invite('X-Spaced : ok\r\n'))).toBeUndefined();
     expect(headerErrorPhrase(invite('', 'one INVITE'))).toBe('Bad CSeq Header');
     expect(headerErrorPhrase(invite('', '1 INVITE', 'lots'))).toBe('Bad Request');
     expect(headerErrorPhrase(invite('Content-Length: many\r\n'))).toBe('Bad Content-Length Header');

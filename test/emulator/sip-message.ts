@@ -91,6 +91,8 @@ export class SipMessage {
   reason?: string;
   headers: SipHeader[] = [];
   body = '';
+  /** a header line that is not `token [LWS] ":"` (sofia-sip msg_parser.c puts it in the error list) */
+  malformedHeaderLine = false;
 
   get isRequest(): boolean {
     return this.method !== undefined;
@@ -138,7 +140,12 @@ export class SipMessage {
         continue;
       }
       const idx = line.indexOf(':');
-      if (idx <= 0) continue;
+      // sofia-sip reads a header name as a token (span_token) followed by optional LWS and ':'; any
+      // other line becomes an error header, and drachtio-server answers the request 400
+      if (idx <= 0 || !/^[A-Za-z0-9!%*_+`'~.-]+[ \t]*$/.test(line.slice(0, idx))) {
+        if (line !== '') m.malformedHeaderLine = true;
+        continue;
+      }
       m.headers.push({ name: line.slice(0, idx).trim(), value: line.slice(idx + 1).trim() });
     }
     const cl = m.get('content-length');
@@ -411,6 +418,7 @@ const NTA_CHECKED = new Set(['from', 'to', 'call-id', 'cseq', 'content-type', 'c
  */
 export function headerErrorPhrase(msg: SipMessage): string | undefined {
   const phrase = (n: string): string => (NTA_CHECKED.has(n) ? `Bad ${displayHeaderName(n)} Header` : 'Bad Request');
+  if (msg.malformedHeaderLine) return 'Bad Request';
   const seen = new Set<string>();
   for (const h of msg.headers) {
     const n = normalizeHeaderName(h.name);

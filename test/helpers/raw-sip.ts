@@ -37,6 +37,7 @@ export const SDP = ['v=0', 'o=raw 1 1 IN IP4 127.0.0.1', 's=-', 'c=IN IP4 127.0.
 export class RawSipClient {
   private readonly sock = dgram.createSocket('udp4');
   private readonly received: string[] = [];
+  private readonly sentText: string[] = [];
   private waiters: Array<() => void> = [];
   port = 0;
 
@@ -63,7 +64,13 @@ export class RawSipClient {
     return new Promise((resolve) => this.sock.close(() => resolve()));
   }
 
+  /** Everything this client sent, in order (e.g. to retransmit a request). */
+  sent(): string[] {
+    return this.sentText;
+  }
+
   send(text: string): void {
+    this.sentText.push(text);
     this.sock.send(Buffer.from(text, 'utf8'), this.target.port, this.target.host);
   }
 

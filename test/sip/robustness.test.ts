@@ -356,6 +356,9 @@ describe('hostile and unusual input, end to end', () => {
       'Max-Forwards: lots': { replace: () => ({ 'max-forwards': ['Max-Forwards: lots'] }), status: 400 },
       'CSeq: one INVITE': { replace: () => ({ cseq: ['CSeq: one INVITE'] }), status: 400 },
       'CSeq of another method': { replace: () => ({ cseq: ['CSeq: 1 OPTIONS'] }), status: 400 },
+      // a line whose name is not a token followed by ':' is not a header: sofia-sip puts it in the error list
+      'a header line that is not a header': { replace: () => ({ extra: ['From <sip: nobody'] }), status: 400 },
+      'a header with no name': { replace: () => ({ extra: [': no name'] }), status: 400 },
       // extension headers may repeat: this one is a plain call
       'two X-Repeat headers': { replace: () => ({ extra: ['X-Repeat: one', 'X-Repeat: two'] }), status: 200 },
     };
