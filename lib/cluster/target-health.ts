@@ -1,7 +1,7 @@
 import type { Config } from '../config/schema';
 import type { Logger } from '../logger';
 import type { AttemptOutcome } from '../call/failover';
-import { healthSignal, isUsable, type TargetState } from '../routing/health';
+import { healthSignal, isUsable, NO_END, type TargetState } from '../routing/health';
 import type { HealthStore } from '../store/health-store';
 
 /**
@@ -17,10 +17,12 @@ export class TargetHealth {
 
   constructor(
     private readonly store: HealthStore,
-    private readonly health: Config['health'],
+    private readonly health: Omit<Config['health'], 'probe'>,
     /** every configured target id, the ones whose state is read (a function: a reload or DNS may change them) */
     private readonly targetIds: () => readonly string[],
     private readonly logger: Logger,
+    /** whether probes watch this target now (health.probe): a passive down then lasts until they bring it back */
+    private readonly probed: (targetId: string) => boolean = () => false,
   ) {}
 
   /** The states this instance knows; a state whose `until` has passed no longer counts (see isUsable). */
@@ -84,14 +86,16 @@ export class TargetHealth {
       }
       case 'failure':
         if (this.health.passiveFailures === 0) return;
+        // a probed target stays down until the probes bring it back (-1: no end); otherwise for downS
+        const probed = this.probed(targetId);
         this.store
-          .countFailure(targetId, signal.label, this.health.passiveFailures, this.health.downS * 1000, now)
+          .countFailure(targetId, signal.label, this.health.passiveFailures, probed ? -1 : this.health.downS * 1000, now)
           .then((r) => {
             if (r.kind !== 'down') return;
             this.setLocal(targetId, { state: 'down', until: r.until, cause: r.cause });
             this.logger.warn(
-              { code: 'B2B_WARN_TARGET_DOWN', target: targetId, until: new Date(r.until).toISOString(), cause: r.cause },
-              'target marked down: out of selection for health.downS',
+              { code: 'B2B_WARN_TARGET_DOWN', target: targetId, until: r.until >= NO_END ? null : new Date(r.until).toISOString(), cause: r.cause },
+              probed ? 'target marked down: out of selection until probes bring it back' : 'target marked down: out of selection for health.downS',
             );
           })
           .catch((err: unknown) => this.redisFailed(err, targetId));

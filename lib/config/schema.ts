@@ -45,6 +45,15 @@ export const DEFAULTS = {
   healthMaxQuarantineS: 3600,
   /** health: how often each instance reads the target states from Redis */
   healthRefreshMs: 1000,
+  /** health.probe: SIP OPTIONS to every target, one instance per target at a time (lib/cluster/prober.ts) */
+  probeEnabled: true,
+  probeIntervalMs: 5000,
+  probeTimeoutMs: 2000,
+  /** probe failures in a row that mark a target down; alive probes in a row that bring it back */
+  probeDownAfter: 3,
+  probeUpAfter: 2,
+  /** final responses to a probe that count as a failure (any other final response is alive) */
+  probeDeadStatuses: [408, 503],
   targetPort: 5060,
   targetTransport: 'udp',
   targetPriority: 10,
@@ -110,6 +119,8 @@ export const targetSchema = z.strictObject({
   transport: z.enum(['udp', 'tcp', 'tls']).default(DEFAULTS.targetTransport),
   priority: z.number().int().min(0).max(65535).default(DEFAULTS.targetPriority),
   weight: z.number().int().min(0).max(65535).default(DEFAULTS.targetWeight),
+  /** false: never probed (health.probe); a passive down then lasts health.downS */
+  probe: z.boolean().default(true),
 });
 
 export const matchSchema = z
@@ -207,6 +218,17 @@ export const configSchema = z
         downS: z.number().int().min(1).max(86400).default(DEFAULTS.healthDownS),
         maxQuarantineS: z.number().int().min(1).max(86400).default(DEFAULTS.healthMaxQuarantineS),
         refreshMs: z.number().int().min(100).max(60000).default(DEFAULTS.healthRefreshMs),
+        probe: z
+          .strictObject({
+            enabled: z.boolean().default(DEFAULTS.probeEnabled),
+            intervalMs: z.number().int().min(100).max(3600000).default(DEFAULTS.probeIntervalMs),
+            timeoutMs: z.number().int().min(50).max(3600000).default(DEFAULTS.probeTimeoutMs),
+            downAfter: z.number().int().min(1).max(100).default(DEFAULTS.probeDownAfter),
+            upAfter: z.number().int().min(1).max(100).default(DEFAULTS.probeUpAfter),
+            deadStatuses: z.array(z.number().int().min(100).max(699)).default([...DEFAULTS.probeDeadStatuses]),
+          })
+          .refine((p) => p.timeoutMs < p.intervalMs, { message: 'timeoutMs below intervalMs (a probe ends before the next round)', path: ['timeoutMs'] })
+          .prefault({}),
       })
       .prefault({}),
     log: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default(DEFAULTS.logLevel) }).prefault({}),

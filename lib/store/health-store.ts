@@ -16,7 +16,7 @@ export type FailureResult = { kind: 'count'; run: number } | { kind: 'skip' } | 
 export type StoredState = TargetState & { instance: string; since: number; up: boolean };
 
 function toState(h: Record<string, string>): StoredState | undefined {
-  if ((h.state !== 'quarantined' && h.state !== 'down') || !h.until) return undefined;
+  if ((h.state !== 'quarantined' && h.state !== 'down' && h.state !== 'draining') || !h.until) return undefined;
   return { state: h.state, until: Number(h.until), cause: h.cause ?? '', instance: h.instance ?? '', since: Number(h.since ?? 0), up: h.up !== undefined };
 }
 
