@@ -240,3 +240,61 @@ describe('sipp UAS behaviours against sipp UACs', () => {
     expect(s.messages['100_Sent'] ?? 0).toBe(0);
   });
 });
+
+describe('sipp UAS and out-of-call OPTIONS (the dispatcher health probes)', () => {
+  /** Sends `n` out-of-call OPTIONS, each its own Call-ID, and returns the status of each reply (0: none within waitMs). */
+  async function options(u: SippUas, n: number, waitMs = 1000): Promise<number[]> {
+    const sock = dgram.createSocket('udp4');
+    const replies = new Map<string, number>();
+    sock.on('message', (m) => {
+      const text = m.toString();
+      const callId = /^Call-ID:\s*(\S+)/im.exec(text)?.[1];
+      const status = /^SIP\/2\.0 (\d{3})/.exec(text)?.[1];
+      if (callId && status) replies.set(callId, Number(status));
+    });
+    await new Promise<void>((r) => sock.bind(0, '127.0.0.1', r));
+    const port = sock.address().port;
+    const ids = Array.from({ length: n }, (_, i) => `probe-${i}-${Date.now()}@127.0.0.1`);
+    ids.forEach((id, i) => {
+      const msg = [
+        `OPTIONS sip:${u.host}:${u.port} SIP/2.0`,
+        `Via: SIP/2.0/UDP 127.0.0.1:${port};branch=z9hG4bK-${i}-${Date.now()}`,
+        `From: <sip:probe@127.0.0.1>;tag=p${i}`,
+        `To: <sip:${u.host}:${u.port}>`,
+        `Call-ID: ${id}`,
+        'CSeq: 1 OPTIONS',
+        'Max-Forwards: 70',
+        'Content-Length: 0',
+        '',
+        '',
+      ].join('\r\n');
+      sock.send(msg, u.port, u.host);
+    });
+    await new Promise((r) => setTimeout(r, waitMs));
+    sock.close();
+    return ids.map((id) => replies.get(id) ?? 0);
+  }
+
+  test('answer: each OPTIONS gets 200 (-aa); it is counted as auto-answered, not as a call, and calls still work', async () => {
+    const callee = await uas('answer');
+    expect(await options(callee, 3)).toEqual([200, 200, 200]);
+    const s = await callee.waitForStats((x) => x.autoAnswered >= 3);
+    expect(s.autoAnswered).toBe(3);
+    expect(s.incomingCalls).toBe(0);
+    expect(s.currentCalls).toBe(0);
+    const res = await runUac('call', { target: target(callee), calls: 2, holdMs: 100 });
+    expect(res.stats.successfulCalls).toBe(2);
+    // the probes' "calls" never end: still left out a few seconds on
+    await new Promise((r) => setTimeout(r, 2500));
+    const after = await callee.stats();
+    expect(after.incomingCalls).toBe(2);
+    expect(after.currentCalls).toBe(0);
+    expect(after.successfulCalls).toBe(2);
+  });
+
+  test('silent answers no OPTIONS (unless asked to)', async () => {
+    expect(await options(await uas('silent'), 2)).toEqual([0, 0]);
+    expect(await options(await uas('silent', { answerProbes: true }), 1)).toEqual([200]);
+    expect(await options(await uas('answer', { answerProbes: false }), 1)).toEqual([0]);
+  });
+});

@@ -27,13 +27,18 @@ export const SCENARIO_DIR = path.join(REPO_ROOT, 'test', 'scenarios');
 // ---------------------------------------------------------------------------------------------
 
 export interface SippStats {
-  /** Calls received (UAS): IncomingCall(C). */
+  /**
+   * Calls received (UAS): IncomingCall(C), less the out-of-call requests sipp answered by itself (-aa:
+   * the dispatcher's OPTIONS probes each start a "call" that never gets its INVITE).
+   */
   incomingCalls: number;
+  /** Requests sipp answered 200 by itself (-aa: OPTIONS, INFO, NOTIFY, UPDATE it did not expect): AutoAnswered(C). */
+  autoAnswered: number;
   /** Calls placed (UAC): OutgoingCall(C). */
   outgoingCalls: number;
-  /** TotalCallCreated. */
+  /** TotalCallCreated, less the auto-answered requests (as incomingCalls). */
   totalCalls: number;
-  /** Calls open when the line was written: CurrentCall. */
+  /** Calls open when the line was written: CurrentCall, less the auto-answered requests (their "calls" never end). */
   currentCalls: number;
   /** Calls that ran the scenario to its end: SuccessfulCall(C). */
   successfulCalls: number;
@@ -95,11 +100,15 @@ export function sumMessageCounts(rec: Record<string, string> | null): Record<str
 export function parseSippStats(statCsv: string, countsCsv = ''): SippStats {
   const raw = lastCsvRecord(statCsv) ?? {};
   const num = (k: string): number => toNumber(raw[k]);
+  // sipp -aa (startUas) answers the dispatcher's out-of-call OPTIONS probes; each creates a scenario
+  // "call" that waits for an INVITE for ever: counted in IncomingCall, TotalCallCreated and CurrentCall
+  const auto = num('AutoAnswered(C)');
   return {
-    incomingCalls: num('IncomingCall(C)'),
+    incomingCalls: Math.max(0, num('IncomingCall(C)') - auto),
+    autoAnswered: auto,
     outgoingCalls: num('OutgoingCall(C)'),
-    totalCalls: num('TotalCallCreated'),
-    currentCalls: num('CurrentCall'),
+    totalCalls: Math.max(0, num('TotalCallCreated') - auto),
+    currentCalls: Math.max(0, num('CurrentCall') - auto),
     successfulCalls: num('SuccessfulCall(C)'),
     failedCalls: num('FailedCall(C)'),
     retransmissions: num('Retransmissions(C)'),
@@ -317,6 +326,11 @@ export interface StartUasOptions {
   retryAfter?: number;
   /** A fixed port (default: a free one). */
   port?: number;
+  /**
+   * Answer out-of-call OPTIONS (the dispatcher's health probes) with 200: sipp -aa. Default: every
+   * behaviour but `silent`, which stands for a dead box and answers nothing.
+   */
+  answerProbes?: boolean;
   extraArgs?: string[];
 }
 
@@ -341,6 +355,7 @@ export async function startUas(behaviour: UasBehaviour, opts: StartUasOptions = 
   const delay = opts.delayMs ?? UAS_DEFAULT_DELAY_MS[behaviour];
   if (delay !== undefined) args.push('-d', String(delay));
   if (behaviour === 'unavailable-503-retry-after') args.push('-key', 'retry_after', String(opts.retryAfter ?? 30));
+  if (opts.answerProbes ?? behaviour !== 'silent') args.push('-aa');
   args.push(...(opts.extraArgs ?? []));
 
   // sipp writes its first statistics line right after binding its sockets: that is "ready".
