@@ -119,8 +119,8 @@ export const targetSchema = z.strictObject({
   transport: z.enum(['udp', 'tcp', 'tls']).default(DEFAULTS.targetTransport),
   priority: z.number().int().min(0).max(65535).default(DEFAULTS.targetPriority),
   weight: z.number().int().min(0).max(65535).default(DEFAULTS.targetWeight),
-  /** false: never probed (health.probe); a passive down then lasts health.downS */
-  probe: z.boolean().default(true),
+  /** false: never probed (health.probe); a passive down then lasts health.downS. Unset = probed */
+  probe: z.boolean().optional(),
 });
 
 export const matchSchema = z
