@@ -108,6 +108,19 @@ export class HealthStore {
     return out;
   }
 
+  /** The ids of the targets that have a state key now (SCAN; for the CLI, never on a call's path). */
+  async targetIdsWithState(): Promise<string[]> {
+    const prefix = this.keys.target('');
+    const ids: string[] = [];
+    let cursor = '0';
+    do {
+      const [next, found] = await this.redis.scan(cursor, 'MATCH', `${prefix}*:health`, 'COUNT', 500);
+      cursor = next;
+      for (const k of found) ids.push(k.slice(prefix.length, -':health'.length));
+    } while (cursor !== '0');
+    return ids;
+  }
+
   /** Announces a target whose state ran out back up, once for the cluster: what it leaves, or null (not over, or another instance announced it). */
   async announceUp(targetId: string, now = Date.now()): Promise<{ was: TargetStateKind; cause: string } | null> {
     const r = await this.redis.sipdTargetUp(
