@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { Config } from '../config/schema';
 import type { Srf, SrfResponse } from '../drachtio/srf';
 import type { Logger } from '../logger';
@@ -131,14 +132,19 @@ export class Prober {
     const reply = await sendOptions(
       srf,
       targetUri(target, ''),
-      { 'User-Agent': this.deps.userAgent, [PROBE_INSTANCE_HEADER]: instanceId },
+      // a new Call-ID per probe, naming when it was sent: a retransmission of an earlier, timed-out probe
+      // (sofia-sip retransmits until Timer F, 32 s) is told from a new one by the back-end and in traces
+      { 'Call-ID': `probe-${String(Date.now())}-${randomBytes(4).toString('hex')}`, 'User-Agent': this.deps.userAgent, [PROBE_INSTANCE_HEADER]: instanceId },
       probe.timeoutMs,
     );
     const result: ProbeResult = probeResult(reply, probe.deadStatuses);
     try {
       const r = await store.applyResult(target.id, result, probe);
       if (r.kind === 'down') {
-        logger.warn({ code: 'B2B_WARN_TARGET_PROBE_DOWN', target: target.id, cause: r.cause }, 'target marked down by probes: out of selection until they bring it back');
+        logger.warn(
+          { code: 'B2B_WARN_TARGET_PROBE_DOWN', target: target.id, cause: r.cause },
+          'target marked down by probes: out of selection until they bring it back',
+        );
       } else if (r.kind === 'up') {
         logger.info({ target: target.id, was: r.was, cause: r.cause, by: 'probe' }, 'target back up: in selection again');
       } else if (r.kind === 'lost') {

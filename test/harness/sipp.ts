@@ -331,7 +331,35 @@ export interface StartUasOptions {
    * behaviour but `silent`, which stands for a dead box and answers nothing.
    */
   answerProbes?: boolean;
+  /** Log every message (sipp -trace_msg), for requestsReceived(). */
+  traceMessages?: boolean;
   extraArgs?: string[];
+}
+
+/** A request a UAS received, from its -trace_msg log. */
+export interface ReceivedRequest {
+  /** epoch ms (sipp logs local time to the microsecond) */
+  at: number;
+  method: string;
+  /** header values by lower-case name (the first of each) */
+  headers: Record<string, string>;
+}
+
+/** The requests in a sipp -trace_msg log, in arrival order. */
+export function parseReceivedRequests(log: string): ReceivedRequest[] {
+  const out: ReceivedRequest[] = [];
+  for (const block of log.split(/^-{20,} /m).slice(1)) {
+    const m = /^(\d{4}-\d\d-\d\d)\s+(\d\d:\d\d:\d\d\.\d{3})\d*\n\w+ message received \[\d+\] bytes :\n\n([A-Z]+) /.exec(block);
+    if (!m) continue;
+    const headers: Record<string, string> = {};
+    for (const line of block.split('\n').slice(4)) {
+      const i = line.indexOf(':');
+      if (line.trim() === '') break;
+      if (i > 0) headers[line.slice(0, i).trim().toLowerCase()] ??= line.slice(i + 1).trim();
+    }
+    out.push({ at: new Date(`${m[1]}T${m[2]}`).getTime(), method: m[3], headers });
+  }
+  return out;
 }
 
 export interface SippUas {
@@ -347,6 +375,8 @@ export interface SippUas {
   stop(graceMs?: number): Promise<SippStats>;
   /** sipp's recent stdout/stderr and error log, for failure messages. */
   output(): string;
+  /** With traceMessages: every request received so far, in order (e.g. the dispatcher's OPTIONS probes). */
+  requestsReceived(): ReceivedRequest[];
 }
 
 export async function startUas(behaviour: UasBehaviour, opts: StartUasOptions = {}): Promise<SippUas> {
@@ -356,6 +386,7 @@ export async function startUas(behaviour: UasBehaviour, opts: StartUasOptions = 
   if (delay !== undefined) args.push('-d', String(delay));
   if (behaviour === 'unavailable-503-retry-after') args.push('-key', 'retry_after', String(opts.retryAfter ?? 30));
   if (opts.answerProbes ?? behaviour !== 'silent') args.push('-aa');
+  if (opts.traceMessages) args.push('-trace_msg');
   args.push(...(opts.extraArgs ?? []));
 
   // sipp writes its first statistics line right after binding its sockets: that is "ready".
@@ -412,6 +443,11 @@ export async function startUas(behaviour: UasBehaviour, opts: StartUasOptions = 
       return final;
     },
     output: () => run.output(),
+    requestsReceived() {
+      if (!fs.existsSync(run.dir)) return [];
+      const log = fs.readdirSync(run.dir).find((f) => f.endsWith('_messages.log'));
+      return log === undefined ? [] : parseReceivedRequests(readIfExists(path.join(run.dir, log)));
+    },
   };
   return uas;
 }
