@@ -28,19 +28,19 @@ export const SCENARIO_DIR = path.join(REPO_ROOT, 'test', 'scenarios');
 
 export interface SippStats {
   /**
-   * Calls received (UAS): IncomingCall(C), less the out-of-call requests sipp answered by itself (-aa:
-   * the dispatcher's OPTIONS probes each start a "call" that never gets its INVITE).
+   * Calls received (UAS): IncomingCall(C), less the health probes (each of the dispatcher's out-of-dialog
+   * OPTIONS starts a scenario "call" of its own, answered 200 and ended at once by the scenario's first step).
    */
   incomingCalls: number;
-  /** Requests sipp answered 200 by itself (-aa: OPTIONS, INFO, NOTIFY, UPDATE it did not expect): AutoAnswered(C). */
-  autoAnswered: number;
+  /** Health probes received: out-of-dialog OPTIONS, each caught by a UAS scenario's first step (`0_OPTIONS_Recv`). */
+  probes: number;
   /** Calls placed (UAC): OutgoingCall(C). */
   outgoingCalls: number;
-  /** TotalCallCreated, less the auto-answered requests (as incomingCalls). */
+  /** TotalCallCreated, less the probes (as incomingCalls). */
   totalCalls: number;
-  /** Calls open when the line was written: CurrentCall, less the auto-answered requests (their "calls" never end). */
+  /** Calls open when the line was written: CurrentCall. */
   currentCalls: number;
-  /** Calls that ran the scenario to its end: SuccessfulCall(C). */
+  /** Calls that ran the scenario to its end: SuccessfulCall(C), less the probes (each ends successfully). */
   successfulCalls: number;
   /** FailedCall(C). */
   failedCalls: number;
@@ -90,6 +90,8 @@ export function sumMessageCounts(rec: Record<string, string> | null): Record<str
   const out: Record<string, number> = {};
   if (!rec) return out;
   for (const [key, value] of Object.entries(rec)) {
+    // step 0 of a UAS scenario is the health probe's OPTIONS (see parseSippStats)
+    if (key.startsWith('0_OPTIONS_')) continue;
     const m = /^\d+_(.+)$/.exec(key);
     if (!m) continue;
     out[m[1]] = (out[m[1]] ?? 0) + toNumber(value);
@@ -100,22 +102,24 @@ export function sumMessageCounts(rec: Record<string, string> | null): Record<str
 export function parseSippStats(statCsv: string, countsCsv = ''): SippStats {
   const raw = lastCsvRecord(statCsv) ?? {};
   const num = (k: string): number => toNumber(raw[k]);
-  // sipp -aa (startUas) answers the dispatcher's out-of-call OPTIONS probes; each creates a scenario
-  // "call" that waits for an INVITE for ever: counted in IncomingCall, TotalCallCreated and CurrentCall
-  const auto = num('AutoAnswered(C)');
+  // every UAS scenario's first step catches an out-of-dialog OPTIONS (a health probe), answers it (or
+  // not: silent) and ends that "call" at once: counted in IncomingCall, TotalCallCreated and SuccessfulCall
+  // the instant it arrives, as 0_OPTIONS_Recv in the counts written with the same statistics
+  const counts = lastCsvRecord(countsCsv);
+  const probes = toNumber(counts?.['0_OPTIONS_Recv']);
   return {
-    incomingCalls: Math.max(0, num('IncomingCall(C)') - auto),
-    autoAnswered: auto,
+    incomingCalls: Math.max(0, num('IncomingCall(C)') - probes),
+    probes,
     outgoingCalls: num('OutgoingCall(C)'),
-    totalCalls: Math.max(0, num('TotalCallCreated') - auto),
-    currentCalls: Math.max(0, num('CurrentCall') - auto),
-    successfulCalls: num('SuccessfulCall(C)'),
+    totalCalls: Math.max(0, num('TotalCallCreated') - probes),
+    currentCalls: num('CurrentCall'),
+    successfulCalls: Math.max(0, num('SuccessfulCall(C)') - probes),
     failedCalls: num('FailedCall(C)'),
     retransmissions: num('Retransmissions(C)'),
     deadCallMessages: num('DeadCallMsgs(C)'),
     raw,
     counter: (name: string) => num(name.endsWith(')') ? name : `${name}(C)`),
-    messages: sumMessageCounts(lastCsvRecord(countsCsv)),
+    messages: sumMessageCounts(counts),
   };
 }
 
@@ -326,11 +330,6 @@ export interface StartUasOptions {
   retryAfter?: number;
   /** A fixed port (default: a free one). */
   port?: number;
-  /**
-   * Answer out-of-call OPTIONS (the dispatcher's health probes) with 200: sipp -aa. Default: every
-   * behaviour but `silent`, which stands for a dead box and answers nothing.
-   */
-  answerProbes?: boolean;
   /** Log every message (sipp -trace_msg), for requestsReceived(). */
   traceMessages?: boolean;
   extraArgs?: string[];
@@ -385,7 +384,6 @@ export async function startUas(behaviour: UasBehaviour, opts: StartUasOptions = 
   const delay = opts.delayMs ?? UAS_DEFAULT_DELAY_MS[behaviour];
   if (delay !== undefined) args.push('-d', String(delay));
   if (behaviour === 'unavailable-503-retry-after') args.push('-key', 'retry_after', String(opts.retryAfter ?? 30));
-  if (opts.answerProbes ?? behaviour !== 'silent') args.push('-aa');
   if (opts.traceMessages) args.push('-trace_msg');
   args.push(...(opts.extraArgs ?? []));
 
