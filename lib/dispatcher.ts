@@ -51,8 +51,27 @@ export function startDispatcher(config: Config, logger: Logger, redis: Redis): D
   const healthStore = new HealthStore(redis, store.keys, instanceId, config.cluster.streamMaxLen, Math.max(5000, 10 * config.health.refreshMs));
   // active probing (lib/cluster/prober.ts): a probed target marked down passively stays down until probes bring it back
   const probed = (id: string): boolean => config.health.probe.enabled && routes.allTargets().some((t) => t.id === id && t.probe !== false);
-  let prober: Prober | undefined;
-  const health = new TargetHealth(healthStore, config.health, () => routes.allTargets().map((t) => t.id), logger, probed, (id) => prober?.holds(id) ?? false);
+  const prober = new Prober({
+    store: new ProbeStore(redis, store.keys, instanceId, config.cluster.streamMaxLen),
+    probe: config.health.probe,
+    instanceId,
+    targets: () => routes.allTargets(),
+    // through the first connected drachtio-server (outbound mode has none to send from)
+    srf: () => {
+      const id = [...connected].sort().find((s) => s !== OUTBOUND_SERVER_ID && srfByServer.has(s));
+      return id === undefined ? undefined : srfByServer.get(id);
+    },
+    logger,
+    userAgent: `sip-dispatcher/${packageVersion()}`,
+  });
+  const health = new TargetHealth(
+    healthStore,
+    config.health,
+    () => routes.allTargets().map((t) => t.id),
+    logger,
+    probed,
+    (id) => prober.holds(id),
+  );
   health.start();
   const deps: Omit<CallDeps, 'srf' | 'serverId'> = {
     health,
@@ -129,19 +148,6 @@ export function startDispatcher(config: Config, logger: Logger, redis: Redis): D
     logger,
   });
   void cluster.start();
-  prober = new Prober({
-    store: new ProbeStore(redis, store.keys, instanceId, config.cluster.streamMaxLen),
-    probe: config.health.probe,
-    instanceId,
-    targets: () => routes.allTargets(),
-    // through the first connected drachtio-server (outbound mode has none to send from)
-    srf: () => {
-      const id = [...connected].sort().find((s) => s !== OUTBOUND_SERVER_ID && srfByServer.has(s));
-      return id === undefined ? undefined : srfByServer.get(id);
-    },
-    logger,
-    userAgent: `sip-dispatcher/${packageVersion()}`,
-  });
   prober.start();
   resyncAfterRedisOutage(redis, registry, store, clusterStore, logger);
   logger.info({ instanceId, routes: config.routes.map((r) => r.name), mode: config.drachtio.mode }, 'dispatcher started');

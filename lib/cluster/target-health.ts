@@ -94,7 +94,7 @@ export class TargetHealth {
           .catch((err: unknown) => this.redisFailed(err, targetId));
         return;
       }
-      case 'failure':
+      case 'failure': {
         if (this.health.passiveFailures === 0) return;
         // a probed target stays down until the probes bring it back (-1: no end); otherwise for downS
         const probed = this.probed(targetId);
@@ -110,6 +110,7 @@ export class TargetHealth {
           })
           .catch((err: unknown) => this.redisFailed(err, targetId));
         return;
+      }
       case 'success':
         if (this.health.passiveFailures === 0) return;
         this.store.countSuccess(targetId).catch((err: unknown) => this.redisFailed(err, targetId));

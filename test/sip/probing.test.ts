@@ -73,11 +73,10 @@ describe('active probing and operator drain', () => {
   async function events(prefix: string, type: string): Promise<Event[]> {
     const entries = await redis.xrange(`${prefix}events`, '-', '+');
     return entries
-      .map(
-        ([id, f]) =>
-          Object.assign(Object.fromEntries(f.flatMap((v, i) => (i % 2 === 0 ? [[v, f[i + 1]]] : []))) as Record<string, string>, {
-            at: Number(id.split('-')[0]),
-          }) as Event,
+      .map(([id, f]) =>
+        Object.assign<Record<string, string>, { at: number }>(Object.fromEntries(f.flatMap((v, i) => (i % 2 === 0 ? [[v, f[i + 1]]] : []))), {
+          at: Number(id.split('-')[0]),
+        }),
       )
       .filter((e) => e.type === type);
   }
