@@ -35,7 +35,11 @@ describe('parseCommandLine', () => {
 
   it('drain-target / undrain-target take one target id', () => {
     expect(parseCommandLine(['drain-target', 'udp:10.0.0.1:5060'])).toEqual({ kind: 'drain-target', config: undefined, target: 'udp:10.0.0.1:5060' });
-    expect(parseCommandLine(['undrain-target', 'tls:[2001:db8::1]:5061'])).toEqual({ kind: 'undrain-target', config: undefined, target: 'tls:[2001:db8::1]:5061' });
+    expect(parseCommandLine(['undrain-target', 'tls:[2001:db8::1]:5061'])).toEqual({
+      kind: 'undrain-target',
+      config: undefined,
+      target: 'tls:[2001:db8::1]:5061',
+    });
     expect(parseCommandLine(['drain-target', 'tcp:sbc1.example.com:5060'])).toMatchObject({ target: 'tcp:sbc1.example.com:5060' });
     expect(usageError(['drain-target']).message).toContain('missing the target id');
     expect(usageError(['drain-target', '10.0.0.1:5060']).message).toContain('expected a target id');

@@ -1,4 +1,14 @@
-import { EMPTY_PROBE_RUN, firstReturn, isUsable, NO_END, probeResult, stepProbe, type ProbeResult, type ProbeRun, type TargetState } from '../../lib/routing/health';
+import {
+  EMPTY_PROBE_RUN,
+  firstReturn,
+  isUsable,
+  NO_END,
+  probeResult,
+  stepProbe,
+  type ProbeResult,
+  type ProbeRun,
+  type TargetState,
+} from '../../lib/routing/health';
 
 const T = { downAfter: 3, upAfter: 2 };
 const NOW = 1_000_000;
@@ -70,7 +80,10 @@ describe('stepProbe: the probe state machine', () => {
     expect(r.transitions).toEqual([]);
     expect(r.run.failures).toBe(4);
     // once it has run out, the next failure (the run is long enough) marks it down
-    expect(stepProbe(r.run, fail(), { ...q, until: NOW - 1 }, NOW, T).transition).toEqual({ kind: 'down', cause: '5 probe failures (timeout,timeout,timeout)' });
+    expect(stepProbe(r.run, fail(), { ...q, until: NOW - 1 }, NOW, T).transition).toEqual({
+      kind: 'down',
+      cause: '5 probe failures (timeout,timeout,timeout)',
+    });
   });
 
   it('a drained target is never changed by probes', () => {
