@@ -31,6 +31,8 @@ import { ClusterStore } from './store/cluster-store';
 import { HealthStore } from './store/health-store';
 import { TargetHealth } from './cluster/target-health';
 import { ClusterMember } from './cluster/cluster';
+import { Prober } from './cluster/prober';
+import { ProbeStore } from './store/probe-store';
 import { packageVersion } from './version';
 import { Metrics } from './metrics/metrics';
 import type { ReadinessInputs } from './http/http-server';
@@ -70,7 +72,29 @@ export function startDispatcher(config: Config, logger: Logger, redis: Redis): D
   const store = new CallStore(redis, config.redis.keyPrefix, instanceId, config.cluster.streamMaxLen);
   const routes = new RouteTable(config.routes);
   const healthStore = new HealthStore(redis, store.keys, instanceId, config.cluster.streamMaxLen, Math.max(5000, 10 * config.health.refreshMs));
-  const health = new TargetHealth(healthStore, config.health, () => routes.allTargets().map((t) => t.id), logger);
+  // active probing (lib/cluster/prober.ts): a probed target marked down passively stays down until probes bring it back
+  const probed = (id: string): boolean => config.health.probe.enabled && routes.allTargets().some((t) => t.id === id && t.probe !== false);
+  const prober = new Prober({
+    store: new ProbeStore(redis, store.keys, instanceId, config.cluster.streamMaxLen),
+    probe: config.health.probe,
+    instanceId,
+    targets: () => routes.allTargets(),
+    // through the first connected drachtio-server (outbound mode has none to send from)
+    srf: () => {
+      const id = [...connected].sort().find((s) => s !== OUTBOUND_SERVER_ID && srfByServer.has(s));
+      return id === undefined ? undefined : srfByServer.get(id);
+    },
+    logger,
+    userAgent: `sip-dispatcher/${packageVersion()}`,
+  });
+  const health = new TargetHealth(
+    healthStore,
+    config.health,
+    () => routes.allTargets().map((t) => t.id),
+    logger,
+    probed,
+    (id) => prober.holds(id),
+  );
   health.start();
   const deps: Omit<CallDeps, 'srf' | 'serverId'> & { metrics?: Metrics } = {
     health,
@@ -164,6 +188,7 @@ export function startDispatcher(config: Config, logger: Logger, redis: Redis): D
     logger,
   });
   void cluster.start();
+  prober.start();
   resyncAfterRedisOutage(redis, registry, store, clusterStore, logger);
   logger.info({ instanceId, routes: config.routes.map((r) => r.name), mode: config.drachtio.mode }, 'dispatcher started');
 
@@ -196,6 +221,7 @@ export function startDispatcher(config: Config, logger: Logger, redis: Redis): D
       health.stop();
       overload.stop();
       sources.stop();
+      await Promise.race([prober.stop(), sleep(deadline - Date.now())]);
       await Promise.race([cluster.stop(), sleep(deadline - Date.now())]);
       for (const srf of srfs) {
         try {

@@ -34,6 +34,10 @@ export const ERROR_CODES = {
   // target health (lib/cluster/target-health.ts)
   B2B_WARN_TARGET_QUARANTINED: 'A target answered 503 with Retry-After and is out of selection, cluster-wide, for that long',
   B2B_WARN_TARGET_DOWN: 'A target failed health.passiveFailures real calls in a row and is out of selection, cluster-wide, for health.downS',
+  // active probing and operator drain (lib/cluster/prober.ts, sip-dispatcher drain-target)
+  B2B_WARN_TARGET_PROBE_DOWN:
+    'A target failed health.probe.downAfter OPTIONS probes in a row and is out of selection, cluster-wide, until probes bring it back',
+  B2B_WARN_TARGET_DRAINED: 'An operator drained a target: it gets no new calls, cluster-wide, until undrained; calls in progress go on',
   // drachtio-server restarts (lib/cluster/reconnect.ts)
   B2B_WARN_DIALOG_LOST:
     "After a reconnect, drachtio-server no longer had an answered call's dialogs (it restarted): the call was ended, each party sent a BYE outside the dialog",

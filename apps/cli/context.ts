@@ -2,11 +2,17 @@ import { CliError, EXIT } from '../../lib/cli/exit';
 import { maskUrlCredentials } from '../../lib/secrets';
 import type { CallStore } from '../../lib/store/call-store';
 import type { ClusterStore } from '../../lib/store/cluster-store';
+import type { HealthStore } from '../../lib/store/health-store';
+import type { ProbeStore } from '../../lib/store/probe-store';
 
 /** What every command gets: the stores on one Redis connection, and where to write. */
 export interface CliContext {
   store: CallStore;
   cluster: ClusterStore;
+  /** target states (status) */
+  health: HealthStore;
+  /** operator drain (drain-target, undrain-target) */
+  probe: ProbeStore;
   /** one block of output for stdout (a newline is added) */
   out(text: string): void;
   /** one message for stderr (a newline is added) */

@@ -13,6 +13,8 @@ import { createLogger, safeRedisUrl } from '../../lib/logger';
 import { maskUrlCredentials } from '../../lib/secrets';
 import { CallStore } from '../../lib/store/call-store';
 import { ClusterStore } from '../../lib/store/cluster-store';
+import { HealthStore } from '../../lib/store/health-store';
+import { ProbeStore } from '../../lib/store/probe-store';
 import { makeKeys } from '../../lib/store/keys';
 import { createRedis, waitForRedis } from '../../lib/store/redis-client';
 import { packageVersion } from '../../lib/version';
@@ -49,6 +51,10 @@ async function run(cmd: Command, ctx: CliContext): Promise<ExitCode> {
       return hangup(ctx, cmd.call, { waitMs: cmd.waitMs, all: cmd.all });
     case 'events':
       return commands.events(ctx, { count: cmd.count, follow: cmd.follow, json: cmd.json, blockMs: FOLLOW_BLOCK_MS });
+    case 'drain-target':
+      return commands.drainTarget(ctx, cmd.target);
+    case 'undrain-target':
+      return commands.undrainTarget(ctx, cmd.target);
   }
 }
 
@@ -78,6 +84,8 @@ async function main(argv: readonly string[]): Promise<ExitCode> {
   const ctx: CliContext = {
     store: new CallStore(redis, config.redis.keyPrefix, 'cli', config.cluster.streamMaxLen),
     cluster: new ClusterStore(redis, makeKeys(config.redis.keyPrefix), config.cluster.streamMaxLen),
+    health: new HealthStore(redis, makeKeys(config.redis.keyPrefix), 'cli', config.cluster.streamMaxLen, 0),
+    probe: new ProbeStore(redis, makeKeys(config.redis.keyPrefix), 'cli', config.cluster.streamMaxLen),
     out: (text) => process.stdout.write(`${text}\n`),
     err: (text) => process.stderr.write(`${text}\n`),
     colour: useColour(process.stdout.isTTY, process.env),

@@ -157,7 +157,9 @@ export class CallSession implements DialogChecked {
     const states = this.deps.health?.states ?? new Map<string, TargetState>();
     const usable = usableTargets(this.admitted.targets, states, now);
     if (usable.length === 0) {
-      const retryAfterS = Math.max(1, Math.ceil((firstReturn(this.admitted.targets, states, now) - now) / 1000));
+      // a state with no end (down while probed, drained) is taken to last until probes could bring it back
+      const openEndedMs = config.health.probe.intervalMs * config.health.probe.upAfter;
+      const retryAfterS = Math.max(1, Math.ceil((firstReturn(this.admitted.targets, states, now, openEndedMs) - now) / 1000));
       this.respond(config.call.allFailedStatus, 'No Target Available', { 'Retry-After': String(retryAfterS) });
       this.logOutcome('call failed: every target is quarantined or down', config.call.allFailedStatus, {
         code: 'B2B_ERR_ALL_TARGETS_DOWN',

@@ -24,6 +24,8 @@ const COMMAND_OPTIONS = {
   calls: { json: { type: 'boolean' }, instance: { type: 'string' }, target: { type: 'string' } },
   hangup: { wait: { type: 'string' }, all: { type: 'boolean' } },
   events: { json: { type: 'boolean' }, follow: { type: 'boolean', short: 'f' }, count: { type: 'string', short: 'n' } },
+  'drain-target': {},
+  'undrain-target': {},
   help: {},
 } satisfies Record<string, Options>;
 
@@ -69,6 +71,18 @@ one line each: time (UTC, from the stream id), type, fields.
   -f, --follow         then keep printing new events as they come (XREAD BLOCK), until interrupted
   --json               one JSON object per line: {id, time, type, fields}
 ${COMMON}`,
+  'drain-target': `usage: ${BIN} drain-target <target-id>
+
+Takes a target out of selection for every instance until undrain-target: no new INVITE goes to it,
+calls in progress are not touched, probes do not bring it back. A target id is
+"<transport>:<host>:<port>", as in \`status\` (e.g. udp:10.0.0.1:5060).
+
+${COMMON}`,
+  'undrain-target': `usage: ${BIN} undrain-target <target-id>
+
+Puts a drained target back in selection, for every instance.
+
+${COMMON}`,
   help: `usage: ${BIN} help [command]`,
 };
 
@@ -84,6 +98,7 @@ commands:
   calls                live calls (filter with --instance, --target)
   hangup <call>        end a call through the instance that owns it
   events               recent events; --follow for new ones
+  drain-target <id>    no new calls to a target, cluster-wide (undrain-target <id> ends it)
   help [command]       this text, or a command's
 
 options:
@@ -105,7 +120,11 @@ export type Parsed =
   | (Common & { kind: 'status'; json: boolean })
   | (Common & { kind: 'calls'; json: boolean; instance?: string; target?: string })
   | (Common & { kind: 'hangup'; call: string; waitMs: number; all: boolean })
-  | (Common & { kind: 'events'; json: boolean; follow: boolean; count: number });
+  | (Common & { kind: 'events'; json: boolean; follow: boolean; count: number })
+  | (Common & { kind: 'drain-target' | 'undrain-target'; target: string });
+
+/** A target id as lib/sip/uri.ts targetId() builds it: `udp:10.0.0.1:5060`, `tls:[2001:db8::1]:5061`. */
+const TARGET_ID_RE = /^(udp|tcp|tls):(\[[0-9A-Fa-f:.]+\]|[^\s:[\]]+):\d{1,5}$/;
 
 function usageError(message: string, usage: string): CliError {
   return new CliError(`${BIN}: ${message}\n\n${usage}`, EXIT.USAGE);
@@ -181,6 +200,11 @@ export function parseCommandLine(argv: readonly string[]): Parsed {
     case 'events':
       expectArgs(0, '');
       return { kind: 'events', config, json: v.json === true, follow: v.follow === true, count: parseCount(str('count'), usage) };
+    case 'drain-target':
+    case 'undrain-target':
+      expectArgs(1, 'the target id');
+      if (!TARGET_ID_RE.test(args[0])) throw usageError(`${name}: found "${args[0]}", expected a target id such as udp:10.0.0.1:5060`, usage);
+      return { kind: name, config, target: args[0] };
   }
 }
 

@@ -25,8 +25,22 @@ export interface InstanceStatus {
   draining: boolean | null;
 }
 
+/** A target out of selection (`<prefix>target:<id>:health`), as status shows it. */
+export interface TargetStateStatus {
+  state: 'quarantined' | 'down' | 'draining';
+  /** epoch ms; null: no end (down until probes bring it back, or drained until undrained) */
+  until: number | null;
+  cause: string;
+  /** the instance that set it */
+  instance: string;
+  /** epoch ms */
+  since: number;
+}
+
 export interface TargetStatus extends TargetCounters {
   id: string;
+  /** null: up (no state, or one whose `until` has passed) */
+  state?: TargetStateStatus | null;
 }
 
 export interface ClusterTotals {
@@ -98,7 +112,17 @@ const TARGET_COLUMNS: Column[] = [
   { header: 'ANSWERED', align: 'right' },
   { header: 'CANCELED', align: 'right' },
   { header: 'FAILED' },
+  { header: 'STATE' },
 ];
+
+const STATE_COLOUR = { down: 'red', quarantined: 'yellow', draining: 'yellow' } as const;
+
+/** `up`, or `down: 3 probe failures (timeout,timeout,503)`, `quarantined until 2025-…Z: 503 Retry-After 60`. */
+function stateCell(s: TargetStateStatus | null | undefined): string | { text: string; colour: 'red' | 'yellow' } {
+  if (!s) return 'up';
+  const until = s.until === null ? '' : ` until ${formatTime(s.until)}`;
+  return { text: `${s.state}${until}: ${s.cause}`, colour: STATE_COLOUR[s.state] };
+}
 
 const dash = (v: string | number | null): string => (v === null || v === '' ? '-' : String(v));
 
@@ -116,7 +140,7 @@ export function renderStatus(report: StatusReport, now: number, colour = false):
     i.startedAt === null ? '-' : formatDuration(now - i.startedAt),
     i.draining === null ? '-' : i.draining ? { text: 'yes', colour: 'yellow' as const } : 'no',
   ]);
-  const targets = report.targets.map((t) => [t.id, t.active, t.attempts, t.answered, t.canceled, formatFailed(t.failed)]);
+  const targets = report.targets.map((t) => [t.id, t.active, t.attempts, t.answered, t.canceled, formatFailed(t.failed), stateCell(t.state)]);
   const t = report.totals;
   return [
     'Instances',

@@ -1,7 +1,7 @@
 import type { Config } from '../config/schema';
 import type { Logger } from '../logger';
 import type { AttemptOutcome } from '../call/failover';
-import { healthSignal, isUsable, type TargetState } from '../routing/health';
+import { healthSignal, isUsable, NO_END, type TargetState } from '../routing/health';
 import type { HealthStore } from '../store/health-store';
 
 /**
@@ -12,15 +12,21 @@ import type { HealthStore } from '../store/health-store';
  */
 export class TargetHealth {
   private view = new Map<string, TargetState>();
+  /** when this instance last set each target's state itself (epoch ms) */
+  private readonly localAt = new Map<string, number>();
   private timer?: NodeJS.Timeout;
   private refreshing = false;
 
   constructor(
     private readonly store: HealthStore,
-    private readonly health: Config['health'],
+    private readonly health: Omit<Config['health'], 'probe'>,
     /** every configured target id, the ones whose state is read (a function: a reload or DNS may change them) */
     private readonly targetIds: () => readonly string[],
     private readonly logger: Logger,
+    /** whether probes watch this target now (health.probe): a passive down then lasts until they bring it back */
+    private readonly probed: (targetId: string) => boolean = () => false,
+    /** whether this instance is the one that logs an operator's drain/undrain of the target (it holds its probe lease) */
+    private readonly leads: (targetId: string) => boolean = () => false,
   ) {}
 
   /** The states this instance knows; a state whose `until` has passed no longer counts (see isUsable). */
@@ -52,8 +58,14 @@ export class TargetHealth {
           if (left) this.logger.info({ target: id, was: left.was, cause: left.cause }, 'target back up: in selection again');
         }
       }
+      this.logDrains(next);
       // a state this instance wrote may not be readable yet (written after the read began): keep the later one
-      for (const [id, s] of this.view) if (!isUsable(s, now) && (next.get(id)?.until ?? 0) < s.until) next.set(id, s);
+      // (a state with no end only for a while: it ends in Redis, by probes or an operator, not here)
+      for (const [id, s] of this.view) {
+        if (isUsable(s, now) || (next.get(id)?.until ?? 0) >= s.until) continue;
+        if (s.until >= NO_END && now - (this.localAt.get(id) ?? 0) > 2 * this.health.refreshMs) continue;
+        next.set(id, s);
+      }
       this.view = next;
     } catch (err) {
       this.logger.debug({ err }, 'could not refresh target states from redis; keeping the current view');
@@ -82,20 +94,23 @@ export class TargetHealth {
           .catch((err: unknown) => this.redisFailed(err, targetId));
         return;
       }
-      case 'failure':
+      case 'failure': {
         if (this.health.passiveFailures === 0) return;
+        // a probed target stays down until the probes bring it back (-1: no end); otherwise for downS
+        const probed = this.probed(targetId);
         this.store
-          .countFailure(targetId, signal.label, this.health.passiveFailures, this.health.downS * 1000, now)
+          .countFailure(targetId, signal.label, this.health.passiveFailures, probed ? -1 : this.health.downS * 1000, now)
           .then((r) => {
             if (r.kind !== 'down') return;
             this.setLocal(targetId, { state: 'down', until: r.until, cause: r.cause });
             this.logger.warn(
-              { code: 'B2B_WARN_TARGET_DOWN', target: targetId, until: new Date(r.until).toISOString(), cause: r.cause },
-              'target marked down: out of selection for health.downS',
+              { code: 'B2B_WARN_TARGET_DOWN', target: targetId, until: r.until >= NO_END ? null : new Date(r.until).toISOString(), cause: r.cause },
+              probed ? 'target marked down: out of selection until probes bring it back' : 'target marked down: out of selection for health.downS',
             );
           })
           .catch((err: unknown) => this.redisFailed(err, targetId));
         return;
+      }
       case 'success':
         if (this.health.passiveFailures === 0) return;
         this.store.countSuccess(targetId).catch((err: unknown) => this.redisFailed(err, targetId));
@@ -105,9 +120,21 @@ export class TargetHealth {
     }
   }
 
+  /** One line per operator drain or undrain, from the instance that leads the target (its prober). */
+  private logDrains(next: ReadonlyMap<string, TargetState>): void {
+    for (const id of new Set([...this.view.keys(), ...next.keys()])) {
+      const was = this.view.get(id)?.state === 'draining';
+      const is = next.get(id)?.state === 'draining';
+      if (was === is || !this.leads(id)) continue;
+      if (is) this.logger.warn({ code: 'B2B_WARN_TARGET_DRAINED', target: id, cause: next.get(id)?.cause }, 'target drained: no new calls until undrained');
+      else this.logger.info({ target: id, was: 'draining' }, 'target undrained: in selection again');
+    }
+  }
+
   private setLocal(targetId: string, state: TargetState): void {
     const cur = this.view.get(targetId);
     if (cur && cur.until >= state.until) return;
+    this.localAt.set(targetId, Date.now());
     const next = new Map(this.view);
     next.set(targetId, state);
     this.view = next;

@@ -60,6 +60,15 @@ export const DEFAULTS = {
   securityBlockS: 300,
   /** security: how often each instance reads the block list from Redis */
   securityRefreshMs: 1000,
+  /** health.probe: SIP OPTIONS to every target, one instance per target at a time (lib/cluster/prober.ts) */
+  probeEnabled: true,
+  probeIntervalMs: 5000,
+  probeTimeoutMs: 2000,
+  /** probe failures in a row that mark a target down; alive probes in a row that bring it back */
+  probeDownAfter: 3,
+  probeUpAfter: 2,
+  /** final responses to a probe that count as a failure (any other final response is alive) */
+  probeDeadStatuses: [408, 503],
   targetPort: 5060,
   targetTransport: 'udp',
   targetPriority: 10,
@@ -125,6 +134,8 @@ export const targetSchema = z.strictObject({
   transport: z.enum(['udp', 'tcp', 'tls']).default(DEFAULTS.targetTransport),
   priority: z.number().int().min(0).max(65535).default(DEFAULTS.targetPriority),
   weight: z.number().int().min(0).max(65535).default(DEFAULTS.targetWeight),
+  /** false: never probed (health.probe); a passive down then lasts health.downS. Unset = probed */
+  probe: z.boolean().optional(),
 });
 
 export const matchSchema = z
@@ -226,6 +237,17 @@ export const configSchema = z
         downS: z.number().int().min(1).max(86400).default(DEFAULTS.healthDownS),
         maxQuarantineS: z.number().int().min(1).max(86400).default(DEFAULTS.healthMaxQuarantineS),
         refreshMs: z.number().int().min(100).max(60000).default(DEFAULTS.healthRefreshMs),
+        probe: z
+          .strictObject({
+            enabled: z.boolean().default(DEFAULTS.probeEnabled),
+            intervalMs: z.number().int().min(100).max(3600000).default(DEFAULTS.probeIntervalMs),
+            timeoutMs: z.number().int().min(50).max(3600000).default(DEFAULTS.probeTimeoutMs),
+            downAfter: z.number().int().min(1).max(100).default(DEFAULTS.probeDownAfter),
+            upAfter: z.number().int().min(1).max(100).default(DEFAULTS.probeUpAfter),
+            deadStatuses: z.array(z.number().int().min(100).max(699)).default([...DEFAULTS.probeDeadStatuses]),
+          })
+          .refine((p) => p.timeoutMs < p.intervalMs, { message: 'timeoutMs below intervalMs (a probe ends before the next round)', path: ['timeoutMs'] })
+          .prefault({}),
       })
       .prefault({}),
     overload: z

@@ -4,10 +4,20 @@
  */
 import type { AttemptOutcome } from '../call/failover';
 
-/** Why a target is out of selection: `quarantined` (it asked, 503 + Retry-After) or `down` (passive health). */
-export type TargetStateKind = 'quarantined' | 'down';
+/**
+ * Why a target is out of selection: `quarantined` (it asked, 503 + Retry-After), `down` (passive health
+ * or probes) or `draining` (an operator drained it: no new calls, no end time).
+ */
+export type TargetStateKind = 'quarantined' | 'down' | 'draining';
 
-/** A target out of selection until `until` (epoch ms). A target with no state is up. */
+/**
+ * The `until` of a state with no fixed end (a target down while probes watch it, a drained target): the
+ * largest epoch ms a Date holds (year 275760), so it compares after every real time, stays an exact
+ * integer in Lua and JSON, and needs no special case where `until` is compared.
+ */
+export const NO_END = 8640000000000000;
+
+/** A target out of selection until `until` (epoch ms; NO_END: until probes or an operator bring it back). A target with no state is up. */
 export interface TargetState {
   readonly state: TargetStateKind;
   readonly until: number;
@@ -75,12 +85,19 @@ export function usableTargets<T extends { readonly id: string }>(targets: readon
  * When the first of these targets comes back (epoch ms), for the Retry-After of a caller refused
  * because all are out; `now` when one is usable already.
  */
-export function firstReturn(targets: readonly { readonly id: string }[], states: ReadonlyMap<string, TargetState>, now: number): number {
+export function firstReturn(
+  targets: readonly { readonly id: string }[],
+  states: ReadonlyMap<string, TargetState>,
+  now: number,
+  /** how long a state with no end (NO_END) is taken to last from now: e.g. probe intervalMs × upAfter */
+  openEndedMs = 0,
+): number {
   let first = Infinity;
   for (const t of targets) {
     const s = states.get(t.id);
     if (isUsable(s, now)) return now;
-    first = Math.min(first, (s as TargetState).until);
+    const until = (s as TargetState).until;
+    first = Math.min(first, until >= NO_END ? now + openEndedMs : until);
   }
   return first === Infinity ? now : first;
 }
@@ -117,4 +134,64 @@ export function stepFailureRun(
 /** The cause recorded for a target marked down: `3 consecutive failures (timeout,timeout,503)`. */
 export function failureCause(run: FailureRun): string {
   return `${String(run.count)} consecutive failures (${run.labels.join(',')})`;
+}
+
+/** How a target's probe went: alive (a final response not in the dead list) or a failure label (`timeout`, `error`, `503`). */
+export type ProbeResult = { alive: true } | { alive: false; label: string };
+
+/** Which probe replies count as alive: any final response except `deadStatuses`; no reply or a send error is a failure. */
+export function probeResult(reply: { status: number } | 'timeout' | 'error', deadStatuses: readonly number[]): ProbeResult {
+  if (reply === 'timeout' || reply === 'error') return { alive: false, label: reply };
+  if (deadStatuses.includes(reply.status)) return { alive: false, label: String(reply.status) };
+  return { alive: true };
+}
+
+/** The probe run of one target, as PROBE_RESULT keeps it in Redis (fields of `<prefix>target:<id>`). */
+export interface ProbeRun {
+  /** alive probes in a row (0 after a failure) */
+  readonly successes: number;
+  /** failed probes in a row (0 after a success) */
+  readonly failures: number;
+  /** the failures' labels, oldest first */
+  readonly labels: readonly string[];
+}
+
+export const EMPTY_PROBE_RUN: ProbeRun = { successes: 0, failures: 0, labels: [] };
+
+/** A change a probe makes: the target goes `down` (with its cause) or comes back `up` (leaving `was`). */
+export type ProbeTransition = { kind: 'down'; cause: string } | { kind: 'up'; was: TargetStateKind; cause: string };
+
+/**
+ * One step of the probe state machine (the pure model of PROBE_RESULT in lib/store/probe-scripts.ts,
+ * which runs it atomically for the cluster). `state` is the target's current state, if any, still in
+ * force at `now` or not:
+ * - up (no state, or one that has run out): `downAfter` failures in a row mark it down with no end;
+ * - down (by probes, or passively while probed): `upAfter` alive probes in a row bring it back;
+ * - quarantined (still in force) or draining: counted, never changed (a quarantine ends at its
+ *   `until`, a drain by the operator).
+ * A transition starts a new run.
+ */
+export function stepProbe(
+  run: ProbeRun,
+  result: ProbeResult,
+  state: TargetState | undefined,
+  now: number,
+  thresholds: { downAfter: number; upAfter: number },
+): { run: ProbeRun; transition?: ProbeTransition } {
+  const next: ProbeRun = result.alive
+    ? { successes: run.successes + 1, failures: 0, labels: [] }
+    : { successes: 0, failures: run.failures + 1, labels: [...run.labels, result.label].slice(-thresholds.downAfter) };
+  const inForce = state !== undefined && !isUsable(state, now);
+  if (inForce && state.state === 'down') {
+    if (next.successes >= thresholds.upAfter) return { run: EMPTY_PROBE_RUN, transition: { kind: 'up', was: 'down', cause: state.cause } };
+    return { run: next };
+  }
+  if (inForce) return { run: next };
+  if (next.failures >= thresholds.downAfter) return { run: EMPTY_PROBE_RUN, transition: { kind: 'down', cause: probeFailureCause(next) } };
+  return { run: next };
+}
+
+/** The cause recorded for a target probes marked down: `3 probe failures (timeout,timeout,503)`. */
+export function probeFailureCause(run: ProbeRun): string {
+  return `${String(run.failures)} probe failures (${run.labels.join(',')})`;
 }

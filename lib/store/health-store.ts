@@ -16,7 +16,7 @@ export type FailureResult = { kind: 'count'; run: number } | { kind: 'skip' } | 
 export type StoredState = TargetState & { instance: string; since: number; up: boolean };
 
 function toState(h: Record<string, string>): StoredState | undefined {
-  if ((h.state !== 'quarantined' && h.state !== 'down') || !h.until) return undefined;
+  if ((h.state !== 'quarantined' && h.state !== 'down' && h.state !== 'draining') || !h.until) return undefined;
   return { state: h.state, until: Number(h.until), cause: h.cause ?? '', instance: h.instance ?? '', since: Number(h.since ?? 0), up: h.up !== undefined };
 }
 
@@ -106,6 +106,19 @@ export class HealthStore {
       if (s) out.set(targetIds[i], s);
     });
     return out;
+  }
+
+  /** The ids of the targets that have a state key now (SCAN; for the CLI, never on a call's path). */
+  async targetIdsWithState(): Promise<string[]> {
+    const prefix = this.keys.target('');
+    const ids: string[] = [];
+    let cursor = '0';
+    do {
+      const [next, found] = await this.redis.scan(cursor, 'MATCH', `${prefix}*:health`, 'COUNT', 500);
+      cursor = next;
+      for (const k of found) ids.push(k.slice(prefix.length, -':health'.length));
+    } while (cursor !== '0');
+    return ids;
   }
 
   /** Announces a target whose state ran out back up, once for the cluster: what it leaves, or null (not over, or another instance announced it). */

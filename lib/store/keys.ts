@@ -23,6 +23,8 @@ export interface Keys {
   target(targetId: string): string;
   /** hash with PEXPIREAT: a target out of selection (state quarantined|down, until, cause, instance, since, up) */
   targetHealth(targetId: string): string;
+  /** string with a TTL: the probe lease of one target, the id of the one instance that probes it */
+  targetProbe(targetId: string): string;
   /** hash: counters of one route (stripped-user-parameters) */
   route(name: string): string;
   /** hash: cluster totals (active, attempts, answered, canceled, failed, ended) */
@@ -50,6 +52,7 @@ export function makeKeys(prefix: string): Keys {
     control: (instanceId) => `${prefix}control:${instanceId}`,
     target: (targetId) => `${prefix}target:${targetId}`,
     targetHealth: (targetId) => `${prefix}target:${targetId}:health`,
+    targetProbe: (targetId) => `${prefix}target:${targetId}:probe`,
     route: (name) => `${prefix}route:${name}`,
     targets: () => `${prefix}targets`,
     totals: () => `${prefix}totals`,

@@ -118,7 +118,8 @@ const WRITE_STATE = `
 local function writeState(health, counters, events, state, untilMs, cause, now, keepMs, instance, maxlen, target)
   redis.call('DEL', health)
   redis.call('HSET', health, 'state', state, 'until', untilMs, 'cause', cause, 'instance', instance, 'since', now)
-  redis.call('PEXPIREAT', health, tonumber(untilMs) + tonumber(keepMs))
+  -- a state with no end (until = NO_END, lib/routing/health.ts) lives until it is ended
+  if tonumber(untilMs) >= 8640000000000000 then redis.call('PERSIST', health) else redis.call('PEXPIREAT', health, tonumber(untilMs) + tonumber(keepMs)) end
   redis.call('HDEL', counters, 'failureRun', 'failureRunLabels')
   redis.call('XADD', events, 'MAXLEN', '~', maxlen, '*', 'type', 'target-' .. state, 'target', target, 'until', untilMs, 'cause', cause, 'instance', instance)
 end
@@ -139,7 +140,7 @@ return 1
 /**
  * One failure on a real call (stepFailureRun in lib/routing/health.ts is its pure model).
  * KEYS[1] target counter hash, KEYS[2] health hash, KEYS[3] events stream
- * ARGV[1] label, ARGV[2] threshold (0 = off), ARGV[3] downMs, ARGV[4] now, ARGV[5] keepMs, ARGV[6] instance, ARGV[7] stream max length, ARGV[8] targetId
+ * ARGV[1] label, ARGV[2] threshold (0 = off), ARGV[3] downMs (-1: no end, probes end it), ARGV[4] now, ARGV[5] keepMs, ARGV[6] instance, ARGV[7] stream max length, ARGV[8] targetId
  * Returns {'skip'} (target already out of selection), {'count', n}, or {'down', until, cause}.
  */
 export const TARGET_FAILURE = `${WRITE_STATE}
@@ -151,7 +152,8 @@ local labels = redis.call('HGET', KEYS[1], 'failureRunLabels')
 if labels and labels ~= '' then labels = labels .. ',' .. ARGV[1] else labels = ARGV[1] end
 local threshold = tonumber(ARGV[2])
 if threshold > 0 and n >= threshold then
-  local untilMs = tostring(now + tonumber(ARGV[3]))
+  -- downMs -1: the target is probed, and stays down until the probes bring it back (NO_END)
+  local untilMs = tonumber(ARGV[3]) < 0 and '8640000000000000' or tostring(now + tonumber(ARGV[3]))
   local cause = tostring(n) .. ' consecutive failures (' .. labels .. ')'
   writeState(KEYS[2], KEYS[1], KEYS[3], 'down', untilMs, cause, ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8])
   return {'down', untilMs, cause}

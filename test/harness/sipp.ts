@@ -27,15 +27,20 @@ export const SCENARIO_DIR = path.join(REPO_ROOT, 'test', 'scenarios');
 // ---------------------------------------------------------------------------------------------
 
 export interface SippStats {
-  /** Calls received (UAS): IncomingCall(C). */
+  /**
+   * Calls received (UAS): IncomingCall(C), less the health probes (each of the dispatcher's out-of-dialog
+   * OPTIONS starts a scenario "call" of its own, answered 200 and ended at once by the scenario's first step).
+   */
   incomingCalls: number;
+  /** Health probes received: out-of-dialog OPTIONS, each caught by a UAS scenario's first step (`0_OPTIONS_Recv`). */
+  probes: number;
   /** Calls placed (UAC): OutgoingCall(C). */
   outgoingCalls: number;
-  /** TotalCallCreated. */
+  /** TotalCallCreated, less the probes (as incomingCalls). */
   totalCalls: number;
   /** Calls open when the line was written: CurrentCall. */
   currentCalls: number;
-  /** Calls that ran the scenario to its end: SuccessfulCall(C). */
+  /** Calls that ran the scenario to its end: SuccessfulCall(C), less the probes (each ends successfully). */
   successfulCalls: number;
   /** FailedCall(C). */
   failedCalls: number;
@@ -85,6 +90,8 @@ export function sumMessageCounts(rec: Record<string, string> | null): Record<str
   const out: Record<string, number> = {};
   if (!rec) return out;
   for (const [key, value] of Object.entries(rec)) {
+    // step 0 of a UAS scenario is the health probe's OPTIONS (see parseSippStats)
+    if (key.startsWith('0_OPTIONS_')) continue;
     const m = /^\d+_(.+)$/.exec(key);
     if (!m) continue;
     out[m[1]] = (out[m[1]] ?? 0) + toNumber(value);
@@ -95,18 +102,24 @@ export function sumMessageCounts(rec: Record<string, string> | null): Record<str
 export function parseSippStats(statCsv: string, countsCsv = ''): SippStats {
   const raw = lastCsvRecord(statCsv) ?? {};
   const num = (k: string): number => toNumber(raw[k]);
+  // every UAS scenario's first step catches an out-of-dialog OPTIONS (a health probe), answers it (or
+  // not: silent) and ends that "call" at once: counted in IncomingCall, TotalCallCreated and SuccessfulCall
+  // the instant it arrives, as 0_OPTIONS_Recv in the counts written with the same statistics
+  const counts = lastCsvRecord(countsCsv);
+  const probes = toNumber(counts?.['0_OPTIONS_Recv']);
   return {
-    incomingCalls: num('IncomingCall(C)'),
+    incomingCalls: Math.max(0, num('IncomingCall(C)') - probes),
+    probes,
     outgoingCalls: num('OutgoingCall(C)'),
-    totalCalls: num('TotalCallCreated'),
+    totalCalls: Math.max(0, num('TotalCallCreated') - probes),
     currentCalls: num('CurrentCall'),
-    successfulCalls: num('SuccessfulCall(C)'),
+    successfulCalls: Math.max(0, num('SuccessfulCall(C)') - probes),
     failedCalls: num('FailedCall(C)'),
     retransmissions: num('Retransmissions(C)'),
     deadCallMessages: num('DeadCallMsgs(C)'),
     raw,
     counter: (name: string) => num(name.endsWith(')') ? name : `${name}(C)`),
-    messages: sumMessageCounts(lastCsvRecord(countsCsv)),
+    messages: sumMessageCounts(counts),
   };
 }
 
@@ -317,7 +330,35 @@ export interface StartUasOptions {
   retryAfter?: number;
   /** A fixed port (default: a free one). */
   port?: number;
+  /** Log every message (sipp -trace_msg), for requestsReceived(). */
+  traceMessages?: boolean;
   extraArgs?: string[];
+}
+
+/** A request a UAS received, from its -trace_msg log. */
+export interface ReceivedRequest {
+  /** epoch ms (sipp logs local time to the microsecond) */
+  at: number;
+  method: string;
+  /** header values by lower-case name (the first of each) */
+  headers: Record<string, string>;
+}
+
+/** The requests in a sipp -trace_msg log, in arrival order. */
+export function parseReceivedRequests(log: string): ReceivedRequest[] {
+  const out: ReceivedRequest[] = [];
+  for (const block of log.split(/^-{20,} /m).slice(1)) {
+    const m = /^(\d{4}-\d\d-\d\d)\s+(\d\d:\d\d:\d\d\.\d{3})\d*\n\w+ message received \[\d+\] bytes :\n\n([A-Z]+) /.exec(block);
+    if (!m) continue;
+    const headers: Record<string, string> = {};
+    for (const line of block.split('\n').slice(4)) {
+      const i = line.indexOf(':');
+      if (line.trim() === '') break;
+      if (i > 0) headers[line.slice(0, i).trim().toLowerCase()] ??= line.slice(i + 1).trim();
+    }
+    out.push({ at: new Date(`${m[1]}T${m[2]}`).getTime(), method: m[3], headers });
+  }
+  return out;
 }
 
 export interface SippUas {
@@ -333,6 +374,8 @@ export interface SippUas {
   stop(graceMs?: number): Promise<SippStats>;
   /** sipp's recent stdout/stderr and error log, for failure messages. */
   output(): string;
+  /** With traceMessages: every request received so far, in order (e.g. the dispatcher's OPTIONS probes). */
+  requestsReceived(): ReceivedRequest[];
 }
 
 export async function startUas(behaviour: UasBehaviour, opts: StartUasOptions = {}): Promise<SippUas> {
@@ -341,6 +384,7 @@ export async function startUas(behaviour: UasBehaviour, opts: StartUasOptions = 
   const delay = opts.delayMs ?? UAS_DEFAULT_DELAY_MS[behaviour];
   if (delay !== undefined) args.push('-d', String(delay));
   if (behaviour === 'unavailable-503-retry-after') args.push('-key', 'retry_after', String(opts.retryAfter ?? 30));
+  if (opts.traceMessages) args.push('-trace_msg');
   args.push(...(opts.extraArgs ?? []));
 
   // sipp writes its first statistics line right after binding its sockets: that is "ready".
@@ -397,6 +441,11 @@ export async function startUas(behaviour: UasBehaviour, opts: StartUasOptions = 
       return final;
     },
     output: () => run.output(),
+    requestsReceived() {
+      if (!fs.existsSync(run.dir)) return [];
+      const log = fs.readdirSync(run.dir).find((f) => f.endsWith('_messages.log'));
+      return log === undefined ? [] : parseReceivedRequests(readIfExists(path.join(run.dir, log)));
+    },
   };
   return uas;
 }

@@ -172,8 +172,8 @@ describe('sip-dispatcher CLI against a real redis-server', () => {
           { id: 'node-b', alive: false, host: null, pid: null, version: null, servers: [], calls: null, ownedCalls: 1, startedAt: null, draining: null },
         ],
         targets: [
-          { id: T1, active: 1, attempts: 4, answered: 1, canceled: 1, failed: { '503': 2 } },
-          { id: T2, active: 1, attempts: 2, answered: 1, canceled: 0, failed: { timeout: 1 } },
+          { id: T1, active: 1, attempts: 4, answered: 1, canceled: 1, failed: { '503': 2 }, state: null },
+          { id: T2, active: 1, attempts: 2, answered: 1, canceled: 0, failed: { timeout: 1 }, state: null },
         ],
         totals: { instances: 2, aliveInstances: 1, activeCalls: 2, attempts: 6, answered: 2, canceled: 1, failed: 3 },
       });
@@ -189,7 +189,7 @@ describe('sip-dispatcher CLI against a real redis-server', () => {
       expect(lines.find((l) => l.startsWith('node-b'))).toMatch(/^node-b +dead +- +- +- +- +- +1 +- +- +-$/);
       // columns line up: each header starts where its values do
       expect(nodeA.indexOf('127.0.0.1:9022')).toBe(header.indexOf('DRACHTIO'));
-      expect(lines.find((l) => l.startsWith(T1))).toMatch(/^udp:10\.0\.0\.1:5060 +1 +4 +1 +1 +503=2$/);
+      expect(lines.find((l) => l.startsWith(T1))).toMatch(/^udp:10\.0\.0\.1:5060 +1 +4 +1 +1 +503=2 +up$/);
       expect(r.stdout).toContain('Cluster: 2 instance(s), 1 alive; 2 active call(s); 6 attempts: 2 answered, 1 canceled, 3 failed');
       expect(r.stdout).not.toContain(ESC);
     });
@@ -222,6 +222,30 @@ describe('sip-dispatcher CLI against a real redis-server', () => {
       expect(r.code).toBe(69);
       expect(r.stdout).toBe('');
       expect(r.stderr).toBe(`sip-dispatcher: cannot reach redis at redis://:***@127.0.0.1:${port} within 300 ms: connect ECONNREFUSED 127.0.0.1:${port}\n`);
+    });
+  });
+
+  describe('drain-target / undrain-target', () => {
+    it('drains a target cluster-wide (state key, event), status shows it, undrain ends it; a bad id is a usage error', async () => {
+      const T3 = 'tcp:10.0.0.3:5070'; // no counters yet: status lists it for its state
+      const d = await cli(['-c', config, 'drain-target', T3]);
+      expect(d).toMatchObject({ code: 0, stdout: `${T3}: drained (no new calls, cluster-wide; calls in progress go on)\n` });
+      expect((await cli(['-c', config, 'drain-target', T3])).stdout).toBe(`${T3}: already drained\n`);
+      expect(await redis.hgetall(`${PREFIX}target:${T3}:health`)).toMatchObject({ state: 'draining', cause: 'operator drain', instance: 'cli' });
+      const st = JSON.parse((await cli(['-c', config, 'status', '--json'])).stdout) as { targets: Array<{ id: string; state: unknown }> };
+      expect(st.targets.find((t) => t.id === T3)?.state).toMatchObject({ state: 'draining', until: null, cause: 'operator drain' });
+      expect(st.targets.find((t) => t.id === T1)?.state).toBeNull();
+      expect((await cli(['-c', config, 'status'])).stdout).toMatch(/^tcp:10\.0\.0\.3:5070 .* draining: operator drain$/m);
+      const u = await cli(['-c', config, 'undrain-target', T3]);
+      expect(u).toMatchObject({ code: 0, stdout: `${T3}: undrained (in selection again)\n` });
+      expect((await cli(['-c', config, 'undrain-target', T3])).stdout).toBe(`${T3}: was not drained\n`);
+      expect(await redis.exists(`${PREFIX}target:${T3}:health`)).toBe(0);
+      const ev = await cli(['-c', config, 'events', '-n', '2']);
+      expect(ev.stdout).toMatch(/target-draining +target=tcp:10\.0\.0\.3:5070 until=8640000000000000 cause="operator drain" instance=cli/);
+      expect(ev.stdout).toMatch(/target-undrained +target=tcp:10\.0\.0\.3:5070 was=draining cause="operator drain" instance=cli/);
+      const bad = await cli(['-c', config, 'drain-target', '10.0.0.3']);
+      expect(bad.code).toBe(64);
+      expect(bad.stderr).toContain('expected a target id such as udp:10.0.0.1:5060');
     });
   });
 

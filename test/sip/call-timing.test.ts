@@ -82,7 +82,14 @@ describe('call set-up timers and limits, end to end', () => {
         name,
         match: { domains: [`${name}.test`] },
         ...spec.extra,
-        targets: spec.targets.map((t, i) => ({ host: started[i].host, port: started[i].port, priority: t.priority, weight: 1 })),
+        // a silent target (a dead box) would be probed down: these tests need it tried, so it is not probed
+        targets: spec.targets.map((t, i) => ({
+          host: started[i].host,
+          port: started[i].port,
+          priority: t.priority,
+          weight: 1,
+          ...(t.behaviour === 'silent' ? { probe: false } : {}),
+        })),
       });
     }
     app = await startDispatcher({

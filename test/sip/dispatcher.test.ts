@@ -137,7 +137,14 @@ describe('dispatcher end to end (sipp -> drachtio -> dispatcher -> sipp)', () =>
         match: { domains: [`${name}.test`] },
         ...(spec.strategy ? { strategy: spec.strategy } : {}),
         ...(spec.provisionalTimeoutMs ? { provisionalTimeoutMs: spec.provisionalTimeoutMs } : {}),
-        targets: spec.targets.map((t, i) => ({ host: started[i].host, port: started[i].port, priority: t.priority, weight: t.weight })),
+        // a silent target (a dead box) would be probed down: these tests need it tried, so it is not probed
+        targets: spec.targets.map((t, i) => ({
+          host: started[i].host,
+          port: started[i].port,
+          priority: t.priority,
+          weight: t.weight,
+          ...(t.behaviour === 'silent' ? { probe: false } : {}),
+        })),
       });
     }
     app = await startDispatcher(

@@ -61,7 +61,8 @@ describe('target health across two instances', () => {
           match: { domains: ['passive.test'] },
           provisionalTimeoutMs: 300,
           targets: [
-            { host: silent.host, port: silent.port, priority: 10 },
+            // not probed: probes would mark it down on their own (test/sip/probing.test.ts); here passive health alone, for downS
+            { host: silent.host, port: silent.port, priority: 10, probe: false },
             { host: backup.host, port: backup.port, priority: 20 },
           ],
         },

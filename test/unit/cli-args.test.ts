@@ -33,6 +33,19 @@ describe('parseCommandLine', () => {
     expect(parseCommandLine(['events', '-f', '-n', '5'])).toMatchObject({ follow: true, count: 5 });
   });
 
+  it('drain-target / undrain-target take one target id', () => {
+    expect(parseCommandLine(['drain-target', 'udp:10.0.0.1:5060'])).toEqual({ kind: 'drain-target', config: undefined, target: 'udp:10.0.0.1:5060' });
+    expect(parseCommandLine(['undrain-target', 'tls:[2001:db8::1]:5061'])).toEqual({
+      kind: 'undrain-target',
+      config: undefined,
+      target: 'tls:[2001:db8::1]:5061',
+    });
+    expect(parseCommandLine(['drain-target', 'tcp:sbc1.example.com:5060'])).toMatchObject({ target: 'tcp:sbc1.example.com:5060' });
+    expect(usageError(['drain-target']).message).toContain('missing the target id');
+    expect(usageError(['drain-target', '10.0.0.1:5060']).message).toContain('expected a target id');
+    expect(usageError(['undrain-target', 'udp:10.0.0.1:5060', 'x']).message).toContain('unexpected argument "x"');
+  });
+
   it('takes --config before or after the command', () => {
     expect(parseCommandLine(['--config', 'a.yaml', 'status'])).toMatchObject({ kind: 'status', config: 'a.yaml' });
     expect(parseCommandLine(['calls', '-c', 'b.yaml', '--target', 'udp:10.0.0.1:5060'])).toMatchObject({ config: 'b.yaml', target: 'udp:10.0.0.1:5060' });

@@ -137,7 +137,15 @@ describe('status', () => {
     { id: 'node-b', alive: false, ownedCalls: 1 },
   ];
   const targets: TargetStatus[] = [
-    { id: 'udp:10.0.0.2:5060', active: 1, attempts: 4, answered: 1, canceled: 1, failed: { timeout: 2 } },
+    {
+      id: 'udp:10.0.0.2:5060',
+      active: 1,
+      attempts: 4,
+      answered: 1,
+      canceled: 1,
+      failed: { timeout: 2 },
+      state: { state: 'down', until: null, cause: '3 probe failures (timeout,timeout,503)', instance: 'node-a', since: T0 },
+    },
     { id: 'udp:10.0.0.1:5060', active: 2, attempts: 10, answered: 6, canceled: 0, failed: { '503': 3, error: 1 } },
   ];
   const report = buildStatus(views, targets);
@@ -171,9 +179,9 @@ describe('status', () => {
         'node-b  dead   -        -  -        -                                 -      1  -                            -  -',
         '',
         'Targets',
-        'TARGET             ACTIVE  ATTEMPTS  ANSWERED  CANCELED  FAILED',
-        'udp:10.0.0.1:5060       2        10         6         0  503=3 error=1',
-        'udp:10.0.0.2:5060       1         4         1         1  timeout=2',
+        'TARGET             ACTIVE  ATTEMPTS  ANSWERED  CANCELED  FAILED         STATE',
+        'udp:10.0.0.1:5060       2        10         6         0  503=3 error=1  up',
+        'udp:10.0.0.2:5060       1         4         1         1  timeout=2      down: 3 probe failures (timeout,timeout,503)',
         '',
         'Cluster: 2 instance(s), 1 alive; 3 active call(s); 14 attempts: 7 answered, 1 canceled, 6 failed',
       ].join('\n'),
@@ -185,6 +193,25 @@ describe('status', () => {
     expect(text).toContain(`${ESC}32malive${ESC}0m`);
     expect(text).toContain(`${ESC}31mdead${ESC}0m`);
     expect(text).toContain(`${ESC}33myes${ESC}0m`);
+    expect(text).toContain(`${ESC}31mdown: 3 probe failures`);
+  });
+
+  it('shows a state with an end with its until', () => {
+    const q = buildStatus(
+      [],
+      [
+        {
+          id: 'udp:10.0.0.3:5060',
+          active: 0,
+          attempts: 1,
+          answered: 0,
+          canceled: 0,
+          failed: { '503': 1 },
+          state: { state: 'quarantined', until: T0 + 60_000, cause: '503 Retry-After 60', instance: 'node-a', since: T0 },
+        },
+      ],
+    );
+    expect(renderStatus(q, T0)).toContain('quarantined until 2025-03-01T12:01:00Z: 503 Retry-After 60');
   });
 
   it('says so when there is nothing yet', () => {

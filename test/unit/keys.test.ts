@@ -8,6 +8,7 @@ describe('Redis key builders', () => {
     expect(k.target('udp:10.0.0.1:5060')).toBe('sipd:target:udp:10.0.0.1:5060');
     expect(k.targets()).toBe('sipd:targets');
     expect(k.targetHealth('udp:10.0.0.1:5060')).toBe('sipd:target:udp:10.0.0.1:5060:health');
+    expect(k.targetProbe('udp:10.0.0.1:5060')).toBe('sipd:target:udp:10.0.0.1:5060:probe');
     expect(k.route('inbound')).toBe('sipd:route:inbound');
     expect(k.instance('node-1')).toBe('sipd:instance:node-1');
     expect(k.instances()).toBe('sipd:instances');
