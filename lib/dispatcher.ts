@@ -13,6 +13,9 @@ import { CallStore } from './store/call-store';
 import { ClusterStore } from './store/cluster-store';
 import { HealthStore } from './store/health-store';
 import { TargetHealth } from './cluster/target-health';
+import { Capacity } from './cluster/capacity';
+import { TargetLoad } from './cluster/target-load';
+import { CapacityStore } from './store/capacity-store';
 import { ClusterMember } from './cluster/cluster';
 import { packageVersion } from './version';
 
@@ -49,8 +52,18 @@ export function startDispatcher(config: Config, logger: Logger, redis: Redis): D
   const healthStore = new HealthStore(redis, store.keys, instanceId, config.cluster.streamMaxLen, Math.max(5000, 10 * config.health.refreshMs));
   const health = new TargetHealth(healthStore, config.health, () => routes.allTargets().map((t) => t.id), logger);
   health.start();
+  const capacityStore = new CapacityStore(redis, store.keys, instanceId, config.cluster.streamMaxLen);
+  const capacity = new Capacity(capacityStore, logger);
+  // loads are read only for the targets of least-loaded routes (none: no reads)
+  const leastLoadedIds = (): string[] => [
+    ...new Set(routes.routes.filter((r) => r.route.strategy === 'least-loaded').flatMap((r) => r.targets.map((t) => t.id))),
+  ];
+  const load = new TargetLoad(capacityStore, config.health.refreshMs, leastLoadedIds, logger);
+  load.start();
   const deps: Omit<CallDeps, 'srf' | 'serverId'> = {
     health,
+    capacity,
+    load,
     config,
     store,
     registry,
@@ -147,6 +160,7 @@ export function startDispatcher(config: Config, logger: Logger, redis: Redis): D
         if (!inTime) logger.warn({ left: registry.size }, 'shutdown deadline reached with BYE transactions still open; exiting anyway');
       }
       health.stop();
+      load.stop();
       await Promise.race([cluster.stop(), sleep(deadline - Date.now())]);
       for (const srf of srfs) {
         try {

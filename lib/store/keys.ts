@@ -23,6 +23,10 @@ export interface Keys {
   target(targetId: string): string;
   /** hash with PEXPIREAT: a target out of selection (state quarantined|down, until, cause, instance, since, up) */
   targetHealth(targetId: string): string;
+  /** sorted set: a target's reservations (calls being set up), scored by when each expires (epoch ms) */
+  targetReserved(targetId: string): string;
+  /** sorted set: a target's INVITEs of the last second (for maxCps), scored by when each was sent (epoch ms) */
+  targetStarts(targetId: string): string;
   /** hash: counters of one route (stripped-user-parameters) */
   route(name: string): string;
   /** hash: cluster totals (active, attempts, answered, canceled, failed, ended) */
@@ -46,6 +50,8 @@ export function makeKeys(prefix: string): Keys {
     control: (instanceId) => `${prefix}control:${instanceId}`,
     target: (targetId) => `${prefix}target:${targetId}`,
     targetHealth: (targetId) => `${prefix}target:${targetId}:health`,
+    targetReserved: (targetId) => `${prefix}target:${targetId}:reserved`,
+    targetStarts: (targetId) => `${prefix}target:${targetId}:starts`,
     route: (name) => `${prefix}route:${name}`,
     targets: () => `${prefix}targets`,
     totals: () => `${prefix}totals`,
