@@ -58,12 +58,15 @@ describe('capacity per target across two instances', () => {
   let spill: SippUas;
   let busy: SippUas;
   let idle: SippUas;
+  let rejecting: SippUas;
+  let ringing: SippUas;
+  let fallback: SippUas;
   let apps: AppProcess[] = [];
   const cpsTrace = join(traceDir, 'cps-messages.log');
   const sip = () => ({ host: drachtio.sipAddress, port: drachtio.sipPort });
 
   beforeAll(async () => {
-    [redisServer, drachtio, full1, full2, full3, cps, spill, busy, idle] = await Promise.all([
+    [redisServer, drachtio, full1, full2, full3, cps, spill, busy, idle, rejecting, ringing, fallback] = await Promise.all([
       startRedis(),
       startDrachtio(),
       startUas('answer'),
@@ -72,6 +75,9 @@ describe('capacity per target across two instances', () => {
       startUas('answer', { extraArgs: ['-trace_msg', '-message_file', cpsTrace] }),
       startUas('answer'),
       startUas('answer'),
+      startUas('answer'),
+      startUas('unavailable-503'),
+      startUas('no-answer'),
       startUas('answer'),
     ]);
     redis = redisServer.client();
@@ -100,6 +106,16 @@ describe('capacity per target across two instances', () => {
             { host: spill.host, port: spill.port, priority: 20 },
           ],
         },
+        // a target with room for one call that refuses every call: its room must come back after each
+        {
+          name: 'give-back',
+          match: { domains: ['give-back.test'] },
+          targets: [
+            { host: rejecting.host, port: rejecting.port, priority: 10, maxCalls: 1 },
+            { host: fallback.host, port: fallback.port, priority: 20 },
+          ],
+        },
+        { name: 'cancel', match: { domains: ['cancel.test'] }, targets: [{ host: ringing.host, port: ringing.port, maxCalls: 1 }] },
         // the same target as in least-loaded, alone: a way to load it with long calls
         { name: 'fill', match: { domains: ['fill.test'] }, targets: [{ host: busy.host, port: busy.port, maxCalls: 20 }] },
         {
@@ -124,7 +140,7 @@ describe('capacity per target across two instances', () => {
 
   afterAll(async () => {
     await Promise.all(apps.map((a) => a.stop('SIGKILL')));
-    await Promise.all([full1, full2, full3, cps, spill, busy, idle].map((u) => u?.stop()));
+    await Promise.all([full1, full2, full3, cps, spill, busy, idle, rejecting, ringing, fallback].map((u) => u?.stop()));
     await drachtio?.stop();
     await redisServer?.stop();
   });
@@ -191,6 +207,17 @@ describe('capacity per target across two instances', () => {
     await expectNothingCounted(redis, PREFIX, 5000);
     for (let i = 0; i < 30 && (await events('target-free')).length < 3; i += 1) await sleep(100);
     expect((await events('target-free')).map((e) => e.target).sort()).toEqual(backends.map(targetId).sort());
+  }, 60000);
+
+  it('a failed or cancelled attempt gives its room back: a maxCalls 1 target gets every call in turn', async () => {
+    // each call: 503 from the first target (failover), answered by the next; the first must have room again for the next call
+    const r = await runUac('call', { target: sip(), domain: 'give-back.test', calls: 5, rate: 5, concurrency: 1, holdMs: 50 });
+    expect(r.stats.successfulCalls).toBe(5);
+    expect((await rejecting.waitForStats((s) => s.incomingCalls >= 5)).incomingCalls).toBe(5);
+    // each caller cancels while the target rings
+    const c = await runUac('cancel-after-ringing', { target: sip(), domain: 'cancel.test', calls: 3, rate: 2, concurrency: 1, holdMs: 200 });
+    expect(c.exitCode).toBe(0);
+    expect((await ringing.waitForStats((s) => (s.messages.CANCEL_Recv ?? 0) >= 3)).incomingCalls).toBe(3);
   }, 60000);
 
   it('maxCps 5 across two instances: no more than 5 INVITEs reach the target in any second, the rest go to the next target', async () => {
