@@ -22,7 +22,8 @@ function expectShares(counts: Map<string, number>, expected: Record<string, numb
   for (const [id, p] of Object.entries(expected).filter(([, share]) => share > 0)) {
     const { lo, hi } = binomialBand(DRAWS, p, ALPHA);
     const got = counts.get(id) ?? 0;
-    if (got < lo || got > hi) throw new Error(`${id}: ${String(got)} first picks of ${String(DRAWS)}, expected ${String(lo)}..${String(hi)} (share ${String(p)})`);
+    if (got < lo || got > hi)
+      throw new Error(`${id}: ${String(got)} first picks of ${String(DRAWS)}, expected ${String(lo)}..${String(hi)} (share ${String(p)})`);
   }
 }
 
