@@ -61,12 +61,14 @@ describe('capacity per target across two instances', () => {
   let rejecting: SippUas;
   let ringing: SippUas;
   let fallback: SippUas;
+  let limitedLocal: SippUas;
+  let fallbackLocal: SippUas;
   let apps: AppProcess[] = [];
   const cpsTrace = join(traceDir, 'cps-messages.log');
   const sip = () => ({ host: drachtio.sipAddress, port: drachtio.sipPort });
 
   beforeAll(async () => {
-    [redisServer, drachtio, full1, full2, full3, cps, spill, busy, idle, rejecting, ringing, fallback] = await Promise.all([
+    [redisServer, drachtio, full1, full2, full3, cps, spill, busy, idle, rejecting, ringing, fallback, limitedLocal, fallbackLocal] = await Promise.all([
       startRedis(),
       startDrachtio(),
       startUas('answer'),
@@ -78,6 +80,8 @@ describe('capacity per target across two instances', () => {
       startUas('answer'),
       startUas('unavailable-503'),
       startUas('no-answer'),
+      startUas('answer'),
+      startUas('answer'),
       startUas('answer'),
     ]);
     redis = redisServer.client();
@@ -115,6 +119,14 @@ describe('capacity per target across two instances', () => {
             { host: fallback.host, port: fallback.port, priority: 20 },
           ],
         },
+        {
+          name: 'redis-down',
+          match: { domains: ['redis-down.test'] },
+          targets: [
+            { host: limitedLocal.host, port: limitedLocal.port, priority: 10, maxCalls: 4 },
+            { host: fallbackLocal.host, port: fallbackLocal.port, priority: 20 },
+          ],
+        },
         { name: 'cancel', match: { domains: ['cancel.test'] }, targets: [{ host: ringing.host, port: ringing.port, maxCalls: 1 }] },
         // the same target as in least-loaded, alone: a way to load it with long calls
         { name: 'fill', match: { domains: ['fill.test'] }, targets: [{ host: busy.host, port: busy.port, maxCalls: 20 }] },
@@ -140,7 +152,7 @@ describe('capacity per target across two instances', () => {
 
   afterAll(async () => {
     await Promise.all(apps.map((a) => a.stop('SIGKILL')));
-    await Promise.all([full1, full2, full3, cps, spill, busy, idle, rejecting, ringing, fallback].map((u) => u?.stop()));
+    await Promise.all([full1, full2, full3, cps, spill, busy, idle, rejecting, ringing, fallback, limitedLocal, fallbackLocal].map((u) => u?.stop()));
     await drachtio?.stop();
     await redisServer?.stop();
   });
@@ -269,5 +281,28 @@ describe('capacity per target across two instances', () => {
     expect(binomialBetween(n, lo, hi, 0.5)).toBeLessThan(1e-6);
     const f = await fill;
     expect(f.stats.successfulCalls).toBe(18);
+  }, 60000);
+
+  // last: it stops Redis (and starts an empty one on the same port for the counters check)
+  it('Redis down: calls go on, each instance keeps maxCalls by its own count (fail open), one warning per instance', async () => {
+    const port = redisServer.port;
+    await redisServer.stop();
+    await sleep(300);
+    const t0 = Date.now();
+    const r = await runUac('call', { target: sip(), domain: 'redis-down.test', calls: 12, rate: 100, concurrency: 12, holdMs: 3000, timeoutMs: 10000 });
+    expect(r.stats.successfulCalls).toBe(12);
+    expect(Date.now() - t0).toBeLessThan(3000 + 3000);
+    await sleep(1200);
+    const limited = (await limitedLocal.stats()).incomingCalls;
+    const spilled = (await fallbackLocal.stats()).incomingCalls;
+    expect(limited + spilled).toBe(12);
+    // each instance alone keeps within maxCalls 4: at most 2 × 4 at the target, and it was used
+    expect(limited).toBeGreaterThanOrEqual(4);
+    expect(limited).toBeLessThanOrEqual(8);
+    for (const a of apps) expect(a.logs().filter((l) => l.code === 'B2B_WARN_CAPACITY_LOCAL')).toHaveLength(1);
+    redisServer = await startRedis({ port });
+    redis = redisServer.client();
+    // both instances count in Redis again
+    for (const a of apps) await a.waitFor((l) => l.includes('counted for the whole cluster again') || l.includes('redis is back'), 10000);
   }, 60000);
 });
