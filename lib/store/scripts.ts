@@ -106,7 +106,8 @@ if refused then
   return {refused, 'full', load}
 end
 redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), ARGV[1])
-redis.call('PEXPIRE', KEYS[2], ARGV[2])
+-- the key lives as long as its longest reservation (routes may have different ring timeouts)
+if redis.call('PTTL', KEYS[2]) < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[2], ARGV[2]) end
 if maxCps > 0 then
   redis.call('ZADD', KEYS[3], now, ARGV[1])
   redis.call('PEXPIRE', KEYS[3], 2000)

@@ -264,9 +264,12 @@ describe('capacity per target across two instances', () => {
     const r = await runUac('call', { target: sip(), domain: 'least-loaded.test', calls: n, rate: 12, concurrency: 1, holdMs: 30, timeoutMs: 10000 });
     expect(r.stats.successfulCalls).toBe(n);
     await sleep(1200);
-    const toBusy = (await busy.stats()).incomingCalls - before[0];
-    const toIdle = (await idle.stats()).incomingCalls - before[1];
-    expect(toBusy + toIdle).toBe(n);
+    // every call reached a back-end (a failover on a slow machine may add an INVITE)
+    expect((await busy.stats()).incomingCalls - before[0] + (await idle.stats()).incomingCalls - before[1]).toBeGreaterThanOrEqual(n);
+    // the choice of each call: the first target it tried
+    const firsts = logged((l) => l.msg === 'call answered' && l.route === 'least-loaded').map((l) => (l.tried as Array<{ target: string }>)[0].target);
+    expect(firsts).toHaveLength(n);
+    const toBusy = firsts.filter((t) => t === targetId(busy)).length;
     // busy: 20 − 18 = 2 free of 20 → 0.1; idle: 1 (0.95 while a call of ours is in its view). With one of
     // our own calls at busy in the view too, busy's share is 0.05/1.05 at least and 0.1/1.05 at most.
     const lowP = 0.05 / 1.05;
