@@ -63,12 +63,31 @@ describe('capacity per target across two instances', () => {
   let fallback: SippUas;
   let limitedLocal: SippUas;
   let fallbackLocal: SippUas;
+  let parallelFast: SippUas;
+  let parallelSlow: SippUas;
   let apps: AppProcess[] = [];
   const cpsTrace = join(traceDir, 'cps-messages.log');
   const sip = () => ({ host: drachtio.sipAddress, port: drachtio.sipPort });
 
   beforeAll(async () => {
-    [redisServer, drachtio, full1, full2, full3, cps, spill, busy, idle, rejecting, ringing, fallback, limitedLocal, fallbackLocal] = await Promise.all([
+    [
+      redisServer,
+      drachtio,
+      full1,
+      full2,
+      full3,
+      cps,
+      spill,
+      busy,
+      idle,
+      rejecting,
+      ringing,
+      fallback,
+      limitedLocal,
+      fallbackLocal,
+      parallelFast,
+      parallelSlow,
+    ] = await Promise.all([
       startRedis(),
       startDrachtio(),
       startUas('answer'),
@@ -83,6 +102,8 @@ describe('capacity per target across two instances', () => {
       startUas('answer'),
       startUas('answer'),
       startUas('answer'),
+      startUas('answer'),
+      startUas('ringing-then-answer', { delayMs: 1000 }),
     ]);
     redis = redisServer.client();
     const config = (id: string) => ({
@@ -127,6 +148,16 @@ describe('capacity per target across two instances', () => {
             { host: fallbackLocal.host, port: fallbackLocal.port, priority: 20 },
           ],
         },
+        {
+          name: 'parallel',
+          match: { domains: ['parallel.test'] },
+          strategy: 'parallel',
+          parallelCount: 2,
+          targets: [
+            { host: parallelFast.host, port: parallelFast.port, maxCalls: 1 },
+            { host: parallelSlow.host, port: parallelSlow.port, maxCalls: 1 },
+          ],
+        },
         { name: 'cancel', match: { domains: ['cancel.test'] }, targets: [{ host: ringing.host, port: ringing.port, maxCalls: 1 }] },
         // the same target as in least-loaded, alone: a way to load it with long calls
         { name: 'fill', match: { domains: ['fill.test'] }, targets: [{ host: busy.host, port: busy.port, maxCalls: 20 }] },
@@ -152,7 +183,11 @@ describe('capacity per target across two instances', () => {
 
   afterAll(async () => {
     await Promise.all(apps.map((a) => a.stop('SIGKILL')));
-    await Promise.all([full1, full2, full3, cps, spill, busy, idle, rejecting, ringing, fallback, limitedLocal, fallbackLocal].map((u) => u?.stop()));
+    await Promise.all(
+      [full1, full2, full3, cps, spill, busy, idle, rejecting, ringing, fallback, limitedLocal, fallbackLocal, parallelFast, parallelSlow].map((u) =>
+        u?.stop(),
+      ),
+    );
     await drachtio?.stop();
     await redisServer?.stop();
   });
@@ -241,6 +276,14 @@ describe('capacity per target across two instances', () => {
     // a room not given back would make the second caller's INVITE get 503 (the only target full), not 487
     expect(c.exitCode).toBe(0);
     expect((await ringing.waitForStats((s) => s.incomingCalls >= 3 && (s.messages.CANCEL_Recv ?? 0) >= 3)).incomingCalls).toBe(3);
+  }, 60000);
+
+  it('parallel: the leg cancelled because the other answered gives its room back', async () => {
+    // both targets rung for each call; the fast one answers, the slow one is cancelled while ringing
+    const r = await runUac('call', { target: sip(), domain: 'parallel.test', calls: 5, rate: 2, concurrency: 1, holdMs: 50 });
+    expect(r.stats.successfulCalls).toBe(5);
+    expect((await parallelFast.waitForStats((s) => s.incomingCalls >= 5)).incomingCalls).toBe(5);
+    expect((await parallelSlow.waitForStats((s) => s.incomingCalls >= 5)).incomingCalls).toBe(5);
   }, 60000);
 
   it('maxCps 5 across two instances: no more than 5 INVITEs reach the target in any second, the rest go to the next target', async () => {
