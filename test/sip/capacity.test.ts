@@ -296,11 +296,12 @@ describe('capacity per target across two instances', () => {
     const times = inviteTimes(cpsTrace);
     const spilled = (await spill.stats()).incomingCalls;
     expect(times.length + spilled).toBe(60);
-    // the script's window is Redis's second; the back-end sees it a few ms later, with jitter: allow 50 ms of it
+    // the script's window is Redis's second; the back-end sees each INVITE a few ms later, with jitter (more on a
+    // loaded machine): allow 100 ms of it. Without the cluster-wide count it is 10 (5 per instance), without a limit 20
     process.stdout.write(
-      `max-cps: ${String(times.length)} INVITEs to the limited target in ${seconds.toFixed(1)} s, at most ${String(maxInWindow(times, 950))} in any 950 ms, ${String(maxInWindow(times, 1000))} in any 1000 ms\n`,
+      `max-cps: ${String(times.length)} INVITEs to the limited target in ${seconds.toFixed(1)} s, at most ${String(maxInWindow(times, 900))} in any 900 ms, ${String(maxInWindow(times, 1000))} in any 1000 ms\n`,
     );
-    expect(maxInWindow(times, 950)).toBeLessThanOrEqual(5);
+    expect(maxInWindow(times, 900)).toBeLessThanOrEqual(5);
     // and the limited target was used up to its rate, not avoided (3 s of calls: at least 2 full seconds of 5)
     expect(times.length).toBeGreaterThanOrEqual(10);
     expect(times.length).toBeLessThanOrEqual(5 * Math.ceil(seconds + 1));
