@@ -44,7 +44,8 @@ return 1
  * instance that dies mid-setup leaks nothing for longer than that). INVITEs of the last second are in
  * `<prefix>target:<id>:starts`. `full` in the counter hash (`calls` | `cps`) is the cluster's one flag:
  * only the script that flips it writes the `target-full` / `target-free` event. Time is Redis's own
- * (TIME), so the instances' clocks do not matter.
+ * (TIME, allowed before writes since Redis 5's script effects replication, the default from 7), so the
+ * instances' clocks do not matter.
  */
 
 /** Shared: the current time in ms from Redis's clock. */
@@ -87,7 +88,7 @@ local now = redisNow()
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
 local maxCalls = tonumber(ARGV[3])
 local maxCps = tonumber(ARGV[4])
-local load = tonumber(redis.call('HGET', KEYS[1], 'active') or '0') + redis.call('ZCARD', KEYS[2])
+local load = math.max(0, tonumber(redis.call('HGET', KEYS[1], 'active') or '0')) + redis.call('ZCARD', KEYS[2])
 local refused = false
 if maxCalls > 0 and load >= maxCalls then refused = 'calls' end
 if maxCps > 0 then
