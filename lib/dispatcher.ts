@@ -30,6 +30,9 @@ import { CallStore } from './store/call-store';
 import { ClusterStore } from './store/cluster-store';
 import { HealthStore } from './store/health-store';
 import { TargetHealth } from './cluster/target-health';
+import { Capacity } from './cluster/capacity';
+import { TargetLoad } from './cluster/target-load';
+import { CapacityStore } from './store/capacity-store';
 import { ClusterMember } from './cluster/cluster';
 import { Prober } from './cluster/prober';
 import { ProbeStore } from './store/probe-store';
@@ -96,8 +99,18 @@ export function startDispatcher(config: Config, logger: Logger, redis: Redis): D
     (id) => prober.holds(id),
   );
   health.start();
+  const capacityStore = new CapacityStore(redis, store.keys, instanceId, config.cluster.streamMaxLen);
+  const capacity = new Capacity(capacityStore, logger);
+  // loads are read only for the targets of least-loaded routes (none: no reads)
+  const leastLoadedIds = (): string[] => [
+    ...new Set(routes.routes.filter((r) => r.route.strategy === 'least-loaded').flatMap((r) => r.targets.map((t) => t.id))),
+  ];
+  const load = new TargetLoad(capacityStore, config.health.refreshMs, leastLoadedIds, logger);
+  load.start();
   const deps: Omit<CallDeps, 'srf' | 'serverId'> & { metrics?: Metrics } = {
     health,
+    capacity,
+    load,
     config,
     store,
     registry,
@@ -222,6 +235,7 @@ export function startDispatcher(config: Config, logger: Logger, redis: Redis): D
       overload.stop();
       sources.stop();
       await Promise.race([prober.stop(), sleep(deadline - Date.now())]);
+      load.stop();
       await Promise.race([cluster.stop(), sleep(deadline - Date.now())]);
       for (const srf of srfs) {
         try {

@@ -38,6 +38,11 @@ export const ERROR_CODES = {
   B2B_WARN_TARGET_PROBE_DOWN:
     'A target failed health.probe.downAfter OPTIONS probes in a row and is out of selection, cluster-wide, until probes bring it back',
   B2B_WARN_TARGET_DRAINED: 'An operator drained a target: it gets no new calls, cluster-wide, until undrained; calls in progress go on',
+  // capacity (lib/cluster/capacity.ts)
+  B2B_ERR_ALL_TARGETS_FULL:
+    'Every usable target of the route is full (maxCalls or maxCps, cluster-wide); the caller got allFailedStatus with Retry-After at once, nothing was tried',
+  B2B_WARN_TARGET_FULL: 'A target reached its maxCalls or maxCps, cluster-wide; new calls skip it until it has room',
+  B2B_WARN_CAPACITY_LOCAL: 'Redis is unreachable: target capacity is counted by each instance alone until it is back (fail open)',
   // drachtio-server restarts (lib/cluster/reconnect.ts)
   B2B_WARN_DIALOG_LOST:
     "After a reconnect, drachtio-server no longer had an answered call's dialogs (it restarted): the call was ended, each party sent a BYE outside the dialog",

@@ -4,6 +4,8 @@ import type { Logger } from '../logger';
 import type { Dialog, Srf, SrfRequest, SrfResponse } from '../drachtio/srf';
 import type { RoutedTarget } from '../routing/match';
 import { orderTargets, type RandomSource } from '../routing/select';
+import { orderLeastLoaded } from '../routing/least-loaded';
+import { reservationHoldMs, type Capacity, type Reservation } from '../cluster/capacity';
 import { firstReturn, usableTargets, type TargetState } from '../routing/health';
 import { copyHeaders, type HeaderMatcher } from '../sip/headers';
 import { targetUri } from '../sip/uri';
@@ -44,6 +46,10 @@ export interface CallDeps {
   random?: RandomSource;
   /** the Prometheus metrics, fed the outcome of each call (lib/metrics/metrics.ts); absent when the HTTP endpoints are off */
   metrics?: { callOutcome(o: CallOutcome): void };
+  /** capacity per target (maxCalls, maxCps), reserved cluster-wide before each INVITE to a limited target (lib/cluster/capacity.ts) */
+  capacity?: Capacity;
+  /** this instance's view of the targets' loads, for the least-loaded strategy (lib/cluster/target-load.ts) */
+  load?: { readonly loads: ReadonlyMap<string, number> };
 }
 
 /** Who or what ended an answered call. */
@@ -82,6 +88,9 @@ export class CallSession implements DialogChecked {
   private abandoned: AbandonReason | false = false;
   private ringing?: RingGroup;
   private readonly tried: Tried[] = [];
+  /** targets skipped because they were full */
+  private readonly skipped: Array<{ target: string; full: string }> = [];
+  private attemptNo = 0;
   private call?: Bridged & { target: RoutedTarget };
   private recorded: Promise<unknown> = Promise.resolve();
   private maxDurationTimer?: NodeJS.Timeout;
@@ -169,23 +178,40 @@ export class CallSession implements DialogChecked {
       this.finish();
       return;
     }
-    const order = orderTargets(usable, this.deps.random).slice(0, route.maxAttempts ?? config.call.maxAttempts);
+    const order =
+      route.strategy === 'least-loaded'
+        ? orderLeastLoaded(usable, this.deps.load?.loads ?? new Map<string, number>(), this.deps.random)
+        : orderTargets(usable, this.deps.random);
+    const maxAttempts = route.maxAttempts ?? config.call.maxAttempts;
     // parallel ringing needs the caller's offer to send to every target; an offer-less INVITE is hunted serially
     const groupSize = route.strategy === 'parallel' && this.req.body ? route.parallelCount : 1;
     const headers = copyHeaders(this.req.headers, this.deps.headers.request);
     headers['Max-Forwards'] = String(this.admitted.maxForwards);
 
     let last: { outcome: AttemptOutcome; response?: SrfResponse } | undefined;
-    for (let i = 0; i < order.length && !this.abandoned; i += groupSize) {
-      const group = order.slice(i, i + groupSize);
+    let next = 0;
+    let attempts = 0;
+    while (attempts < maxAttempts && !this.abandoned) {
+      // full targets are skipped (not counted as attempts); targets without limits cost no round trip
+      const taken = await this.takeRoom(order, next, Math.min(groupSize, maxAttempts - attempts));
+      next = taken.next;
+      if (this.abandoned) {
+        for (const r of taken.reservations) this.deps.capacity?.release(r, this.log);
+        break;
+      }
+      const group = taken.group;
+      if (group.length === 0) break;
+      attempts += group.length;
       const t0 = Date.now();
       const result = await this.ring(group, headers);
       group.forEach((target, k) => {
         this.count(target, result.perTarget[k], Date.now() - t0);
         this.reportHealth(target, result.perTarget[k], result.responses[k]);
+        if (result.answered?.index !== k) this.deps.capacity?.release(taken.reservations[k], this.log);
       });
       if (result.answered) {
         const target = group[result.answered.index];
+        const reservation = taken.reservations[result.answered.index];
         const answerRes = result.answered.answer.res;
         let bridged: Bridged;
         try {
@@ -201,10 +227,11 @@ export class CallSession implements DialogChecked {
           // the caller went away (CANCEL crossing the answer, no ACK): the target's leg was released
           this.log.info({ err, target: target.id }, 'caller leg could not be answered; target leg released');
           this.countAbandonedAnswer(target);
+          this.deps.capacity?.release(reservation, this.log);
           this.finishUnanswered({ outcome: { kind: 'canceled' } });
           return;
         }
-        this.onAnswered(bridged, target);
+        this.onAnswered(bridged, target, reservation);
         return;
       }
       const outcome = groupOutcome(result.perTarget, failoverOn);
@@ -213,7 +240,57 @@ export class CallSession implements DialogChecked {
       if (decide(outcome, failoverOn) === 'stop') break;
     }
     this.ringing = undefined;
+    if (attempts === 0 && this.skipped.length > 0 && !this.abandoned) {
+      this.refuseAllFull();
+      return;
+    }
     this.finishUnanswered(last);
+  }
+
+  /**
+   * The next `want` targets of `order` from `from` that have room: a target with maxCalls/maxCps gets a
+   * reservation (one script, cluster-wide) or is skipped as full; the others are taken as they are.
+   */
+  private async takeRoom(
+    order: readonly RoutedTarget[],
+    from: number,
+    want: number,
+  ): Promise<{ group: RoutedTarget[]; reservations: Reservation[]; next: number }> {
+    const group: RoutedTarget[] = [];
+    const reservations: Reservation[] = [];
+    let next = from;
+    const capacity = this.deps.capacity;
+    const ringTimeoutS = this.admitted.route.ringTimeoutS ?? this.deps.config.call.ringTimeoutS;
+    while (group.length < want && next < order.length && !this.abandoned) {
+      const target = order[next];
+      next += 1;
+      if (!capacity) {
+        group.push(target);
+        reservations.push({ targetId: target.id, id: '', local: false });
+        continue;
+      }
+      this.attemptNo += 1;
+      const r = await capacity.reserve(target, `${this.deps.instanceId}|${this.key}|${String(this.attemptNo)}`, reservationHoldMs(ringTimeoutS), this.log);
+      if ('full' in r) {
+        this.skipped.push({ target: target.id, full: r.full });
+        continue;
+      }
+      group.push(target);
+      reservations.push(r);
+    }
+    return { group, reservations, next };
+  }
+
+  /** Every usable target was full: 503 at once with a short Retry-After (room frees as calls end), nothing tried. */
+  private refuseAllFull(): void {
+    const { config } = this.deps;
+    const retryAfterS = 1;
+    this.respond(config.call.allFailedStatus, 'No Target Available', { 'Retry-After': String(retryAfterS) });
+    this.logOutcome('call failed: every target is full, quarantined or down', config.call.allFailedStatus, {
+      code: 'B2B_ERR_ALL_TARGETS_FULL',
+      retryAfterS,
+    });
+    this.finish();
   }
 
   private ring(group: readonly RoutedTarget[], headers: Record<string, string>): Promise<RingResult> {
@@ -306,7 +383,7 @@ export class CallSession implements DialogChecked {
     this.finish();
   }
 
-  private onAnswered(bridged: Bridged, target: RoutedTarget): void {
+  private onAnswered(bridged: Bridged, target: RoutedTarget, reservation?: Reservation): void {
     const { uas, uac } = bridged;
     this.call = { ...bridged, target };
     this.deps.registry.answered(this);
@@ -329,7 +406,7 @@ export class CallSession implements DialogChecked {
       a: legFacts(uas),
       b: legFacts(uac),
     }));
-    this.recorded = this.deps.store.recordAnswered(record).catch((err: unknown) => {
+    this.recorded = this.deps.store.recordAnswered(record, reservation?.id ?? '').catch((err: unknown) => {
       this.redisFailed(err, {}, 'could not store call record in redis; the call goes on uncounted');
     });
     this.logOutcome('call answered', 200, { target: target.id });
@@ -479,6 +556,7 @@ export class CallSession implements DialogChecked {
    */
   private async closeOut(by: HangupReason, byes: Promise<unknown> = Promise.resolve()): Promise<void> {
     await this.removeRecord(by);
+    if (this.call) this.deps.capacity?.ended(this.call.target, this.log);
     this.log.info({ route: this.routeName, target: this.call?.target.id, by, durationMs: Date.now() - this.startedAt }, 'call ended');
     this.deps.registry.remove(this);
     await byes;
@@ -526,7 +604,8 @@ export class CallSession implements DialogChecked {
 
   private logOutcome(msg: string, status: number, extra: { code?: ErrorCode; [k: string]: unknown } = {}): void {
     const setupMs = Date.now() - this.startedAt;
-    this.log.info({ route: this.routeName, tried: this.tried, status, setupMs, ...extra }, msg);
+    const skipped = this.skipped.length > 0 ? { skipped: this.skipped } : {};
+    this.log.info({ route: this.routeName, tried: this.tried, ...skipped, status, setupMs, ...extra }, msg);
     this.deps.metrics?.callOutcome({ route: this.routeName, status, setupMs, tried: this.tried });
   }
 }

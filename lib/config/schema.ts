@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { isValidCidr } from '../routing/cidr';
-import { USER_PARAMETERS_POLICIES } from '../sip/uri';
+import { targetId, USER_PARAMETERS_POLICIES } from '../sip/uri';
 import { DEFAULT_SCANNER_USER_AGENTS } from '../security/scanners';
 
 /**
@@ -136,6 +136,10 @@ export const targetSchema = z.strictObject({
   weight: z.number().int().min(0).max(65535).default(DEFAULTS.targetWeight),
   /** false: never probed (health.probe); a passive down then lasts health.downS. Unset = probed */
   probe: z.boolean().optional(),
+  /** capacity: most concurrent calls (being set up or answered) at this target, cluster-wide; absent = no limit (lib/cluster/capacity.ts) */
+  maxCalls: z.number().int().min(1).max(1000000).optional(),
+  /** capacity: most new INVITEs per second (any sliding second) to this target, cluster-wide; absent = no limit */
+  maxCps: z.number().int().min(1).max(100000).optional(),
 });
 
 export const matchSchema = z
@@ -165,7 +169,7 @@ export const routeSchema = z.strictObject({
     .min(1)
     .regex(/^[A-Za-z0-9_.-]+$/, 'a name of letters, digits, "_", "." or "-"'),
   match: matchSchema.optional(),
-  strategy: z.enum(['weighted', 'parallel']).default('weighted'),
+  strategy: z.enum(['weighted', 'parallel', 'least-loaded']).default('weighted'),
   /** with strategy "parallel": how many targets ring at once */
   parallelCount: z.number().int().min(1).max(32).default(DEFAULTS.parallelCount),
   targets: z.array(targetSchema).min(1),
@@ -315,6 +319,22 @@ export const configSchema = z
         });
       }
     });
+    // one target's capacity is counted once for the cluster, so every route naming it must give it the same limits
+    const limits = new Map<string, { maxCalls?: number; maxCps?: number; where: string }>();
+    cfg.routes.forEach((route, i) =>
+      route.targets.forEach((t, j) => {
+        const id = targetId(t);
+        const seen = limits.get(id);
+        if (!seen) limits.set(id, { maxCalls: t.maxCalls, maxCps: t.maxCps, where: `routes[${String(i)}].targets[${String(j)}]` });
+        else if (seen.maxCalls !== t.maxCalls || seen.maxCps !== t.maxCps)
+          ctx.addIssue({
+            code: 'custom',
+            path: ['routes', i, 'targets', j],
+            input: { maxCalls: t.maxCalls, maxCps: t.maxCps },
+            message: `the same maxCalls and maxCps as ${seen.where} (the same target; its capacity is counted once for the cluster)`,
+          });
+      }),
+    );
     if (cfg.cluster.heartbeatMs * 2 > cfg.cluster.instanceTtlMs) {
       ctx.addIssue({
         code: 'custom',

@@ -68,7 +68,7 @@ export interface TargetCounters {
 }
 
 type StoreRedis = Redis & {
-  sipdRecordAnswered(k1: string, k2: string, k3: string, k4: string, k5: string, k6: string, k7: string, ...argv: string[]): Promise<number>;
+  sipdRecordAnswered(k1: string, k2: string, k3: string, k4: string, k5: string, k6: string, k7: string, k8: string, ...argv: string[]): Promise<number>;
   sipdEndCall(k1: string, k2: string, key: string, prefix: string, by: string, now: string, maxlen: string, instance: string): Promise<string | null>;
 };
 
@@ -87,7 +87,7 @@ export class CallStore {
     private readonly streamMaxLen = DEFAULT_STREAM_MAXLEN,
   ) {
     this.keys = makeKeys(prefix);
-    redis.defineCommand('sipdRecordAnswered', { numberOfKeys: 7, lua: RECORD_ANSWERED });
+    redis.defineCommand('sipdRecordAnswered', { numberOfKeys: 8, lua: RECORD_ANSWERED });
     redis.defineCommand('sipdEndCall', { numberOfKeys: 2, lua: END_CALL });
     this.redis = redis as StoreRedis;
   }
@@ -129,8 +129,11 @@ export class CallStore {
     await this.redis.hincrby(this.keys.totals(), field, n);
   }
 
-  /** Stores the call record and counts the answered attempt; false when this call key was already recorded. */
-  async recordAnswered(rec: CallRecord): Promise<boolean> {
+  /**
+   * Stores the call record and counts the answered attempt; false when this call key was already recorded.
+   * `reservation`: the capacity reservation the call held (lib/cluster/capacity.ts), turned into its `active` slot in the same script.
+   */
+  async recordAnswered(rec: CallRecord, reservation = ''): Promise<boolean> {
     const argv: string[] = [];
     for (const [k, v] of Object.entries(rec)) argv.push(k, String(v));
     const created = await this.redis.sipdRecordAnswered(
@@ -141,9 +144,11 @@ export class CallStore {
       this.keys.events(),
       this.keys.instances(),
       this.keys.totals(),
+      this.keys.targetReserved(rec.target),
       rec.key,
       rec.target,
       String(this.streamMaxLen),
+      reservation,
       ...argv,
     );
     return created === 1;

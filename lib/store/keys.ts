@@ -25,6 +25,10 @@ export interface Keys {
   targetHealth(targetId: string): string;
   /** string with a TTL: the probe lease of one target, the id of the one instance that probes it */
   targetProbe(targetId: string): string;
+  /** sorted set: a target's reservations (calls being set up), scored by when each expires (epoch ms) */
+  targetReserved(targetId: string): string;
+  /** sorted set: a target's INVITEs of the last second (for maxCps), scored by when each was sent (epoch ms) */
+  targetStarts(targetId: string): string;
   /** hash: counters of one route (stripped-user-parameters) */
   route(name: string): string;
   /** hash: cluster totals (active, attempts, answered, canceled, failed, ended) */
@@ -53,6 +57,8 @@ export function makeKeys(prefix: string): Keys {
     target: (targetId) => `${prefix}target:${targetId}`,
     targetHealth: (targetId) => `${prefix}target:${targetId}:health`,
     targetProbe: (targetId) => `${prefix}target:${targetId}:probe`,
+    targetReserved: (targetId) => `${prefix}target:${targetId}:reserved`,
+    targetStarts: (targetId) => `${prefix}target:${targetId}:starts`,
     route: (name) => `${prefix}route:${name}`,
     targets: () => `${prefix}targets`,
     totals: () => `${prefix}totals`,

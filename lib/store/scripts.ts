@@ -10,14 +10,18 @@
 
 /**
  * KEYS[1] call hash, KEYS[2] target hash, KEYS[3] instance call set, KEYS[4] targets set, KEYS[5] events stream,
- * KEYS[6] instances set, KEYS[7] cluster totals hash
- * ARGV[1] call key, ARGV[2] targetId, ARGV[3] stream max length, ARGV[4..] field/value pairs of the record
+ * KEYS[6] instances set, KEYS[7] cluster totals hash, KEYS[8] the target's reservations (sorted set)
+ * ARGV[1] call key, ARGV[2] targetId, ARGV[3] stream max length, ARGV[4] the capacity reservation this call
+ * held ('' = none), ARGV[5..] field/value pairs of the record
+ * The reservation becomes the call's `active` slot in the same step, so the target's load (active +
+ * reserved) never dips or doubles in between.
  * Returns 1 when recorded, 0 when a record for this call key already existed (nothing counted).
  */
 export const RECORD_ANSWERED = `
+if ARGV[4] ~= '' then redis.call('ZREM', KEYS[8], ARGV[4]) end
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 local fields = {}
-for i = 4, #ARGV do fields[#fields + 1] = ARGV[i] end
+for i = 5, #ARGV do fields[#fields + 1] = ARGV[i] end
 redis.call('HSET', KEYS[1], unpack(fields))
 redis.call('HINCRBY', KEYS[2], 'active', 1)
 redis.call('HINCRBY', KEYS[2], 'attempts', 1)
@@ -31,6 +35,102 @@ redis.call('HINCRBY', KEYS[7], 'attempts', 1)
 redis.call('HINCRBY', KEYS[7], 'answered', 1)
 redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[3], '*', 'type', 'answered', 'call', ARGV[1], 'target', ARGV[2], 'instance', rec[1], 'route', rec[2])
 return 1
+`;
+
+/*
+ * Capacity (lib/cluster/capacity.ts). A target with `maxCalls` or `maxCps` is reserved before each
+ * INVITE to it: its load is `active` (answered calls, counter hash) + its reservations
+ * (`<prefix>target:<id>:reserved`, one member per attempt being set up, scored by when it expires, so an
+ * instance that dies mid-setup leaks nothing for longer than that). INVITEs of the last second are in
+ * `<prefix>target:<id>:starts`. `full` in the counter hash (`calls` | `cps`) is the cluster's one flag:
+ * only the script that flips it writes the `target-full` / `target-free` event. Time is Redis's own
+ * (TIME, allowed before writes since Redis 5's script effects replication, the default from 7), so the
+ * instances' clocks do not matter.
+ */
+
+/** Shared: the current time in ms from Redis's clock. */
+const REDIS_NOW = `
+local function redisNow()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+`;
+
+/**
+ * Used by RELEASE_CAPACITY (also run, with no reservation, after a call on a target with maxCalls ended): a target full of calls whose load fell below its `fullAt`
+ * (the maxCalls it was full at) is free again: flag cleared, one `target-free` event. Returns 1 then.
+ */
+const FREE_IF_ROOM = `${REDIS_NOW}
+local function freeIfRoom(hash, reserved, events, maxlen, instance, target)
+  local f = redis.call('HMGET', hash, 'full', 'fullAt', 'active')
+  if f[1] ~= 'calls' then return 0 end
+  local now = redisNow()
+  local load = tonumber(f[3] or '0') + redis.call('ZCOUNT', reserved, '(' .. now, '+inf')
+  if load >= tonumber(f[2] or '0') then return 0 end
+  redis.call('HDEL', hash, 'full', 'fullAt')
+  redis.call('XADD', events, 'MAXLEN', '~', maxlen, '*', 'type', 'target-free', 'target', target, 'was', 'calls', 'load', tostring(load), 'instance', instance)
+  return 1
+end
+`;
+
+/**
+ * Reserves room for one INVITE at a target, or refuses it (full), in one step for the whole cluster.
+ * KEYS[1] target counter hash, KEYS[2] reservations (sorted set), KEYS[3] INVITEs of the last second (sorted set),
+ * KEYS[4] events stream, KEYS[5] targets set
+ * ARGV[1] reservation id (unique per attempt), ARGV[2] how long it lives (ms), ARGV[3] maxCalls (0 = none),
+ * ARGV[4] maxCps (0 = none), ARGV[5] instance, ARGV[6] stream max length, ARGV[7] targetId
+ * Returns {result, transition, load}: result `ok` (reserved) or the limit that refused it (`calls` | `cps`);
+ * transition `full` (this call made the target full), `free` (it was full and is not now) or ''; load =
+ * active + reserved after the step.
+ */
+export const RESERVE_CAPACITY = `${REDIS_NOW}
+local now = redisNow()
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+local maxCalls = tonumber(ARGV[3])
+local maxCps = tonumber(ARGV[4])
+local load = math.max(0, tonumber(redis.call('HGET', KEYS[1], 'active') or '0')) + redis.call('ZCARD', KEYS[2])
+local refused = false
+if maxCalls > 0 and load >= maxCalls then refused = 'calls' end
+if maxCps > 0 then
+  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - 1000)
+  if not refused and redis.call('ZCARD', KEYS[3]) >= maxCps then refused = 'cps' end
+end
+local was = redis.call('HGET', KEYS[1], 'full')
+if refused then
+  if was == refused then return {refused, '', load} end
+  redis.call('HSET', KEYS[1], 'full', refused, 'fullAt', ARGV[3])
+  redis.call('SADD', KEYS[5], ARGV[7])
+  if was then return {refused, '', load} end
+  local limit = maxCps
+  if refused == 'calls' then limit = maxCalls end
+  redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[6], '*', 'type', 'target-full', 'target', ARGV[7], 'limit', refused, 'max', tostring(limit), 'load', tostring(load), 'instance', ARGV[5])
+  return {refused, 'full', load}
+end
+redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), ARGV[1])
+-- the key lives as long as its longest reservation (routes may have different ring timeouts)
+if redis.call('PTTL', KEYS[2]) < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[2], ARGV[2]) end
+if maxCps > 0 then
+  redis.call('ZADD', KEYS[3], now, ARGV[1])
+  redis.call('PEXPIRE', KEYS[3], 2000)
+end
+load = load + 1
+if was then
+  redis.call('HDEL', KEYS[1], 'full', 'fullAt')
+  redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[6], '*', 'type', 'target-free', 'target', ARGV[7], 'was', was, 'load', tostring(load), 'instance', ARGV[5])
+  return {'ok', 'free', load}
+end
+return {'ok', '', load}
+`;
+
+/**
+ * Gives back a reservation whose attempt did not become a call (failed, cancelled, timed out).
+ * KEYS[1] target counter hash, KEYS[2] reservations, KEYS[3] events stream
+ * ARGV[1] reservation id, ARGV[2] instance, ARGV[3] stream max length, ARGV[4] targetId
+ * Returns {removed (0|1), freed (0|1)}.
+ */
+export const RELEASE_CAPACITY = `${FREE_IF_ROOM}
+local removed = redis.call('ZREM', KEYS[2], ARGV[1])
+return {removed, freeIfRoom(KEYS[1], KEYS[2], KEYS[3], ARGV[3], ARGV[2], ARGV[4])}
 `;
 
 /**

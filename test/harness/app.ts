@@ -98,7 +98,6 @@ export async function killChild(child: ChildProcess, sig: NodeJS.Signals = 'SIGT
 }
 
 export const REPO_ROOT = path.resolve(__dirname, '..', '..');
-const TSX_BIN = path.join(REPO_ROOT, 'node_modules', '.bin', 'tsx');
 
 export interface StartAppOptions {
   /** The .ts entry point, absolute or relative to the repository root. */
@@ -142,7 +141,9 @@ export const connectedToDrachtio = (line: string): boolean => parseJsonLine(line
 
 export async function startApp(opts: StartAppOptions): Promise<AppProcess> {
   const entry = path.isAbsolute(opts.entry) ? opts.entry : path.join(REPO_ROOT, opts.entry);
-  const child = spawn(TSX_BIN, [entry, ...(opts.args ?? [])], {
+  // node with tsx's loader, not the tsx CLI: the CLI relays signals to its node child and SIGKILLs it (exit 143) when the
+  // child does not acknowledge a SIGTERM within 60 ms, which happens on a loaded machine and made graceful-stop tests flaky
+  const child = spawn(process.execPath, ['--import', 'tsx', entry, ...(opts.args ?? [])], {
     cwd: REPO_ROOT,
     env: { ...process.env, ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -184,6 +184,8 @@ async function freeMediaPort(): Promise<number> {
 
 /** sipp's exit when another process took its RTP ports between our check and its bind: worth one more try. */
 const lostMediaPort = (output: string): boolean => /Unable to bind (audio|video) RTP socket/.test(output);
+/** sipp could not bind its SIP port: another process took it between freeUdpPort() and sipp's bind (a shared machine) */
+const lostMainPort = (output: string): boolean => /Unable to bind main socket/.test(output);
 
 function launchSipp(scenarioFile: string, args: string[], mediaPort: number, remote?: string): SippRun {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sipp-'));
@@ -603,9 +605,11 @@ export async function runUac(scenario: UacScenario, opts: RunUacOptions): Promis
         300,
       )) === 'timeout' ||
       run.stats().totalCalls > 0 ||
-      !lostMediaPort(run.output())
+      !(lostMediaPort(run.output()) || (opts.port === undefined && lostMainPort(run.output())))
     )
       break;
+    // its SIP port was taken meanwhile: a fresh one
+    if (opts.port === undefined && lostMainPort(run.output())) args[1] = String(await freeUdpPort());
     removeDir(run.dir);
     run = launchSipp(UAC_SCENARIOS[scenario], args, await freeMediaPort(), remote);
   }

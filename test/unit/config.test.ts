@@ -64,7 +64,36 @@ describe('config validation', () => {
   it('rejects a bad enum value with the allowed ones', () => {
     const raw = base();
     (raw.routes[0] as Record<string, unknown>).strategy = 'roundrobin';
-    expect(issuesOf(raw).issues).toEqual([{ path: 'routes[0].strategy', found: '"roundrobin"', expected: 'one of "weighted", "parallel"' }]);
+    expect(issuesOf(raw).issues).toEqual([{ path: 'routes[0].strategy', found: '"roundrobin"', expected: 'one of "weighted", "parallel", "least-loaded"' }]);
+  });
+
+  it('capacity: maxCalls and maxCps are optional positive integers; least-loaded is a strategy', () => {
+    const cfg = validateConfig({
+      ...base(),
+      routes: [{ name: 'r', strategy: 'least-loaded', targets: [{ host: '10.0.0.1', maxCalls: 10, maxCps: 5 }, { host: '10.0.0.2' }] }],
+    });
+    expect(cfg.routes[0].strategy).toBe('least-loaded');
+    expect(cfg.routes[0].targets[0]).toMatchObject({ maxCalls: 10, maxCps: 5 });
+    expect(cfg.routes[0].targets[1].maxCalls).toBeUndefined();
+    const raw = base();
+    (raw.routes[0].targets[0] as Record<string, unknown>).maxCalls = 0;
+    expect(issuesOf(raw).issues).toEqual([{ path: 'routes[0].targets[0].maxCalls', found: '0', expected: 'a value >= 1' }]);
+  });
+
+  it('capacity: one target named in two routes must have the same limits in both', () => {
+    const raw = {
+      ...base(),
+      routes: [
+        { name: 'a', match: { domains: ['a.test'] }, targets: [{ host: '10.0.0.1', maxCalls: 10 }] },
+        { name: 'b', targets: [{ host: '10.0.0.1', maxCalls: 20 }] },
+      ],
+    };
+    const [issue] = issuesOf(raw).issues;
+    expect(issue.path).toBe('routes[1].targets[0]');
+    expect(issue.expected).toContain('the same maxCalls and maxCps as routes[0].targets[0]');
+    // the same limits, or another target: fine
+    raw.routes[1].targets[0].maxCalls = 10;
+    expect(() => validateConfig(raw)).not.toThrow();
   });
 
   it('userParameters: forward by default, per-route override, only the three policies', () => {

@@ -10,6 +10,8 @@ describe('Redis key builders', () => {
     expect(k.targetHealth('udp:10.0.0.1:5060')).toBe('sipd:target:udp:10.0.0.1:5060:health');
     expect(k.targetProbe('udp:10.0.0.1:5060')).toBe('sipd:target:udp:10.0.0.1:5060:probe');
     expect(k.route('inbound')).toBe('sipd:route:inbound');
+    expect(k.targetReserved('udp:10.0.0.1:5060')).toBe('sipd:target:udp:10.0.0.1:5060:reserved');
+    expect(k.targetStarts('udp:10.0.0.1:5060')).toBe('sipd:target:udp:10.0.0.1:5060:starts');
     expect(k.instance('node-1')).toBe('sipd:instance:node-1');
     expect(k.instances()).toBe('sipd:instances');
     expect(k.totals()).toBe('sipd:totals');
