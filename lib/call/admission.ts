@@ -51,10 +51,16 @@ export function admitted(req: SrfRequest): Admitted {
   return a as Admitted;
 }
 
-export function refuseWhileDraining(isDraining: () => boolean, retryAfterSeconds: number, { logger, endSession }: AdmissionContext): Middleware {
+export function refuseWhileDraining(
+  isDraining: () => boolean,
+  /** a function: a config reload may change it */
+  retryAfterSeconds: number | (() => number),
+  { logger, endSession }: AdmissionContext,
+): Middleware {
   return (req, res, next) => {
     if (!isDraining()) return next();
-    res.send(503, 'Shutting Down', { headers: { 'Retry-After': String(retryAfterSeconds) } });
+    const seconds = typeof retryAfterSeconds === 'function' ? retryAfterSeconds() : retryAfterSeconds;
+    res.send(503, 'Shutting Down', { headers: { 'Retry-After': String(seconds) } });
     endSession(req);
     logger.child({ callId: req.get('Call-ID') }).info({ code: 'B2B_ERR_SHUTTING_DOWN', status: 503 }, 'call rejected: instance is draining');
   };
@@ -118,7 +124,8 @@ export function refuseMergedRequest(registry: Pick<CallRegistry, 'has'>, { logge
 export function routeCall(
   /** the routes in force, read per request (a reload may replace them) */
   routes: () => readonly CompiledRoute[],
-  config: Config,
+  /** the config in force, read per request when a function (a reload may replace it) */
+  settings: Config | (() => Config),
   { logger, endSession }: AdmissionContext,
   /** counts a call whose user parameters were stripped (a per-route counter in Redis) */
   countStripped: (route: string) => void,
@@ -130,6 +137,7 @@ export function routeCall(
     logger.child({ callId: req.get('Call-ID') }).info({ status, ...fields }, msg);
   };
   return (req, res, next) => {
+    const config = typeof settings === 'function' ? settings() : settings;
     const domain = requestDomain(req.uri);
     const compiled = matchRoute(routes(), { domain, sourceAddress: req.source_address });
     if (!compiled) {
@@ -137,6 +145,18 @@ export function routeCall(
       return;
     }
     const { route } = compiled;
+    if (compiled.targets.length === 0) {
+      // every target is a DNS name that has not resolved (yet, or to nothing): nothing to try
+      res.send(config.call.allFailedStatus, 'No Target Available', { headers: { 'Retry-After': String(config.call.retryAfterSeconds) } });
+      endSession(req);
+      logger
+        .child({ callId: req.get('Call-ID') })
+        .info(
+          { code: 'B2B_ERR_NO_TARGET', status: config.call.allFailedStatus, route: route.name, tried: [] },
+          'call failed: no target available (the route has no resolved target)',
+        );
+      return;
+    }
     const forwarded = forwardedUser(requestUser(req.uri), route.userParameters ?? config.call.userParameters);
     if ('reject' in forwarded) {
       refuse(req, res, forwarded.reject.status, forwarded.reject.reason, 'call rejected: user parameters', {

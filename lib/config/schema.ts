@@ -45,6 +45,13 @@ export const DEFAULTS = {
   healthMaxQuarantineS: 3600,
   /** health: how often each instance reads the target states from Redis */
   healthRefreshMs: 1000,
+  /** dns: the shortest and longest time an answer is kept, whatever its TTL says */
+  dnsMinTtlS: 5,
+  dnsMaxTtlS: 300,
+  /** dns: how long one query waits for an answer, per try (2 tries per server) */
+  dnsTimeoutMs: 2000,
+  /** dns: how long start-up waits for the first answers before taking calls */
+  dnsStartWaitMs: 3000,
   targetPort: 5060,
   targetTransport: 'udp',
   targetPriority: 10,
@@ -101,16 +108,70 @@ const userParameters = z.enum(USER_PARAMETERS_POLICIES);
 
 const cidr = z.string().refine(isValidCidr, { message: 'an IPv4/IPv6 address or CIDR block such as 10.0.0.0/8' });
 
-export const targetSchema = z.strictObject({
-  host: z
-    .string()
-    .min(1)
-    .regex(/^[^\s;:@]+$|^\[[0-9a-fA-F:.]+\]$|^[0-9a-fA-F:]+$/, 'a host name or IP address (no port, no scheme)'),
-  port: port.default(DEFAULTS.targetPort),
-  transport: z.enum(['udp', 'tcp', 'tls']).default(DEFAULTS.targetTransport),
-  priority: z.number().int().min(0).max(65535).default(DEFAULTS.targetPriority),
-  weight: z.number().int().min(0).max(65535).default(DEFAULTS.targetWeight),
-});
+/** A DNS SRV name as a target: `_sip._udp.`, `_sip._tcp.` or `_sips._tcp.` then the domain; the transport comes from it. */
+export const SRV_NAME = /^_sips?\._(udp|tcp)\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*\.?$/i;
+
+/** A target with a fixed host (an IP address, or a name resolved to its A/AAAA records): port, transport, priority, weight as configured. */
+export interface HostTargetConfig {
+  host: string;
+  port: number;
+  transport: 'udp' | 'tcp' | 'tls';
+  priority: number;
+  weight: number;
+}
+
+/** A target given by a DNS SRV name: port, priority and weight come from its records (RFC 2782), the transport from the name. */
+export interface SrvTargetConfig {
+  srv: string;
+}
+
+export type TargetConfig = HostTargetConfig | SrvTargetConfig;
+
+const SRV_FIXED_FIELDS = ['port', 'transport', 'priority', 'weight'] as const;
+
+export const targetSchema = z
+  .strictObject({
+    host: z
+      .string()
+      .min(1)
+      .regex(/^[^\s;:@]+$|^\[[0-9a-fA-F:.]+\]$|^[0-9a-fA-F:]+$/, 'a host name or IP address (no port, no scheme)')
+      .refine((h) => !h.startsWith('_'), 'a host name or IP address (for a DNS SRV name, write it as "srv:")')
+      .optional(),
+    /** a DNS SRV name, e.g. `_sip._udp.pool.example.com` */
+    srv: z.string().regex(SRV_NAME, 'an SRV name "_sip._udp.<domain>", "_sip._tcp.<domain>" or "_sips._tcp.<domain>"').optional(),
+    port: port.optional(),
+    transport: z.enum(['udp', 'tcp', 'tls']).optional(),
+    priority: z.number().int().min(0).max(65535).optional(),
+    weight: z.number().int().min(0).max(65535).optional(),
+  })
+  .superRefine((t, ctx) => {
+    if ((t.host === undefined) === (t.srv === undefined)) {
+      ctx.addIssue({ code: 'custom', path: [], input: t, message: 'exactly one of "host" (an IP address or host name) or "srv" (a DNS SRV name)' });
+    }
+    if (t.srv === undefined) return;
+    for (const field of SRV_FIXED_FIELDS) {
+      if (t[field] !== undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [field],
+          input: t[field],
+          message: `no "${field}" on an "srv" target (its SRV records give port, priority and weight, its name the transport)`,
+        });
+      }
+    }
+  })
+  .transform(
+    (t): TargetConfig =>
+      t.srv !== undefined
+        ? { srv: t.srv }
+        : {
+            host: t.host ?? '',
+            port: t.port ?? DEFAULTS.targetPort,
+            transport: t.transport ?? DEFAULTS.targetTransport,
+            priority: t.priority ?? DEFAULTS.targetPriority,
+            weight: t.weight ?? DEFAULTS.targetWeight,
+          },
+  );
 
 export const matchSchema = z
   .strictObject({
@@ -209,6 +270,18 @@ export const configSchema = z
         refreshMs: z.number().int().min(100).max(60000).default(DEFAULTS.healthRefreshMs),
       })
       .prefault({}),
+    dns: z
+      .strictObject({
+        /** resolvers, `ip` or `ip:port` (`[v6]:port`); empty = the system's (/etc/resolv.conf) */
+        servers: z
+          .array(z.string().regex(/^(\d{1,3}(\.\d{1,3}){3}(:\d{1,5})?|\[[0-9a-fA-F:.]+\](:\d{1,5})?|[0-9a-fA-F:]+)$/, 'an IP address, optionally with :port (IPv6 as [addr]:port)'))
+          .default([]),
+        timeoutMs: z.number().int().min(100).max(60000).default(DEFAULTS.dnsTimeoutMs),
+        minTtlS: z.number().int().min(1).max(86400).default(DEFAULTS.dnsMinTtlS),
+        maxTtlS: z.number().int().min(1).max(604800).default(DEFAULTS.dnsMaxTtlS),
+        startWaitMs: z.number().int().min(0).max(60000).default(DEFAULTS.dnsStartWaitMs),
+      })
+      .prefault({}),
     log: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default(DEFAULTS.logLevel) }).prefault({}),
     call: z
       .strictObject({
@@ -266,6 +339,14 @@ export const configSchema = z
         message: `a value below call.shutdownTimeoutMs (${String(cfg.call.shutdownTimeoutMs)}): ending the calls left after the drain needs time before the shutdown deadline`,
       });
     }
+    if (cfg.dns.minTtlS > cfg.dns.maxTtlS) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['dns', 'minTtlS'],
+        input: cfg.dns.minTtlS,
+        message: `a value <= dns.maxTtlS (${String(cfg.dns.maxTtlS)})`,
+      });
+    }
     if (cfg.drachtio.mode === 'inbound' && cfg.drachtio.servers.length === 0) {
       ctx.addIssue({
         code: 'custom',
@@ -281,5 +362,5 @@ export const configSchema = z
 
 export type Config = z.output<typeof configSchema>;
 export type RouteConfig = z.output<typeof routeSchema>;
-export type TargetConfig = z.output<typeof targetSchema>;
+export type DnsConfig = z.output<typeof configSchema>['dns'];
 export type DrachtioServerConfig = z.output<typeof drachtioServerSchema>;
