@@ -12,6 +12,8 @@ export const BIN = 'sip-dispatcher';
 /** Default for --wait: long enough for a survivor to adopt a dead owner's calls (instanceTtlMs + a heartbeat or two). */
 export const DEFAULT_WAIT_S = 15;
 export const DEFAULT_EVENT_COUNT = 20;
+/** Default for reload --wait: a reload that adds DNS names waits up to dns.startWaitMs (3 s by default) for them. */
+export const DEFAULT_RELOAD_WAIT_S = 10;
 
 const GLOBAL_OPTIONS: Options = {
   config: { type: 'string', short: 'c' },
@@ -24,6 +26,7 @@ const COMMAND_OPTIONS = {
   calls: { json: { type: 'boolean' }, instance: { type: 'string' }, target: { type: 'string' } },
   hangup: { wait: { type: 'string' }, all: { type: 'boolean' } },
   events: { json: { type: 'boolean' }, follow: { type: 'boolean', short: 'f' }, count: { type: 'string', short: 'n' } },
+  reload: { instance: { type: 'string' }, wait: { type: 'string' }, json: { type: 'boolean' } },
   help: {},
 } satisfies Record<string, Options>;
 
@@ -69,6 +72,19 @@ one line each: time (UTC, from the stream id), type, fields.
   -f, --follow         then keep printing new events as they come (XREAD BLOCK), until interrupted
   --json               one JSON object per line: {id, time, type, fields}
 ${COMMON}`,
+  reload: `usage: ${BIN} reload [--instance <id>] [--wait <seconds>] [--json]
+
+Asks every live instance (or one) to re-read its config file, and reports each one's answer:
+reloaded (which sections were applied, which need a restart) or refused (the errors; the running
+config keeps serving).
+
+  --instance <id>      only this instance
+  --wait <seconds>     how long to wait for the answers (default ${DEFAULT_RELOAD_WAIT_S})
+  --json               one JSON array, one object per instance
+${COMMON}
+
+exit: 0 every instance reloaded, 1 no such live instance, 2 an instance did not answer in time,
+3 an instance refused the new config`,
   help: `usage: ${BIN} help [command]`,
 };
 
@@ -84,6 +100,7 @@ commands:
   calls                live calls (filter with --instance, --target)
   hangup <call>        end a call through the instance that owns it
   events               recent events; --follow for new ones
+  reload               make the instances re-read their config file
   help [command]       this text, or a command's
 
 options:
@@ -91,7 +108,7 @@ ${COMMON}
   -h, --help           help (after a command: that command's)
   -v, --version        print the version
 
-exit codes: 0 ok, 1 call not found, 2 hangup timed out, 64 usage error, 69 Redis unavailable,
+exit codes: 0 ok, 1 call (or instance) not found, 2 hangup or reload timed out, 3 reload refused, 64 usage error, 69 Redis unavailable,
 70 internal error, 78 bad config`;
 
 interface Common {
@@ -105,7 +122,8 @@ export type Parsed =
   | (Common & { kind: 'status'; json: boolean })
   | (Common & { kind: 'calls'; json: boolean; instance?: string; target?: string })
   | (Common & { kind: 'hangup'; call: string; waitMs: number; all: boolean })
-  | (Common & { kind: 'events'; json: boolean; follow: boolean; count: number });
+  | (Common & { kind: 'events'; json: boolean; follow: boolean; count: number })
+  | (Common & { kind: 'reload'; json: boolean; instance?: string; waitMs: number });
 
 function usageError(message: string, usage: string): CliError {
   return new CliError(`${BIN}: ${message}\n\n${usage}`, EXIT.USAGE);
@@ -123,8 +141,8 @@ function parseCount(text: string | undefined, usage: string): number {
   return Number(text);
 }
 
-function parseWait(text: string | undefined, usage: string): number {
-  if (text === undefined) return DEFAULT_WAIT_S * 1000;
+function parseWait(text: string | undefined, usage: string, defaultS = DEFAULT_WAIT_S): number {
+  if (text === undefined) return defaultS * 1000;
   const s = Number(text);
   if (!/^\d+(\.\d+)?$/.test(text) || s <= 0 || s > 3600) throw usageError(`--wait: found "${text}", expected seconds, more than 0 and at most 3600`, usage);
   return Math.round(s * 1000);
@@ -181,6 +199,9 @@ export function parseCommandLine(argv: readonly string[]): Parsed {
     case 'events':
       expectArgs(0, '');
       return { kind: 'events', config, json: v.json === true, follow: v.follow === true, count: parseCount(str('count'), usage) };
+    case 'reload':
+      expectArgs(0, '');
+      return { kind: 'reload', config, json: v.json === true, instance: str('instance'), waitMs: parseWait(str('wait'), usage, DEFAULT_RELOAD_WAIT_S) };
   }
 }
 
