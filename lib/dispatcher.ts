@@ -70,11 +70,10 @@ export async function startDispatcher(config: Config, logger: Logger, redis: Red
   /** the config in force: new calls read it, calls in progress keep the one they started with */
   let current = config;
   const store = new CallStore(redis, config.redis.keyPrefix, instanceId, config.cluster.streamMaxLen);
-  // routes are expanded again whenever a DNS answer changes (never on the call path: calls read `routes.routes`)
-  let routes: RouteTable | undefined;
-  const dns = new DnsCache(config.dns, logger, () => routes?.refresh());
-  routes = new RouteTable(config.routes, dns);
-  const table = routes;
+  // routes are expanded again whenever a DNS answer changes (never on the call path: calls read `table.routes`);
+  // the first answer comes after `table` exists (lookups are asynchronous, started by `want`)
+  const dns = new DnsCache(config.dns, logger, () => table.refresh());
+  const table = new RouteTable(config.routes, dns);
   dns.want(dnsNames(config.routes));
   if (dnsNames(config.routes).srv.length + dnsNames(config.routes).hosts.length > 0) {
     await dns.ready(config.dns.startWaitMs);

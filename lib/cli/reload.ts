@@ -15,7 +15,8 @@ const list = (text: string | undefined): string[] => (text ? text.split(',').fil
 /** The answer an event gives for `request`, or undefined when the event is not one. */
 export function reloadAnswer(ev: StreamEvent, request: string): ReloadOutcome | undefined {
   if (ev.fields.request !== request || !ev.fields.instance) return undefined;
-  if (ev.type === 'config-reloaded') return { instance: ev.fields.instance, result: 'reloaded', applied: list(ev.fields.applied), ignored: list(ev.fields.ignored) };
+  if (ev.type === 'config-reloaded')
+    return { instance: ev.fields.instance, result: 'reloaded', applied: list(ev.fields.applied), ignored: list(ev.fields.ignored) };
   if (ev.type === 'config-refused') return { instance: ev.fields.instance, result: 'refused', code: ev.fields.code ?? '', error: ev.fields.error ?? '' };
   return undefined;
 }

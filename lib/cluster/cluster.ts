@@ -52,7 +52,6 @@ export class ClusterMember {
 
   constructor(private readonly deps: ClusterDeps) {}
 
-
   /** Who answers a `reload` control message (set once the instance can reload). */
   setReload(reload: (request: string) => Promise<void>): void {
     this.deps.reload = reload;

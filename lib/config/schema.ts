@@ -160,17 +160,16 @@ export const targetSchema = z
       }
     }
   })
-  .transform(
-    (t): TargetConfig =>
-      t.srv !== undefined
-        ? { srv: t.srv }
-        : {
-            host: t.host ?? '',
-            port: t.port ?? DEFAULTS.targetPort,
-            transport: t.transport ?? DEFAULTS.targetTransport,
-            priority: t.priority ?? DEFAULTS.targetPriority,
-            weight: t.weight ?? DEFAULTS.targetWeight,
-          },
+  .transform((t): TargetConfig =>
+    t.srv !== undefined
+      ? { srv: t.srv }
+      : {
+          host: t.host ?? '',
+          port: t.port ?? DEFAULTS.targetPort,
+          transport: t.transport ?? DEFAULTS.targetTransport,
+          priority: t.priority ?? DEFAULTS.targetPriority,
+          weight: t.weight ?? DEFAULTS.targetWeight,
+        },
   );
 
 export const matchSchema = z
@@ -274,7 +273,14 @@ export const configSchema = z
       .strictObject({
         /** resolvers, `ip` or `ip:port` (`[v6]:port`); empty = the system's (/etc/resolv.conf) */
         servers: z
-          .array(z.string().regex(/^(\d{1,3}(\.\d{1,3}){3}(:\d{1,5})?|\[[0-9a-fA-F:.]+\](:\d{1,5})?|[0-9a-fA-F:]+)$/, 'an IP address, optionally with :port (IPv6 as [addr]:port)'))
+          .array(
+            z
+              .string()
+              .regex(
+                /^(\d{1,3}(\.\d{1,3}){3}(:\d{1,5})?|\[[0-9a-fA-F:.]+\](:\d{1,5})?|[0-9a-fA-F:]+)$/,
+                'an IP address, optionally with :port (IPv6 as [addr]:port)',
+              ),
+          )
           .default([]),
         timeoutMs: z.number().int().min(100).max(60000).default(DEFAULTS.dnsTimeoutMs),
         minTtlS: z.number().int().min(1).max(86400).default(DEFAULTS.dnsMinTtlS),

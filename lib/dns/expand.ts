@@ -117,7 +117,9 @@ export function expandTarget(t: TargetConfig, lookup: DnsLookup): ExpandedTarget
   }
   if (!isDnsName(t.host)) {
     const host = t.host.replace(/^\[|\]$/g, '');
-    return [{ id: targetId({ host, port: t.port, transport: t.transport }), host, port: t.port, transport: t.transport, priority: t.priority, weight: t.weight }];
+    return [
+      { id: targetId({ host, port: t.port, transport: t.transport }), host, port: t.port, transport: t.transport, priority: t.priority, weight: t.weight },
+    ];
   }
   return addressTargets(t.host, t.port, t.transport, t.priority, t.weight, lookup);
 }

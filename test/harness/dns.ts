@@ -9,14 +9,15 @@
  * a resolver that went away looks to a client (ECONNREFUSED on loopback).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { Resolver } from 'node:dns/promises';
 import { exitOf, killChild, trackChild } from './app';
 import { freeUdpPort, LOOPBACK } from './ports';
 
-const DNSMASQ_BIN = process.env.DNSMASQ_BIN ?? 'dnsmasq';
+// Debian installs it in /usr/sbin, which a non-root PATH may lack
+const DNSMASQ_BIN = process.env.DNSMASQ_BIN ?? (existsSync('/usr/sbin/dnsmasq') ? '/usr/sbin/dnsmasq' : 'dnsmasq');
 
 export interface DnsServer {
   port: number;

@@ -147,7 +147,10 @@ describe('merging DNS answers', () => {
 describe('RouteTable with DNS names', () => {
   it('refresh() expands the same routes again with the current answers', () => {
     const hosts: Record<string, string[]> = {};
-    const cfg = validateConfig({ drachtio: { servers: [{ host: '127.0.0.1' }] }, routes: [{ name: 'r', targets: [{ host: 'sbc.test' }, { host: '10.0.0.9' }] }] });
+    const cfg = validateConfig({
+      drachtio: { servers: [{ host: '127.0.0.1' }] },
+      routes: [{ name: 'r', targets: [{ host: 'sbc.test' }, { host: '10.0.0.9' }] }],
+    });
     const table = new RouteTable(cfg.routes, lookup({}, hosts));
     expect(table.allTargets().map((t) => t.id)).toEqual(['udp:10.0.0.9:5060']);
     const before = table.routes;
