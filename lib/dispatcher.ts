@@ -203,7 +203,14 @@ export async function startDispatcher(config: Config, logger: Logger, redis: Red
       return { ok: false, code: e.code, error: e.message, issues: e.issues };
     }
     const plan = reloadPlan(current, next);
-    await apply(mergeForReload(current, next), plan.applied);
+    try {
+      await apply(mergeForReload(current, next), plan.applied);
+    } catch (err) {
+      // not expected (the config validated); what was applied before the fault stays
+      logger.error({ err, source, applied: plan.applied }, 'config reload failed while applying');
+      await clusterStore.event('config-refused', { ...tag, code: 'B2B_ERR_CONFIG_RELOAD_REFUSED', error: String(err) }).catch(() => undefined);
+      return { ok: false, code: 'B2B_ERR_CONFIG_RELOAD_REFUSED', error: String(err), issues: [] };
+    }
     logger.info({ source, applied: plan.applied, ignored: plan.ignored, routes: next.routes.map((r) => r.name) }, 'config reloaded');
     if (plan.ignored.length > 0) {
       logger.warn({ ignored: plan.ignored }, 'config reload: these sections changed but are read only at start; they take effect after a restart');

@@ -68,10 +68,17 @@ async function main(): Promise<void> {
     );
   }
 
+  // a SIGHUP while starting (Redis, the DNS wait) is kept for when the dispatcher is up, rather than ending the process
+  let earlyHup = false;
+  const onEarlyHup = (): void => {
+    earlyHup = true;
+  };
+  process.on('SIGHUP', onEarlyHup);
   if (!(await waitForRedis(redis, config.redis.connectTimeoutMs))) {
     logger.warn({ redis: safeRedisUrl(config.redis.url) }, 'redis not reachable at start; taking calls without shared state, retrying in background');
   }
   const dispatcher = await startDispatcher(config, logger, redis, { configFile: file });
+  process.off('SIGHUP', onEarlyHup);
 
   let stopping = false;
   const stop = async (signal: string): Promise<void> => {
@@ -107,6 +114,7 @@ async function main(): Promise<void> {
   process.on('SIGHUP', () => {
     if (!stopping) void dispatcher.reload('SIGHUP');
   });
+  if (earlyHup) void dispatcher.reload('SIGHUP');
 }
 
 void main().catch((err: unknown) => {

@@ -56,6 +56,7 @@ describe('DNS SRV targets', () => {
       dns: { servers: [dns.address], minTtlS: TTL_S, maxTtlS: TTL_S, timeoutMs: 300 },
       routes: [
         { name: 'ghost', match: { domains: ['ghost.test'] }, targets: [{ srv: '_sip._udp.ghost.test' }] },
+        { name: 'byname', match: { domains: ['byname.test'] }, targets: [{ host: 'b.pool.test', port: b.port }] },
         { name: 'pool', targets: [{ srv: SRV }] },
       ],
     });
@@ -81,6 +82,13 @@ describe('DNS SRV targets', () => {
     expect((await c.stats()).incomingCalls).toBe(0);
     await expectNothingCounted(redis, PREFIX);
   }, 60000);
+
+  it('a host name resolves to its address (A record; no AAAA, no error)', async () => {
+    const since = app.lines.length;
+    const r = await runUac('call', { target: sip(), domain: 'byname.test', calls: 2, rate: 10, holdMs: 100 });
+    expect(r.exitCode).toBe(0);
+    expect(answeredTargets(since)).toEqual([id(b), id(b)]);
+  }, 30000);
 
   it('a name that never resolved gives its route no target: 503 at once, nothing tried', async () => {
     const r = await runUac('expect-status', { target: sip(), domain: 'ghost.test', calls: 1, expectStatus: 503 });
