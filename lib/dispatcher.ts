@@ -74,8 +74,9 @@ export async function startDispatcher(config: Config, logger: Logger, redis: Red
   // the first answer comes after `table` exists (lookups are asynchronous, started by `want`)
   const dns = new DnsCache(config.dns, logger, () => table.refresh());
   const table = new RouteTable(config.routes, dns);
-  dns.want(dnsNames(config.routes));
-  if (dnsNames(config.routes).srv.length + dnsNames(config.routes).hosts.length > 0) {
+  const names = dnsNames(config.routes);
+  dns.want(names);
+  if (names.srv.length + names.hosts.length > 0) {
     await dns.ready(config.dns.startWaitMs);
     const unresolved = dns.unresolved();
     if (unresolved.length > 0) logger.warn({ names: unresolved }, 'DNS names not resolved at start: their targets take calls once they resolve');
