@@ -53,7 +53,8 @@ describe('DNS SRV targets', () => {
       instanceId: 'dns-node',
       drachtio: drachtioSection(drachtio),
       redis: { url: redisServer.url, keyPrefix: PREFIX },
-      dns: { servers: [dns.address], minTtlS: TTL_S, maxTtlS: TTL_S, timeoutMs: 300 },
+      // maxTtlS well above the records' TTL: what is seen within one TTL comes from honouring (or re-asking within) the TTL, not from the clamp
+      dns: { servers: [dns.address], minTtlS: TTL_S, maxTtlS: 300, timeoutMs: 300 },
       routes: [
         { name: 'ghost', match: { domains: ['ghost.test'] }, targets: [{ srv: '_sip._udp.ghost.test' }] },
         { name: 'byname', match: { domains: ['byname.test'] }, targets: [{ host: 'b.pool.test', port: b.port }] },
