@@ -48,7 +48,7 @@ describe('live reload', () => {
     drachtio: drachtioSection(drachtio),
     redis: { url: redisServer.url, keyPrefix: PREFIX },
     ...extra,
-    routes: [{ name: 'pool', targets: targets.map((t, i) => ({ host: t.host, port: t.port, priority: 10 * (i + 1) })) }],
+    routes: [{ name: 'pool', match: { domains: ['pool.test'] }, targets: targets.map((t, i) => ({ host: t.host, port: t.port, priority: 10 * (i + 1) })) }],
   });
   const write = (cfg: unknown) => writeFileSync(file, typeof cfg === 'string' ? cfg : JSON.stringify(cfg));
   const nodePid = () => Number(app.logs().find((l) => typeof l.pid === 'number')?.pid);
@@ -114,14 +114,17 @@ describe('live reload', () => {
     expect(await oneCall()).toBe(id(oldT));
   }, 30000);
 
-  it('a target added by reload takes calls at once; sections that need a restart are reported as ignored', async () => {
-    write(config([newT, oldT], { cluster: { heartbeatMs: 500, instanceTtlMs: 5000 } }));
+  it('a target added by reload takes calls at once, call settings apply at once; sections that need a restart are reported as ignored', async () => {
+    const unrouted = () => runUac('expect-status', { target: sip(), domain: 'elsewhere.test', calls: 1, expectStatus: 480 });
+    expect((await unrouted()).exitCode).not.toBe(0); // 404 (call.noRouteStatus) before the reload
+    write(config([newT, oldT], { cluster: { heartbeatMs: 500, instanceTtlMs: 5000 }, call: { noRouteStatus: 480 } }));
     const r = await cli(['reload', '--config', file]);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    expect(r.stdout).toBe('rl-node: reloaded (applied: routes; ignored until restart: cluster)\n');
+    expect(r.stdout).toBe('rl-node: reloaded (applied: routes, call; ignored until restart: cluster)\n');
     expect(await oneCall()).toBe(id(newT));
     expect(await oneCall()).toBe(id(newT));
+    expect((await unrouted()).exitCode).toBe(0);
   }, 30000);
 
   it('a target removed while a call is up keeps that call to its BYE; new calls go elsewhere; counters end at 0', async () => {
@@ -129,7 +132,7 @@ describe('live reload', () => {
     const long = runUac('call', { target: sip(), domain: 'pool.test', calls: 1, holdMs: 4000, callIdPrefix: 'rl-long' });
     await app.waitFor((l) => l.includes('"call answered"') && l.includes('rl-long'), 5000);
     expect(since(n).find((l) => l.msg === 'call answered')?.target).toBe(id(newT));
-    write(config([oldT]));
+    write(config([oldT], { call: { noRouteStatus: 480 } }));
     process.kill(nodePid(), 'SIGHUP');
     await app.waitFor(() => since(n).some((x) => x.msg === 'config reloaded'), 5000);
     expect(Number(await redis.hget(`${PREFIX}target:${id(newT)}`, 'active'))).toBe(1);
