@@ -5,13 +5,14 @@
  * once), and a name that never resolved leaves its route without targets (503, nothing tried).
  */
 import type Redis from 'ioredis';
-import type { AppProcess } from '../harness/app';
+import { writeFileSync } from 'node:fs';
+import { startApp, type AppProcess } from '../harness/app';
 import { startDns, type DnsServer } from '../harness/dns';
 import { startDrachtio, type DrachtioServer } from '../harness/drachtio';
 import { startRedis, type RedisServer } from '../harness/redis';
 import { runUac, startUas, type SippUas } from '../harness/sipp';
 import { expectNothingCounted } from '../helpers/counted';
-import { drachtioSection, startDispatcher } from '../helpers/dispatcher';
+import { drachtioSection, writeConfig } from '../helpers/dispatcher';
 
 const PREFIX = 'dns:';
 const TTL_S = 1;
@@ -28,6 +29,8 @@ describe('DNS SRV targets', () => {
   let b: SippUas;
   let c: SippUas;
   let app: AppProcess;
+  let file: string;
+  let config: { routes: unknown[] } & Record<string, unknown>;
   const sip = () => ({ host: drachtio.sipAddress, port: drachtio.sipPort });
   /** a at priority 10, b at 10, c at 20 unless told otherwise */
   const records = (prio: { a: number; b: number; c: number }) => [
@@ -45,11 +48,17 @@ describe('DNS SRV targets', () => {
       .filter((l) => l.msg === 'call answered')
       .map((l) => String(l.target));
 
+  /** the targets of the calls answered since line `since`, once there are `n` of them (log lines trail sipp's own end a little) */
+  async function answered(since: number, n: number): Promise<string[]> {
+    for (let i = 0; i < 60 && answeredTargets(since).length < n; i += 1) await sleep(50);
+    return answeredTargets(since);
+  }
+
   beforeAll(async () => {
     [redisServer, drachtio, a, b, c] = await Promise.all([startRedis(), startDrachtio(), startUas('answer'), startUas('answer'), startUas('answer')]);
     redis = redisServer.client();
     dns = await startDns({ records: records({ a: 10, b: 10, c: 20 }), ttlS: TTL_S });
-    app = await startDispatcher({
+    config = {
       instanceId: 'dns-node',
       drachtio: drachtioSection(drachtio),
       redis: { url: redisServer.url, keyPrefix: PREFIX },
@@ -60,7 +69,9 @@ describe('DNS SRV targets', () => {
         { name: 'byname', match: { domains: ['byname.test'] }, targets: [{ host: 'b.pool.test', port: b.port }] },
         { name: 'pool', targets: [{ srv: SRV }] },
       ],
-    });
+    };
+    file = writeConfig(config);
+    app = await startApp({ entry: 'apps/dispatcher/main.ts', args: ['--config', file] });
   }, 60000);
 
   afterAll(async () => {
@@ -75,7 +86,7 @@ describe('DNS SRV targets', () => {
     const since = app.lines.length;
     const r = await runUac('call', { target: sip(), domain: 'pool.test', calls: 12, rate: 10, concurrency: 4, holdMs: 100 });
     expect(r.exitCode).toBe(0);
-    const targets = answeredTargets(since);
+    const targets = await answered(since, 12);
     expect(targets).toHaveLength(12);
     expect(targets.filter((t) => t === id(c))).toEqual([]);
     expect(targets.filter((t) => t === id(a)).length).toBeGreaterThan(0);
@@ -88,7 +99,7 @@ describe('DNS SRV targets', () => {
     const since = app.lines.length;
     const r = await runUac('call', { target: sip(), domain: 'byname.test', calls: 2, rate: 10, holdMs: 100 });
     expect(r.exitCode).toBe(0);
-    expect(answeredTargets(since)).toEqual([id(b), id(b)]);
+    expect(await answered(since, 2)).toEqual([id(b), id(b)]);
   }, 30000);
 
   it('a name that never resolved gives its route no target: 503 at once, nothing tried', async () => {
@@ -107,7 +118,7 @@ describe('DNS SRV targets', () => {
     const calls = app.lines.length;
     const r = await runUac('call', { target: sip(), domain: 'pool.test', calls: 6, rate: 10, concurrency: 3, holdMs: 100 });
     expect(r.exitCode).toBe(0);
-    expect(answeredTargets(calls)).toEqual(Array(6).fill(id(c)));
+    expect(await answered(calls, 6)).toEqual(Array(6).fill(id(c)));
   }, 60000);
 
   it('the DNS server stopped: calls keep flowing on the cached answer, the failure is logged once per name, the recovery once', async () => {
@@ -117,7 +128,7 @@ describe('DNS SRV targets', () => {
     await sleep(4 * TTL_S * 1000 + 500);
     const r = await runUac('call', { target: sip(), domain: 'pool.test', calls: 6, rate: 10, concurrency: 3, holdMs: 100 });
     expect(r.exitCode).toBe(0);
-    expect(answeredTargets(since)).toEqual(Array(6).fill(id(c)));
+    expect(await answered(since, 6)).toEqual(Array(6).fill(id(c)));
     const failed = app
       .logs()
       .slice(since)
@@ -131,6 +142,28 @@ describe('DNS SRV targets', () => {
     const after = app.logs().slice(since);
     expect(after.filter((l) => l.msg === 'DNS lookup answered again' && l.name === SRV)).toHaveLength(1);
     expect(after.filter((l) => l.code === 'B2B_WARN_DNS_FAILED' && l.name === SRV)).toHaveLength(1);
+    await expectNothingCounted(redis, PREFIX);
+  }, 60000);
+
+  it('a reload that adds a route with a new SRV name resolves it before the route takes calls', async () => {
+    const since = app.lines.length;
+    await dns.setRecords([...records({ a: 20, b: 20, c: 10 }), `srv-host=_sip._udp.extra.test,a.pool.test,${String(a.port)},10,1`]);
+    const routes = [{ name: 'extra', match: { domains: ['extra.test'] }, targets: [{ srv: '_sip._udp.extra.test' }] }, ...config.routes];
+    writeFileSync(file, JSON.stringify({ ...config, routes }));
+    const pid = Number(app.logs().find((l) => typeof l.pid === 'number')?.pid);
+    process.kill(pid, 'SIGHUP');
+    await app.waitFor(
+      () =>
+        app
+          .logs()
+          .slice(since)
+          .some((l) => l.msg === 'config reloaded'),
+      10000,
+    );
+    const calls = app.lines.length;
+    const r = await runUac('call', { target: sip(), domain: 'extra.test', calls: 1, holdMs: 100 });
+    expect(r.exitCode).toBe(0);
+    expect(await answered(calls, 1)).toEqual([id(a)]);
     await expectNothingCounted(redis, PREFIX);
   }, 60000);
 });
