@@ -77,7 +77,7 @@ describe('DnsCache with a real DNS server', () => {
     expect(lines.filter((l) => l.msg === 'DNS lookup answered again' && l.name === 'h1.p.test')).toHaveLength(1);
   }, 20000);
 
-  it('drops names no longer wanted, and a name before its first answer is unresolved', async () => {
+  it('drops names no longer wanted, and a name before its first answer is unresolved', () => {
     cache = new DnsCache({ ...cfg(), servers: ['127.0.0.1:9'], timeoutMs: 200 }, logger, () => undefined);
     cache.want({ srv: [], hosts: ['h1.p.test'] });
     expect(cache.unresolved()).toEqual(['h1.p.test']);
