@@ -39,18 +39,29 @@ import { ProbeStore } from './store/probe-store';
 import { packageVersion } from './version';
 import { Metrics } from './metrics/metrics';
 import type { ReadinessInputs } from './http/http-server';
+import { DnsCache } from './dns/dns-cache';
+import { dnsNames } from './dns/expand';
+import { loadConfig } from './config/load';
+import { mergeForReload, reloadPlan, type ConfigSection } from './config/reload-plan';
+import { ConfigError, type ErrorCode } from './errors';
 
 export interface Dispatcher {
   readonly registry: CallRegistry;
   readonly srfs: readonly Srf[];
   readonly cluster: ClusterMember;
   readonly health: TargetHealth;
-  /** the routes in force (replaced on a config reload) */
+  /** the routes in force (replaced on a config reload; targets given by DNS name expanded as answers come) */
   readonly routes: RouteTable;
   /** the Prometheus metrics; undefined when http.port is not set */
   readonly metrics?: Metrics;
   /** what /ready reports */
   readiness(): ReadinessInputs;
+  /** the DNS answers for targets given by name */
+  readonly dns: DnsCache;
+  /** the config in force (replaced by a reload) */
+  readonly config: Config;
+  /** Re-reads the config file and applies it, or refuses it and keeps the running one; one event in Redis says which. */
+  reload(source: 'SIGHUP' | 'operator', request?: string): Promise<ReloadResult>;
   /**
    * SIGTERM path: refuse new calls, let active ones run until drainTimeoutMs, then end the rest, all
    * before `deadline` (epoch ms): records are removed and BYEs sent by then, whatever is still in flight.
@@ -66,22 +77,46 @@ export function compileHeaderPolicy(headers: Config['call']['headers']): HeaderP
   };
 }
 
+export type ReloadResult =
+  | { ok: true; applied: ConfigSection[]; ignored: ConfigSection[] }
+  | { ok: false; code: ErrorCode; error: string; issues: Array<{ path: string; found: string; expected: string }> };
+
+export interface DispatcherOptions {
+  /** the file `reload()` re-reads (apps/dispatcher/main.ts passes --config) */
+  configFile?: string;
+}
+
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, Math.max(0, ms)).unref());
 
-/** Wires config, Redis and drachtio together. Everything that can be computed once is computed here. */
-export function startDispatcher(config: Config, logger: Logger, redis: Redis): Dispatcher {
+/**
+ * Wires config, Redis and drachtio together. Everything that can be computed once is computed here.
+ * Waits up to `dns.startWaitMs` for the first DNS answers (targets given by name) before taking calls.
+ */
+export async function startDispatcher(config: Config, logger: Logger, redis: Redis, opts: DispatcherOptions = {}): Promise<Dispatcher> {
   const registry = new CallRegistry();
   const instanceId = config.instanceId ?? 'dispatcher';
+  /** the config in force: new calls read it, calls in progress keep the one they started with */
+  let current = config;
   const store = new CallStore(redis, config.redis.keyPrefix, instanceId, config.cluster.streamMaxLen);
-  const routes = new RouteTable(config.routes);
+  // routes are expanded again whenever a DNS answer changes (never on the call path: calls read `table.routes`);
+  // the first answer comes after `table` exists (lookups are asynchronous, started by `want`)
+  const dns = new DnsCache(config.dns, logger, () => table.refresh());
+  const table = new RouteTable(config.routes, dns);
+  const names = dnsNames(config.routes);
+  dns.want(names);
+  if (names.srv.length + names.hosts.length > 0) {
+    await dns.ready(config.dns.startWaitMs);
+    const unresolved = dns.unresolved();
+    if (unresolved.length > 0) logger.warn({ names: unresolved }, 'DNS names not resolved at start: their targets take calls once they resolve');
+  }
   const healthStore = new HealthStore(redis, store.keys, instanceId, config.cluster.streamMaxLen, Math.max(5000, 10 * config.health.refreshMs));
   // active probing (lib/cluster/prober.ts): a probed target marked down passively stays down until probes bring it back
-  const probed = (id: string): boolean => config.health.probe.enabled && routes.allTargets().some((t) => t.id === id && t.probe !== false);
+  const probed = (id: string): boolean => config.health.probe.enabled && table.allTargets().some((t) => t.id === id && t.probe !== false);
   const prober = new Prober({
     store: new ProbeStore(redis, store.keys, instanceId, config.cluster.streamMaxLen),
     probe: config.health.probe,
     instanceId,
-    targets: () => routes.allTargets(),
+    targets: () => table.allTargets(),
     // through the first connected drachtio-server (outbound mode has none to send from)
     srf: () => {
       const id = [...connected].sort().find((s) => s !== OUTBOUND_SERVER_ID && srfByServer.has(s));
@@ -93,7 +128,7 @@ export function startDispatcher(config: Config, logger: Logger, redis: Redis): D
   const health = new TargetHealth(
     healthStore,
     config.health,
-    () => routes.allTargets().map((t) => t.id),
+    () => table.allTargets().map((t) => t.id),
     logger,
     probed,
     (id) => prober.holds(id),
@@ -103,7 +138,7 @@ export function startDispatcher(config: Config, logger: Logger, redis: Redis): D
   const capacity = new Capacity(capacityStore, logger);
   // loads are read only for the targets of least-loaded routes (none: no reads)
   const leastLoadedIds = (): string[] => [
-    ...new Set(routes.routes.filter((r) => r.route.strategy === 'least-loaded').flatMap((r) => r.targets.map((t) => t.id))),
+    ...new Set(table.routes.filter((r) => r.route.strategy === 'least-loaded').flatMap((r) => r.targets.map((t) => t.id))),
   ];
   const load = new TargetLoad(capacityStore, config.health.refreshMs, leastLoadedIds, logger);
   load.start();
@@ -153,7 +188,11 @@ export function startDispatcher(config: Config, logger: Logger, redis: Redis): D
     );
     srf.use(
       'invite',
-      refuseWhileDraining(() => registry.isDraining, config.call.retryAfterSeconds, ctx),
+      refuseWhileDraining(
+        () => registry.isDraining,
+        () => current.call.retryAfterSeconds,
+        ctx,
+      ),
     );
     srf.use('invite', limitHops(ctx));
     srf.use('invite', refuseUnsupportedExtensions(ctx));
@@ -161,8 +200,8 @@ export function startDispatcher(config: Config, logger: Logger, redis: Redis): D
     srf.use(
       'invite',
       routeCall(
-        () => routes.routes,
-        config,
+        () => table.routes,
+        () => current,
         ctx,
         countStripped,
         (address, cause) => sources.guard.block(address, cause),
@@ -200,6 +239,66 @@ export function startDispatcher(config: Config, logger: Logger, redis: Redis): D
     hangupLocal: async (key) => (await registry.get(key)?.end('operator')) ?? false,
     logger,
   });
+  /** Applies a validated config to new calls: routes (and their DNS names), call settings, health, log level, DNS resolver. */
+  const apply = async (next: Config, applied: readonly ConfigSection[]): Promise<void> => {
+    if (applied.includes('dns')) dns.configure(next.dns);
+    if (applied.includes('routes')) {
+      // ask for the new names first (keeping the old ones meanwhile), so a new name's targets are there when the routes switch
+      const oldNames = dnsNames(table.config);
+      const newNames = dnsNames(next.routes);
+      dns.want({ srv: [...new Set([...oldNames.srv, ...newNames.srv])], hosts: [...new Set([...oldNames.hosts, ...newNames.hosts])] });
+      await dns.ready(next.dns.startWaitMs);
+      table.replace(next.routes);
+      dns.want(newNames);
+    }
+    // calls copy `deps` when they start (see srf.invite above): those in progress keep their config
+    deps.config = next;
+    if (applied.includes('call')) deps.headers = compileHeaderPolicy(next.call.headers);
+    if (applied.includes('health')) health.configure(next.health);
+    if (applied.includes('log')) logger.level = next.log.level;
+    current = next;
+  };
+
+  let reloading: Promise<ReloadResult> = Promise.resolve({ ok: true, applied: [], ignored: [] });
+  const reloadOnce = async (source: 'SIGHUP' | 'operator', request: string | undefined): Promise<ReloadResult> => {
+    const tag = { instance: instanceId, ...(request !== undefined && { request }) };
+    let next: Config;
+    try {
+      if (opts.configFile === undefined) throw new ConfigError('B2B_ERR_CONFIG_READ', 'no config file to reload (started without --config)');
+      next = loadConfig(opts.configFile);
+    } catch (err) {
+      const e = err instanceof ConfigError ? err : new ConfigError('B2B_ERR_CONFIG_READ', String(err));
+      logger.warn(
+        { code: 'B2B_ERR_CONFIG_RELOAD_REFUSED', source, reason: e.code, issues: e.issues, error: e.message },
+        'config reload refused: the running config keeps serving',
+      );
+      await clusterStore.event('config-refused', { ...tag, code: e.code, error: e.message }).catch((ev: unknown) => logger.debug({ err: ev }, 'no event'));
+      return { ok: false, code: e.code, error: e.message, issues: e.issues };
+    }
+    const plan = reloadPlan(current, next);
+    try {
+      await apply(mergeForReload(current, next), plan.applied);
+    } catch (err) {
+      // not expected (the config validated); what was applied before the fault stays
+      logger.error({ err, source, applied: plan.applied }, 'config reload failed while applying');
+      await clusterStore.event('config-refused', { ...tag, code: 'B2B_ERR_CONFIG_RELOAD_REFUSED', error: String(err) }).catch(() => undefined);
+      return { ok: false, code: 'B2B_ERR_CONFIG_RELOAD_REFUSED', error: String(err), issues: [] };
+    }
+    logger.info({ source, applied: plan.applied, ignored: plan.ignored, routes: next.routes.map((r) => r.name) }, 'config reloaded');
+    if (plan.ignored.length > 0) {
+      logger.warn({ ignored: plan.ignored }, 'config reload: these sections changed but are read only at start; they take effect after a restart');
+    }
+    await clusterStore
+      .event('config-reloaded', { ...tag, applied: plan.applied.join(','), ignored: plan.ignored.join(',') })
+      .catch((ev: unknown) => logger.debug({ err: ev }, 'no event'));
+    return { ok: true, ...plan };
+  };
+  // one reload at a time, in the order asked
+  const reload = (source: 'SIGHUP' | 'operator', request?: string): Promise<ReloadResult> => {
+    reloading = reloading.then(() => reloadOnce(source, request));
+    return reloading;
+  };
+  cluster.setReload((request) => reload('operator', request).then(() => undefined));
   void cluster.start();
   prober.start();
   resyncAfterRedisOutage(redis, registry, store, clusterStore, logger);
@@ -210,7 +309,6 @@ export function startDispatcher(config: Config, logger: Logger, redis: Redis): D
     srfs,
     cluster,
     health,
-    routes,
     metrics,
     readiness: () => ({
       drachtioConnected: connected.size,
@@ -218,7 +316,14 @@ export function startDispatcher(config: Config, logger: Logger, redis: Redis): D
       draining: registry.isDraining,
       overloaded: overload.guard.underPressure(registry.settingUp),
     }),
+    routes: table,
+    dns,
+    get config() {
+      return current;
+    },
+    reload,
     async shutdown(deadline: number): Promise<void> {
+      const config = current;
       const drainMs = Math.min(config.call.drainTimeoutMs, deadline - Date.now());
       logger.info(
         { active: registry.size, drainTimeoutMs: config.call.drainTimeoutMs, shutdownTimeoutMs: config.call.shutdownTimeoutMs },
@@ -236,6 +341,7 @@ export function startDispatcher(config: Config, logger: Logger, redis: Redis): D
       sources.stop();
       await Promise.race([prober.stop(), sleep(deadline - Date.now())]);
       load.stop();
+      dns.stop();
       await Promise.race([cluster.stop(), sleep(deadline - Date.now())]);
       for (const srf of srfs) {
         try {

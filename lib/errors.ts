@@ -48,6 +48,9 @@ export const ERROR_CODES = {
     "After a reconnect, drachtio-server no longer had an answered call's dialogs (it restarted): the call was ended, each party sent a BYE outside the dialog",
   B2B_WARN_DIALOG_ORPHANED:
     "After a reconnect, drachtio-server still had a call's dialogs but no longer routes their requests to this instance: the call is watched until a party hangs up",
+  // DNS targets (lib/dns/dns-cache.ts) and config reload (lib/reload.ts)
+  B2B_WARN_DNS_FAILED: 'A DNS lookup for a target name failed; the last good answer is kept (logged once until the name resolves again)',
+  B2B_ERR_CONFIG_RELOAD_REFUSED: 'A config reload was refused (invalid or unreadable file); the running config keeps serving',
 } as const;
 
 /** Codes an error carries (raised, or logged with a call's outcome). */

@@ -3,6 +3,7 @@
 #   redis-server (the tests start their own, on free loopback ports)
 #   sipp         (Debian package sip-tester; the SIP callers and callees)
 #   openssl      (certificates for the Redis TLS test)
+#   dnsmasq      (Debian package dnsmasq-base; the DNS server of the DNS-target tests, on free loopback ports)
 # Non-interactive; works as root without sudo (CI), or with sudo when not root.
 set -euo pipefail
 
@@ -10,9 +11,10 @@ need=()
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v sipp >/dev/null 2>&1 || need+=(sip-tester)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
+{ command -v dnsmasq || [ -x /usr/sbin/dnsmasq ]; } >/dev/null 2>&1 || need+=(dnsmasq-base)
 
 if [ "${#need[@]}" -eq 0 ]; then
-  echo "setup: redis-server, sipp and openssl already installed"
+  echo "setup: redis-server, sipp, openssl and dnsmasq already installed"
   exit 0
 fi
 

@@ -6,8 +6,9 @@ import type { Redis } from 'ioredis';
 import { BIN, parseCommandLine, type Parsed } from '../../lib/cli/args';
 import { CliError, EXIT, type ExitCode } from '../../lib/cli/exit';
 import { useColour } from '../../lib/cli/table';
-import { loadConfig } from '../../lib/config/load';
-import type { Config } from '../../lib/config/schema';
+import { readFileSync } from 'node:fs';
+import { applyEnv, loadConfig, parseConfigText } from '../../lib/config/load';
+import { configSchema, type Config } from '../../lib/config/schema';
 import { ConfigError } from '../../lib/errors';
 import { createLogger, safeRedisUrl } from '../../lib/logger';
 import { maskUrlCredentials } from '../../lib/secrets';
@@ -21,6 +22,7 @@ import { packageVersion } from '../../lib/version';
 import * as commands from './commands';
 import type { CliContext } from './context';
 import { hangup } from './hangup';
+import { reload } from './reload';
 
 /** events --follow: how long each XREAD BLOCK waits; the connection's command timeout is raised by this much. */
 const FOLLOW_BLOCK_MS = 5000;
@@ -55,6 +57,28 @@ async function run(cmd: Command, ctx: CliContext): Promise<ExitCode> {
       return commands.drainTarget(ctx, cmd.target);
     case 'undrain-target':
       return commands.undrainTarget(ctx, cmd.target);
+    case 'reload':
+      return reload(ctx, { instance: cmd.instance, waitMs: cmd.waitMs, json: cmd.json, blockMs: FOLLOW_BLOCK_MS });
+  }
+}
+
+/**
+ * `reload` is how an operator finds out what the instances make of an edited file, so a file that does
+ * not validate is not the end here: its problems go to stderr, and its redis section (which must be
+ * valid) is enough to ask the instances, which refuse it with the same errors.
+ */
+function loadForReload(file: string): Pick<Config, 'redis' | 'cluster'> {
+  try {
+    return loadConfig(file);
+  } catch (err) {
+    if (!(err instanceof ConfigError) || err.code !== 'B2B_ERR_CONFIG_INVALID') throw err;
+    const raw = applyEnv(parseConfigText(readFileSync(file, 'utf8'), file), process.env) as { redis?: unknown; cluster?: unknown };
+    const redis = configSchema.shape.redis.safeParse(raw.redis ?? {});
+    if (!redis.success) throw err;
+    process.stderr.write(`${BIN}: warning: ${err.message}
+(asking the instances anyway: they will refuse it)
+`);
+    return { redis: redis.data, cluster: configSchema.shape.cluster.parse({}) };
   }
 }
 
@@ -68,12 +92,14 @@ async function main(argv: readonly string[]): Promise<ExitCode> {
     process.stdout.write(`${BIN} ${packageVersion()}\n`);
     return EXIT.OK;
   }
-  const config = loadConfig(cmd.config ?? process.env.SIPD_CONFIG ?? 'config/default.yaml');
-  const follow = cmd.kind === 'events' && cmd.follow;
+  const file = cmd.config ?? process.env.SIPD_CONFIG ?? 'config/default.yaml';
+  const config = cmd.kind === 'reload' ? loadForReload(file) : loadConfig(file);
+  // events --follow and reload wait for events with XREAD BLOCK
+  const follow = (cmd.kind === 'events' && cmd.follow) || cmd.kind === 'reload';
   // a blocking XREAD must not outlast the command timeout
   const redisCfg = follow ? { ...config.redis, commandTimeoutMs: config.redis.commandTimeoutMs + FOLLOW_BLOCK_MS } : config.redis;
   const redis = await connect(redisCfg);
-  if (follow) {
+  if (cmd.kind === 'events' && cmd.follow) {
     for (const sig of ['SIGINT', 'SIGTERM'] as const) {
       process.once(sig, () => {
         redis.disconnect();

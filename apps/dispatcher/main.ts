@@ -19,6 +19,8 @@ Runs the dispatcher server. Operator commands: sip-dispatcher --help.
   -h, --help           this text
   -v, --version        print the version
 
+SIGHUP re-reads the config file (README "Live reload").
+
 exit codes: 0 after a drain (SIGTERM, SIGINT), 64 usage error, 70 an unexpected fault, 78 bad config`;
 
 async function main(): Promise<void> {
@@ -67,10 +69,17 @@ async function main(): Promise<void> {
     );
   }
 
+  // a SIGHUP while starting (Redis, the DNS wait) is kept for when the dispatcher is up, rather than ending the process
+  let earlyHup = false;
+  const onEarlyHup = (): void => {
+    earlyHup = true;
+  };
+  process.on('SIGHUP', onEarlyHup);
   if (!(await waitForRedis(redis, config.redis.connectTimeoutMs))) {
     logger.warn({ redis: safeRedisUrl(config.redis.url) }, 'redis not reachable at start; taking calls without shared state, retrying in background');
   }
-  const dispatcher = startDispatcher(config, logger, redis);
+  const dispatcher = await startDispatcher(config, logger, redis, { configFile: file });
+  process.off('SIGHUP', onEarlyHup);
   if (config.http.port !== undefined) {
     const { metrics } = dispatcher;
     try {
@@ -97,12 +106,13 @@ async function main(): Promise<void> {
     stopping = true;
     // one deadline for the whole shutdown, armed first: nothing after it (a BYE transaction, a slow
     // Redis) can keep the process past call.shutdownTimeoutMs, e.g. a container's kill grace
-    const deadline = Date.now() + config.call.shutdownTimeoutMs;
+    const { shutdownTimeoutMs } = dispatcher.config.call; // a reload may have changed it
+    const deadline = Date.now() + shutdownTimeoutMs;
     setTimeout(() => {
-      logger.warn({ shutdownTimeoutMs: config.call.shutdownTimeoutMs }, 'shutdown deadline passed; exiting');
+      logger.warn({ shutdownTimeoutMs }, 'shutdown deadline passed; exiting');
       logger.flush(() => process.exit(0));
       setTimeout(() => process.exit(0), 200).unref();
-    }, config.call.shutdownTimeoutMs + 500).unref();
+    }, shutdownTimeoutMs + 500).unref();
     logger.info({ signal }, 'shutdown requested');
     try {
       await dispatcher.shutdown(deadline);
@@ -120,6 +130,11 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
+  // re-read the config file: applied to new calls, or refused (logged) with the running config kept
+  process.on('SIGHUP', () => {
+    if (!stopping) void dispatcher.reload('SIGHUP');
+  });
+  if (earlyHup) void dispatcher.reload('SIGHUP');
 }
 
 void main().catch((err: unknown) => {

@@ -118,10 +118,16 @@ export function refuseWhenOverloaded(
   };
 }
 
-export function refuseWhileDraining(isDraining: () => boolean, retryAfterSeconds: number, { logger, endSession, refused }: AdmissionContext): Middleware {
+export function refuseWhileDraining(
+  isDraining: () => boolean,
+  /** a function: a config reload may change it */
+  retryAfterSeconds: number | (() => number),
+  { logger, endSession, refused }: AdmissionContext,
+): Middleware {
   return (req, res, next) => {
     if (!isDraining()) return next();
-    res.send(503, 'Shutting Down', { headers: { 'Retry-After': String(retryAfterSeconds) } });
+    const seconds = typeof retryAfterSeconds === 'function' ? retryAfterSeconds() : retryAfterSeconds;
+    res.send(503, 'Shutting Down', { headers: { 'Retry-After': String(seconds) } });
     endSession(req);
     refused?.('B2B_ERR_SHUTTING_DOWN');
     logger.child({ callId: req.get('Call-ID') }).info({ code: 'B2B_ERR_SHUTTING_DOWN', status: 503 }, 'call rejected: instance is draining');
@@ -227,7 +233,8 @@ export function refuseMergedRequest(registry: Pick<CallRegistry, 'has'>, { logge
 export function routeCall(
   /** the routes in force, read per request (a reload may replace them) */
   routes: () => readonly CompiledRoute[],
-  config: Config,
+  /** the config in force, read per request when a function (a reload may replace it) */
+  settings: Config | (() => Config),
   { logger, endSession, refused }: AdmissionContext,
   /** counts a call whose user parameters were stripped (a per-route counter in Redis) */
   countStripped: (route: string) => void,
@@ -242,6 +249,7 @@ export function routeCall(
     logger.child({ callId: req.get('Call-ID') }).info({ status, ...fields }, msg);
   };
   return (req, res, next) => {
+    const config = typeof settings === 'function' ? settings() : settings;
     const domain = requestDomain(req.uri);
     const compiled = matchRoute(routes(), { domain, sourceAddress: req.source_address });
     if (!compiled) {
@@ -256,6 +264,19 @@ export function routeCall(
         route: route.name,
         source: req.source_address,
       });
+      return;
+    }
+    if (compiled.targets.length === 0) {
+      // every target is a DNS name that has not resolved (yet, or to nothing): nothing to try
+      res.send(config.call.allFailedStatus, 'No Target Available', { headers: { 'Retry-After': String(config.call.retryAfterSeconds) } });
+      endSession(req);
+      logger
+        .child({ callId: req.get('Call-ID') })
+        .info(
+          { code: 'B2B_ERR_NO_TARGET', status: config.call.allFailedStatus, route: route.name, tried: [] },
+          'call failed: no target available (the route has no resolved target)',
+        );
+      refused?.('B2B_ERR_NO_TARGET');
       return;
     }
     const forwarded = forwardedUser(requestUser(req.uri), route.userParameters ?? config.call.userParameters);

@@ -12,6 +12,8 @@ export const BIN = 'sip-dispatcher';
 /** Default for --wait: long enough for a survivor to adopt a dead owner's calls (instanceTtlMs + a heartbeat or two). */
 export const DEFAULT_WAIT_S = 15;
 export const DEFAULT_EVENT_COUNT = 20;
+/** Default for reload --wait: a reload that adds DNS names waits up to dns.startWaitMs (3 s by default) for them. */
+export const DEFAULT_RELOAD_WAIT_S = 10;
 
 const GLOBAL_OPTIONS: Options = {
   config: { type: 'string', short: 'c' },
@@ -26,6 +28,7 @@ const COMMAND_OPTIONS = {
   events: { json: { type: 'boolean' }, follow: { type: 'boolean', short: 'f' }, count: { type: 'string', short: 'n' } },
   'drain-target': {},
   'undrain-target': {},
+  reload: { instance: { type: 'string' }, wait: { type: 'string' }, json: { type: 'boolean' } },
   help: {},
 } satisfies Record<string, Options>;
 
@@ -83,6 +86,19 @@ ${COMMON}`,
 Puts a drained target back in selection, for every instance.
 
 ${COMMON}`,
+  reload: `usage: ${BIN} reload [--instance <id>] [--wait <seconds>] [--json]
+
+Asks every live instance (or one) to re-read its config file, and reports each one's answer:
+reloaded (which sections were applied, which need a restart) or refused (the errors; the running
+config keeps serving).
+
+  --instance <id>      only this instance
+  --wait <seconds>     how long to wait for the answers (default ${DEFAULT_RELOAD_WAIT_S})
+  --json               one JSON array, one object per instance
+${COMMON}
+
+exit: 0 every instance reloaded, 1 no such live instance, 2 an instance did not answer in time,
+3 an instance refused the new config`,
   help: `usage: ${BIN} help [command]`,
 };
 
@@ -99,6 +115,7 @@ commands:
   hangup <call>        end a call through the instance that owns it
   events               recent events; --follow for new ones
   drain-target <id>    no new calls to a target, cluster-wide (undrain-target <id> ends it)
+  reload               make the instances re-read their config file
   help [command]       this text, or a command's
 
 options:
@@ -106,7 +123,7 @@ ${COMMON}
   -h, --help           help (after a command: that command's)
   -v, --version        print the version
 
-exit codes: 0 ok, 1 call not found, 2 hangup timed out, 64 usage error, 69 Redis unavailable,
+exit codes: 0 ok, 1 call (or instance) not found, 2 hangup or reload timed out, 3 reload refused, 64 usage error, 69 Redis unavailable,
 70 internal error, 78 bad config`;
 
 interface Common {
@@ -121,7 +138,8 @@ export type Parsed =
   | (Common & { kind: 'calls'; json: boolean; instance?: string; target?: string })
   | (Common & { kind: 'hangup'; call: string; waitMs: number; all: boolean })
   | (Common & { kind: 'events'; json: boolean; follow: boolean; count: number })
-  | (Common & { kind: 'drain-target' | 'undrain-target'; target: string });
+  | (Common & { kind: 'drain-target' | 'undrain-target'; target: string })
+  | (Common & { kind: 'reload'; json: boolean; instance?: string; waitMs: number });
 
 /** A target id as lib/sip/uri.ts targetId() builds it: `udp:10.0.0.1:5060`, `tls:[2001:db8::1]:5061`. */
 const TARGET_ID_RE = /^(udp|tcp|tls):(\[[0-9A-Fa-f:.]+\]|[^\s:[\]]+):\d{1,5}$/;
@@ -142,8 +160,8 @@ function parseCount(text: string | undefined, usage: string): number {
   return Number(text);
 }
 
-function parseWait(text: string | undefined, usage: string): number {
-  if (text === undefined) return DEFAULT_WAIT_S * 1000;
+function parseWait(text: string | undefined, usage: string, defaultS = DEFAULT_WAIT_S): number {
+  if (text === undefined) return defaultS * 1000;
   const s = Number(text);
   if (!/^\d+(\.\d+)?$/.test(text) || s <= 0 || s > 3600) throw usageError(`--wait: found "${text}", expected seconds, more than 0 and at most 3600`, usage);
   return Math.round(s * 1000);
@@ -205,6 +223,9 @@ export function parseCommandLine(argv: readonly string[]): Parsed {
       expectArgs(1, 'the target id');
       if (!TARGET_ID_RE.test(args[0])) throw usageError(`${name}: found "${args[0]}", expected a target id such as udp:10.0.0.1:5060`, usage);
       return { kind: name, config, target: args[0] };
+    case 'reload':
+      expectArgs(0, '');
+      return { kind: 'reload', config, json: v.json === true, instance: str('instance'), waitMs: parseWait(str('wait'), usage, DEFAULT_RELOAD_WAIT_S) };
   }
 }
 

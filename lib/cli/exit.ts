@@ -1,5 +1,5 @@
 /**
- * The operator CLI's exit codes (README "Operator CLI"): 0–2 are the command's own answer, the rest
+ * The operator CLI's exit codes (README "Operator CLI"): 0–3 are the command's own answer, the rest
  * follow sysexits.h so scripts can tell "the call is not there" from "Redis is not there".
  */
 export const EXIT = {
@@ -8,6 +8,8 @@ export const EXIT = {
   NOT_FOUND: 1,
   /** hangup: the call was still recorded when --wait ran out */
   TIMEOUT: 2,
+  /** reload: an instance refused the new config (it keeps the running one) */
+  REFUSED: 3,
   /** EX_USAGE: unknown command or option, bad option value, ambiguous Call-ID */
   USAGE: 64,
   /** EX_UNAVAILABLE: Redis unreachable, refused AUTH/TLS, or lost mid-command */

@@ -29,6 +29,8 @@ export interface ClusterDeps {
   holdsLocally(key: string): boolean;
   /** ends a call this instance holds in memory, by call key; false when it holds none by that key */
   hangupLocal(key: string): Promise<boolean>;
+  /** re-reads the config file (an operator's `reload`); `request` names the answering event */
+  reload?(request: string): Promise<void>;
   logger: Logger;
 }
 
@@ -49,6 +51,11 @@ export class ClusterMember {
   private stopped = false;
 
   constructor(private readonly deps: ClusterDeps) {}
+
+  /** Who answers a `reload` control message (set once the instance can reload). */
+  setReload(reload: (request: string) => Promise<void>): void {
+    this.deps.reload = reload;
+  }
 
   get adoptedCount(): number {
     return this.adopted.size;
@@ -204,6 +211,10 @@ export class ClusterMember {
     try {
       msg = JSON.parse(text) as ControlMessage;
     } catch {
+      return;
+    }
+    if (msg.action === 'reload' && typeof msg.request === 'string') {
+      await this.deps.reload?.(msg.request);
       return;
     }
     if (msg.action !== 'hangup' || typeof msg.key !== 'string') return;

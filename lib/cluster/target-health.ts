@@ -19,7 +19,7 @@ export class TargetHealth {
 
   constructor(
     private readonly store: HealthStore,
-    private readonly health: Omit<Config['health'], 'probe'>,
+    private health: Omit<Config['health'], 'probe'>,
     /** every configured target id, the ones whose state is read (a function: a reload or DNS may change them) */
     private readonly targetIds: () => readonly string[],
     private readonly logger: Logger,
@@ -42,6 +42,16 @@ export class TargetHealth {
 
   stop(): void {
     clearInterval(this.timer);
+  }
+
+  /** New health settings (a config reload): used from the next attempt report and refresh on. */
+  configure(health: Config['health']): void {
+    const restart = this.timer !== undefined && health.refreshMs !== this.health.refreshMs;
+    this.health = health;
+    if (restart) {
+      this.stop();
+      this.start();
+    }
   }
 
   /** Reads every target's state from Redis into the view, and announces (once for the cluster) the targets whose state ran out. */

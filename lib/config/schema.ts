@@ -69,6 +69,13 @@ export const DEFAULTS = {
   probeUpAfter: 2,
   /** final responses to a probe that count as a failure (any other final response is alive) */
   probeDeadStatuses: [408, 503],
+  /** dns: the shortest and longest time an answer is kept, whatever its TTL says */
+  dnsMinTtlS: 5,
+  dnsMaxTtlS: 300,
+  /** dns: how long one query waits for an answer, per try (2 tries per server) */
+  dnsTimeoutMs: 2000,
+  /** dns: how long start-up waits for the first answers before taking calls */
+  dnsStartWaitMs: 3000,
   targetPort: 5060,
   targetTransport: 'udp',
   targetPriority: 10,
@@ -125,22 +132,88 @@ const userParameters = z.enum(USER_PARAMETERS_POLICIES);
 
 const cidr = z.string().refine(isValidCidr, { message: 'an IPv4/IPv6 address or CIDR block such as 10.0.0.0/8' });
 
-export const targetSchema = z.strictObject({
-  host: z
-    .string()
-    .min(1)
-    .regex(/^[^\s;:@]+$|^\[[0-9a-fA-F:.]+\]$|^[0-9a-fA-F:]+$/, 'a host name or IP address (no port, no scheme)'),
-  port: port.default(DEFAULTS.targetPort),
-  transport: z.enum(['udp', 'tcp', 'tls']).default(DEFAULTS.targetTransport),
-  priority: z.number().int().min(0).max(65535).default(DEFAULTS.targetPriority),
-  weight: z.number().int().min(0).max(65535).default(DEFAULTS.targetWeight),
+/** A DNS SRV name as a target: `_sip._udp.`, `_sip._tcp.` or `_sips._tcp.` then the domain; the transport comes from it. */
+export const SRV_NAME = /^_sips?\._(udp|tcp)\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*\.?$/i;
+
+/** A target with a fixed host (an IP address, or a name resolved to its A/AAAA records): port, transport, priority, weight as configured. */
+export interface HostTargetConfig {
+  host: string;
+  port: number;
+  transport: 'udp' | 'tcp' | 'tls';
+  priority: number;
+  weight: number;
+}
+
+/** A target given by a DNS SRV name: port, priority and weight come from its records (RFC 2782), the transport from the name. */
+export interface SrvTargetConfig {
+  srv: string;
+}
+
+/** Per target, whatever its kind: probing and capacity (for an SRV or host name, each address it expands to gets them). */
+export interface TargetExtras {
   /** false: never probed (health.probe); a passive down then lasts health.downS. Unset = probed */
-  probe: z.boolean().optional(),
+  probe?: boolean;
   /** capacity: most concurrent calls (being set up or answered) at this target, cluster-wide; absent = no limit (lib/cluster/capacity.ts) */
-  maxCalls: z.number().int().min(1).max(1000000).optional(),
+  maxCalls?: number;
   /** capacity: most new INVITEs per second (any sliding second) to this target, cluster-wide; absent = no limit */
-  maxCps: z.number().int().min(1).max(100000).optional(),
-});
+  maxCps?: number;
+}
+
+export type TargetConfig = (HostTargetConfig | SrvTargetConfig) & TargetExtras;
+
+const SRV_FIXED_FIELDS = ['port', 'transport', 'priority', 'weight'] as const;
+
+export const targetSchema = z
+  .strictObject({
+    host: z
+      .string()
+      .min(1)
+      .regex(/^[^\s;:@]+$|^\[[0-9a-fA-F:.]+\]$|^[0-9a-fA-F:]+$/, 'a host name or IP address (no port, no scheme)')
+      .refine((h) => !h.startsWith('_'), 'a host name or IP address (for a DNS SRV name, write it as "srv:")')
+      .optional(),
+    /** a DNS SRV name, e.g. `_sip._udp.pool.example.com` */
+    srv: z.string().regex(SRV_NAME, 'an SRV name "_sip._udp.<domain>", "_sip._tcp.<domain>" or "_sips._tcp.<domain>"').optional(),
+    port: port.optional(),
+    transport: z.enum(['udp', 'tcp', 'tls']).optional(),
+    priority: z.number().int().min(0).max(65535).optional(),
+    weight: z.number().int().min(0).max(65535).optional(),
+    probe: z.boolean().optional(),
+    maxCalls: z.number().int().min(1).max(1000000).optional(),
+    maxCps: z.number().int().min(1).max(100000).optional(),
+  })
+  .superRefine((t, ctx) => {
+    if ((t.host === undefined) === (t.srv === undefined)) {
+      ctx.addIssue({ code: 'custom', path: [], input: t, message: 'exactly one of "host" (an IP address or host name) or "srv" (a DNS SRV name)' });
+    }
+    if (t.srv === undefined) return;
+    for (const field of SRV_FIXED_FIELDS) {
+      if (t[field] !== undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [field],
+          input: t[field],
+          message: `no "${field}" on an "srv" target (its SRV records give port, priority and weight, its name the transport)`,
+        });
+      }
+    }
+  })
+  .transform((t): TargetConfig => {
+    const extras: TargetExtras = {
+      ...(t.probe !== undefined && { probe: t.probe }),
+      ...(t.maxCalls !== undefined && { maxCalls: t.maxCalls }),
+      ...(t.maxCps !== undefined && { maxCps: t.maxCps }),
+    };
+    return t.srv !== undefined
+      ? { srv: t.srv, ...extras }
+      : {
+          host: t.host ?? '',
+          port: t.port ?? DEFAULTS.targetPort,
+          transport: t.transport ?? DEFAULTS.targetTransport,
+          priority: t.priority ?? DEFAULTS.targetPriority,
+          weight: t.weight ?? DEFAULTS.targetWeight,
+          ...extras,
+        };
+  });
 
 export const matchSchema = z
   .strictObject({
@@ -278,6 +351,25 @@ export const configSchema = z
         host: z.string().min(1).default('127.0.0.1'),
       })
       .prefault({}),
+    dns: z
+      .strictObject({
+        /** resolvers, `ip` or `ip:port` (`[v6]:port`); empty = the system's (/etc/resolv.conf) */
+        servers: z
+          .array(
+            z
+              .string()
+              .regex(
+                /^(\d{1,3}(\.\d{1,3}){3}(:\d{1,5})?|\[[0-9a-fA-F:.]+\](:\d{1,5})?|[0-9a-fA-F:]+)$/,
+                'an IP address, optionally with :port (IPv6 as [addr]:port)',
+              ),
+          )
+          .default([]),
+        timeoutMs: z.number().int().min(100).max(60000).default(DEFAULTS.dnsTimeoutMs),
+        minTtlS: z.number().int().min(1).max(86400).default(DEFAULTS.dnsMinTtlS),
+        maxTtlS: z.number().int().min(1).max(604800).default(DEFAULTS.dnsMaxTtlS),
+        startWaitMs: z.number().int().min(0).max(60000).default(DEFAULTS.dnsStartWaitMs),
+      })
+      .prefault({}),
     log: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default(DEFAULTS.logLevel) }).prefault({}),
     call: z
       .strictObject({
@@ -323,7 +415,9 @@ export const configSchema = z
     const limits = new Map<string, { maxCalls?: number; maxCps?: number; where: string }>();
     cfg.routes.forEach((route, i) =>
       route.targets.forEach((t, j) => {
-        const id = targetId(t);
+        // (a target that failed its own checks is reported there: zod still runs this refinement)
+        if (typeof (t as { srv?: unknown }).srv !== 'string' && typeof (t as { host?: unknown }).host !== 'string') return;
+        const id = 'srv' in t ? `srv:${t.srv.toLowerCase()}` : targetId(t);
         const seen = limits.get(id);
         if (!seen) limits.set(id, { maxCalls: t.maxCalls, maxCps: t.maxCps, where: `routes[${String(i)}].targets[${String(j)}]` });
         else if (seen.maxCalls !== t.maxCalls || seen.maxCps !== t.maxCps)
@@ -351,6 +445,14 @@ export const configSchema = z
         message: `a value below call.shutdownTimeoutMs (${String(cfg.call.shutdownTimeoutMs)}): ending the calls left after the drain needs time before the shutdown deadline`,
       });
     }
+    if (cfg.dns.minTtlS > cfg.dns.maxTtlS) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['dns', 'minTtlS'],
+        input: cfg.dns.minTtlS,
+        message: `a value <= dns.maxTtlS (${String(cfg.dns.maxTtlS)})`,
+      });
+    }
     if (cfg.drachtio.mode === 'inbound' && cfg.drachtio.servers.length === 0) {
       ctx.addIssue({
         code: 'custom',
@@ -366,5 +468,5 @@ export const configSchema = z
 
 export type Config = z.output<typeof configSchema>;
 export type RouteConfig = z.output<typeof routeSchema>;
-export type TargetConfig = z.output<typeof targetSchema>;
+export type DnsConfig = z.output<typeof configSchema>['dns'];
 export type DrachtioServerConfig = z.output<typeof drachtioServerSchema>;

@@ -1,9 +1,9 @@
-import type { RouteConfig, TargetConfig } from '../config/schema';
-import { targetId } from '../sip/uri';
+import type { RouteConfig } from '../config/schema';
+import { expandTargets, NO_DNS, type DnsLookup, type ExpandedTarget } from '../dns/expand';
 import { compileCidr, type CidrMatcher } from './cidr';
 
-/** A configured target with its stable id computed once. */
-export type RoutedTarget = TargetConfig & { readonly id: string };
+/** A target as calls use it (one address, port, transport), its stable id computed once: an IP of the config, or one address of a DNS name. */
+export type RoutedTarget = ExpandedTarget;
 
 /** What a route is matched on: taken from the request once, before routing. */
 export interface RequestFacts {
@@ -33,16 +33,17 @@ function compileDomain(pattern: string): DomainTest {
 }
 
 /**
- * Compiles a route's match once at start, so per-request matching does no parsing.
+ * Compiles a route's match once at start, so per-request matching does no parsing, and expands its
+ * targets with what DNS answered so far (lib/dns/expand.ts): a name never answered has no targets.
  * A route with both `domains` and `sources` matches only when both do; a route without `match` matches everything.
  */
-export function compileRoute(route: RouteConfig): CompiledRoute {
+export function compileRoute(route: RouteConfig, dns: DnsLookup = NO_DNS): CompiledRoute {
   const domainTests: DomainTest[] | undefined = route.match?.domains?.map(compileDomain);
   const sourceTests: CidrMatcher[] | undefined = route.match?.sources?.map(compileCidr);
   const allowTests: CidrMatcher[] | undefined = route.allowSources?.map(compileCidr);
   return {
     route,
-    targets: route.targets.map((t) => ({ ...t, id: targetId(t) })),
+    targets: expandTargets(route.targets, dns),
     matches(facts: RequestFacts): boolean {
       if (domainTests && !domainTests.some((test) => test(facts.domain))) return false;
       if (sourceTests && !sourceTests.some((block) => block.contains(facts.sourceAddress))) return false;
@@ -54,8 +55,8 @@ export function compileRoute(route: RouteConfig): CompiledRoute {
   };
 }
 
-export function compileRoutes(routes: readonly RouteConfig[]): CompiledRoute[] {
-  return routes.map(compileRoute);
+export function compileRoutes(routes: readonly RouteConfig[], dns: DnsLookup = NO_DNS): CompiledRoute[] {
+  return routes.map((r) => compileRoute(r, dns));
 }
 
 /** First matching route in config order, or undefined when none matches. */

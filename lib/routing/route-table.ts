@@ -1,4 +1,5 @@
 import type { RouteConfig } from '../config/schema';
+import { NO_DNS, type DnsLookup } from '../dns/expand';
 import { compileRoutes, type CompiledRoute, type RoutedTarget } from './match';
 
 /**
@@ -7,9 +8,20 @@ import { compileRoutes, type CompiledRoute, type RoutedTarget } from './match';
  */
 export class RouteTable {
   private compiled: readonly CompiledRoute[];
+  private configured: readonly RouteConfig[];
 
-  constructor(routes: readonly RouteConfig[]) {
-    this.compiled = compileRoutes(routes);
+  /** `dns`: what DNS answered so far, for targets given by name (lib/dns/dns-cache.ts); call `refresh()` when it changes. */
+  constructor(
+    routes: readonly RouteConfig[],
+    private readonly dns: DnsLookup = NO_DNS,
+  ) {
+    this.configured = routes;
+    this.compiled = compileRoutes(routes, dns);
+  }
+
+  /** The routes as configured (targets not expanded). */
+  get config(): readonly RouteConfig[] {
+    return this.configured;
   }
 
   /** The routes new calls are matched against, in config order. */
@@ -19,7 +31,13 @@ export class RouteTable {
 
   /** Replaces the routes for new calls. */
   replace(routes: readonly RouteConfig[]): void {
-    this.compiled = compileRoutes(routes);
+    this.configured = routes;
+    this.compiled = compileRoutes(routes, this.dns);
+  }
+
+  /** Expands the same routes again with the current DNS answers (a name's records changed). */
+  refresh(): void {
+    this.compiled = compileRoutes(this.configured, this.dns);
   }
 
   /** Every distinct target of every route (by id), sorted by id: the targets whose health and load are followed. */

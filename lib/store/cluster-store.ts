@@ -24,11 +24,11 @@ export interface InstanceView {
   ownedCalls: number;
 }
 
-/** A command for the instance that holds a call, sent over pub/sub (`<prefix>control:<id>`). */
-export interface ControlMessage {
-  action: 'hangup';
-  key: string;
-}
+/**
+ * A command for one instance, sent over pub/sub (`<prefix>control:<id>`): end a call it holds, or
+ * re-read its config file (it answers with a `config-reloaded` or `config-refused` event naming `request`).
+ */
+export type ControlMessage = { action: 'hangup'; key: string } | { action: 'reload'; request: string };
 
 /** One entry of the event stream `<prefix>events`: its stream id (`<epoch ms>-<seq>`), `type`, and the other fields. */
 export interface StreamEvent {

@@ -46,6 +46,7 @@ const config = validateConfig({
     { name: 'strip', match: { domains: ['strip.test'] }, userParameters: 'strip', targets: [{ host: '10.0.0.2' }] },
     { name: 'reject', match: { domains: ['reject.test'] }, userParameters: 'reject', targets: [{ host: '10.0.0.3' }] },
     { name: 'pbx', match: { sources: ['10.10.10.0/24'] }, targets: [{ host: '10.0.0.4' }] },
+    { name: 'unresolved', match: { domains: ['unresolved.test'] }, targets: [{ srv: '_sip._udp.pool.test' }] },
   ],
 });
 const routes = compileRoutes(config.routes);
@@ -179,6 +180,13 @@ describe('routeCall', () => {
     expect(res.sent.map((s) => s.status)).toEqual([403]);
     expect(lines.some((l) => l.code === 'B2B_ERR_USER_PARAMETERS')).toBe(true);
     expect(admit(fakeReq('sip:+4940123@reject.test'), fakeRes())).toBe(true);
+  });
+
+  it('answers allFailedStatus with Retry-After, trying nothing, when the route has no resolved target (a DNS name not answered)', () => {
+    const res = fakeRes();
+    expect(admit(fakeReq('sip:1@unresolved.test'), res)).toBe(false);
+    expect(res.sent).toEqual([{ status: 503, reason: 'No Target Available', opts: { headers: { 'Retry-After': '30' } } }]);
+    expect(lines.some((l) => l.code === 'B2B_ERR_NO_TARGET' && l.route === 'unresolved')).toBe(true);
   });
 
   it('answers 414 when the forwarded Request-URI would be longer than drachtio-server sends', () => {
