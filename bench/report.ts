@@ -14,11 +14,17 @@ const ratio = (a: number | undefined, b: number | undefined, digits = 2): string
 
 function pairs(r: BenchResult, steps: StepResult[]): Array<{ rate: number; d?: StepResult; b?: StepResult }> {
   const rates = [...new Set(steps.map((s) => s.rate))].sort((a, b) => a - b);
-  return rates.map((rate) => ({ rate, d: steps.find((s) => s.rate === rate && s.app === 'dispatcher'), b: steps.find((s) => s.rate === rate && s.app === 'baseline') }));
+  return rates.map((rate) => ({
+    rate,
+    d: steps.find((s) => s.rate === rate && s.app === 'dispatcher'),
+    b: steps.find((s) => s.rate === rate && s.app === 'baseline'),
+  }));
 }
 
 function kindLabel(r: BenchResult): string {
-  return r.drachtio === 'emulator' ? 'EMULATOR figures (drachtio-server emulator, test/emulator — not a real drachtio-server)' : `real drachtio-server ${r.drachtioVersion}`;
+  return r.drachtio === 'emulator'
+    ? 'EMULATOR figures (drachtio-server emulator, test/emulator — not a real drachtio-server)'
+    : `real drachtio-server ${r.drachtioVersion}`;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -31,7 +37,23 @@ function pad(cells: string[][]): string {
 }
 
 export function terminalTable(r: BenchResult): string {
-  const head = ['rate/s', 'failed D', 'failed B', 'p99 D', 'p99 B', 'CPU/1k D', 'CPU/1k B', 'CPU ×', 'redis/1k', 'cmds', 'reads', 'RSS D', 'RSS B', 'drops D', 'drops B'];
+  const head = [
+    'rate/s',
+    'failed D',
+    'failed B',
+    'p99 D',
+    'p99 B',
+    'CPU/1k D',
+    'CPU/1k B',
+    'CPU ×',
+    'redis/1k',
+    'cmds',
+    'reads',
+    'RSS D',
+    'RSS B',
+    'drops D',
+    'drops B',
+  ];
   const rows = [head];
   for (const { rate, d, b } of pairs(r, [...r.steps, ...r.overload])) {
     const ov = d?.phase === 'overload' || b?.phase === 'overload' ? '*' : '';
@@ -113,7 +135,10 @@ function ladderSection(r: BenchResult, steps: StepResult[]): string {
     if (d) rows.push([`**${rate}**`, `dispatcher ${d.ok ? '' : '✗'}`, ...stepCells(d)]);
     if (b) rows.push([d ? '' : `**${rate}**`, `baseline ${b.ok ? '' : '✗'}`, ...stepCells(b)]);
     if (d && b) {
-      const p99 = Number.isFinite(d.setup.p99) && Number.isFinite(b.setup.p99) ? `p99 ${ratio(d.setup.p99, b.setup.p99)} (${d.setup.p99 - b.setup.p99 >= 0 ? '+' : ''}${d.setup.p99 - b.setup.p99} ms)` : '–';
+      const p99 =
+        Number.isFinite(d.setup.p99) && Number.isFinite(b.setup.p99)
+          ? `p99 ${ratio(d.setup.p99, b.setup.p99)} (${d.setup.p99 - b.setup.p99 >= 0 ? '+' : ''}${d.setup.p99 - b.setup.p99} ms)`
+          : '–';
       rows.push([
         '',
         '*dispatcher ÷ baseline*',
@@ -145,7 +170,7 @@ function commandsSection(r: BenchResult): string {
     .map(([k, v]) => [`\`${k}\``, f(v, 3)]);
   return [
     `Redis commands per call by name (commandstats \`calls\` deltas over the ${s.rate}/s step, divided by its ${s.attempted} calls; ` +
-      'commands run inside a Lua script are counted under their own names as well as the EVALSHA; the app\'s background work — heartbeat, health refresh — is included):',
+      "commands run inside a Lua script are counted under their own names as well as the EVALSHA; the app's background work — heartbeat, health refresh — is included):",
     '',
     mdTable(['command', 'calls per call'], rows),
   ].join('\n');
@@ -159,7 +184,7 @@ export function markdown(r: BenchResult, svgName: string): string {
   out.push('');
   if (r.drachtio === 'emulator') {
     out.push('> **EMULATOR figures.** drachtio-server was the test emulator (`test/emulator`, a Node.js process), not a real drachtio-server: its');
-    out.push('> limits and costs are not drachtio-server\'s. Only ratios between dispatcher and baseline in this run mean anything, and even they');
+    out.push("> limits and costs are not drachtio-server's. Only ratios between dispatcher and baseline in this run mean anything, and even they");
     out.push('> are bounded by the emulator. Run with `DRACHTIO_BIN=<drachtio binary>` for real figures.');
     out.push('');
   }
@@ -225,7 +250,17 @@ export function markdown(r: BenchResult, svgName: string): string {
   out.push('');
   out.push(
     mdTable(
-      ['offered/s', 'app', 'goodput calls/s', 'goodput ÷ dispatcher top', 'failed caller / back-ends', 'set-up p50 / p95 / p99 ms', 'app % of a core', 'UDP drops', 'caller failures'],
+      [
+        'offered/s',
+        'app',
+        'goodput calls/s',
+        'goodput ÷ dispatcher top',
+        'failed caller / back-ends',
+        'set-up p50 / p95 / p99 ms',
+        'app % of a core',
+        'UDP drops',
+        'caller failures',
+      ],
       r.overload.map((s) => [
         String(s.rate),
         s.app,
@@ -256,7 +291,13 @@ export function markdown(r: BenchResult, svgName: string): string {
     out.push(
       mdTable(
         ['back-end', 'weight', 'expected share', 'calls received', 'observed share'],
-        d.received.map((n, i) => [String(i + 1), String(d.weights[i]), `${((d.weights[i] / sumW) * 100).toFixed(1)} %`, String(n), `${(d.shares[i] * 100).toFixed(2)} %`]),
+        d.received.map((n, i) => [
+          String(i + 1),
+          String(d.weights[i]),
+          `${((d.weights[i] / sumW) * 100).toFixed(1)} %`,
+          String(n),
+          `${(d.shares[i] * 100).toFixed(2)} %`,
+        ]),
       ),
     );
     out.push('');
@@ -319,7 +360,7 @@ export function markdown(r: BenchResult, svgName: string): string {
   out.push(
     [
       '- Everything (sipp caller and back-ends, drachtio-server, redis-server, the app, the bench) shares this machine: the load generators take CPU the app under test would otherwise have. Ratios within one run are what count; absolute rates move from run to run.',
-      '- Set-up times are sipp response times, millisecond resolution (INVITE sent → 200 received; a retransmitted INVITE\'s call counts from the first send).',
+      "- Set-up times are sipp response times, millisecond resolution (INVITE sent → 200 received; a retransmitted INVITE's call counts from the first send).",
       '- Redis round trips are redis-server read events: concurrent calls\' commands that arrive in one read count once, so under load "reads per call" can be lower than the round trips one call waits for (the memory table\'s set-up/end split is measured at a modest rate).',
       '- UDP receive-buffer drops are machine-wide (other processes on the machine count too).',
       ...r.notes.map((n) => `- ${n}`),
@@ -363,7 +404,12 @@ export function chart(r: BenchResult): string {
   };
   const panels: Panel[] = [
     { x: 70, title: 'Failed calls per step (log scale; 0 at the bottom)', yLabel: 'failed calls', value: (s) => s.failed },
-    { x: 560, title: 'p99 set-up time, INVITE → 200 (ms, log scale)', yLabel: 'ms', value: (s) => (Number.isFinite(s.setup.p99) ? Math.max(s.setup.p99, 0.1) : undefined) },
+    {
+      x: 560,
+      title: 'p99 set-up time, INVITE → 200 (ms, log scale)',
+      yLabel: 'ms',
+      value: (s) => (Number.isFinite(s.setup.p99) ? Math.max(s.setup.p99, 0.1) : undefined),
+    },
   ];
   const parts: string[] = [];
   parts.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`);
@@ -381,7 +427,7 @@ export function chart(r: BenchResult): string {
     parts.push(`<rect x="${x0}" y="${top}" width="${pw}" height="${ph}" fill="none" stroke="#999"/>`);
     // y grid: decades
     for (let e = 0; 10 ** e <= maxV * 1.0001; e += 1) {
-      const y = logY(10 ** e, maxV);
+      const y = Math.round(logY(10 ** e, maxV) * 10) / 10;
       parts.push(`<line x1="${x0}" x2="${x0 + pw}" y1="${y}" y2="${y}" stroke="#eee"/>`);
       parts.push(`<text x="${x0 - 6}" y="${y + 4}" text-anchor="end">${10 ** e}</text>`);
     }
@@ -402,13 +448,19 @@ export function chart(r: BenchResult): string {
         .map((s) => ({ s, v: p.value(s) }))
         .filter((q): q is { s: StepResult; v: number } => q.v !== undefined);
       if (pts.length === 0) continue;
-      const d = pts.map((q, i) => `${i === 0 ? 'M' : 'L'}${xOf(x0, q.s.rate).toFixed(1)},${logY(q.v, maxV).toFixed(1)}`).join(' ');
+      // the line joins the ladder's steps; overload steps are crosses of their own
+      const d = pts
+        .filter((q) => q.s.phase === 'ladder')
+        .map((q, i) => `${i === 0 ? 'M' : 'L'}${xOf(x0, q.s.rate).toFixed(1)},${logY(q.v, maxV).toFixed(1)}`)
+        .join(' ');
       parts.push(`<path d="${d}" fill="none" stroke="${COLOURS[app]}" stroke-width="2"/>`);
       for (const q of pts) {
-        const cx = xOf(x0, q.s.rate);
-        const cy = logY(q.v, maxV);
+        const cx = Math.round(xOf(x0, q.s.rate) * 10) / 10;
+        const cy = Math.round(logY(q.v, maxV) * 10) / 10;
         if (q.s.phase === 'overload') {
-          parts.push(`<path d="M${cx - 4},${cy - 4} L${cx + 4},${cy + 4} M${cx - 4},${cy + 4} L${cx + 4},${cy - 4}" stroke="${COLOURS[app]}" stroke-width="2"/>`);
+          parts.push(
+            `<path d="M${cx - 4},${cy - 4} L${cx + 4},${cy + 4} M${cx - 4},${cy + 4} L${cx + 4},${cy - 4}" stroke="${COLOURS[app]}" stroke-width="2"/>`,
+          );
         } else {
           parts.push(`<circle cx="${cx}" cy="${cy}" r="3.5" fill="${q.s.ok ? COLOURS[app] : '#fff'}" stroke="${COLOURS[app]}" stroke-width="1.5"/>`);
         }
@@ -426,7 +478,9 @@ export function chart(r: BenchResult): string {
   parts.push(`<text x="286" y="${ly + 4}">dispatcher (compiled, Redis, info logs)</text>`);
   parts.push(`<line x1="540" x2="570" y1="${ly}" y2="${ly}" stroke="${COLOURS.baseline}" stroke-width="2"/>`);
   parts.push(`<text x="576" y="${ly + 4}">baseline (bare createB2BUA)</text>`);
-  parts.push(`<text x="${W / 2}" y="${H - 4}" text-anchor="middle" fill="#777" font-size="11">filled dot: zero failures; open dot: failures; dashed line: top zero-failure rate</text>`);
+  parts.push(
+    `<text x="${W / 2}" y="${H - 4}" text-anchor="middle" fill="#777" font-size="11">filled dot: zero failures; open dot: failures; dashed line: top zero-failure rate</text>`,
+  );
   parts.push('</svg>');
   return parts.join('\n');
 }

@@ -10,7 +10,6 @@
  * fresh back-ends and a fresh app process; one redis-server serves the run (flushed between steps).
  * See README "Benchmark" for what is measured and how to read it.
  */
-import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
@@ -21,7 +20,7 @@ import { startUas, type SippStats, type SippUas, type UasBehaviour } from '../te
 import { startAppUnderTest, type AppKind, type AppUnderTest } from './apps';
 import { startLoad } from './load';
 import { childPids, cpuSeconds, machine, memoryOf, treeCpuSeconds, udpCounters } from './procs';
-import { redisDelta, redisSnapshot, type RedisSnapshot } from './redis-info';
+import { redisDelta, redisSnapshot } from './redis-info';
 import { writeReport, terminalTable } from './report';
 import { chiSquare, percentile } from './stats';
 
@@ -34,6 +33,10 @@ export interface Mode {
   ladder: number[];
   stepS: number;
   holdMs: number;
+  /** sipp -recv_timeout: a call with no answer (or no 200 to its BYE) by then fails */
+  recvTimeoutMs: number;
+  /** the overload steps run the baseline too (full mode; --quick: the dispatcher only) */
+  overloadBaseline: boolean;
   distribution: { calls: number; rate: number; weights: number[] };
   failover: { calls: number; rate: number };
   memory: { calls: number; rate: number };
@@ -44,6 +47,8 @@ const FULL: Mode = {
   ladder: [100, 200, 400, 600, 800, 1000, 1200, 1500, 1800, 2200, 2600, 3000],
   stepS: 20,
   holdMs: 1000,
+  recvTimeoutMs: 5000,
+  overloadBaseline: true,
   distribution: { calls: 10000, rate: 500, weights: [60, 20, 10, 10] },
   failover: { calls: 2000, rate: 200 },
   memory: { calls: 2000, rate: 200 },
@@ -51,9 +56,11 @@ const FULL: Mode = {
 
 const QUICK: Mode = {
   name: 'quick',
-  ladder: [100, 300, 600, 900],
+  ladder: [100, 400, 800],
   stepS: 4,
   holdMs: 1000,
+  recvTimeoutMs: 3000,
+  overloadBaseline: false,
   distribution: { calls: 1000, rate: 250, weights: [60, 20, 10, 10] },
   failover: { calls: 300, rate: 100 },
   memory: { calls: 300, rate: 150 },
@@ -94,6 +101,8 @@ export interface StepResult {
   logLinesPerCall: number;
   udp: { rcvbufErrors: number; inErrors: number };
   ok: boolean;
+  /** wall time of the whole step, start-up and teardown included */
+  tookS: number;
 }
 
 export interface DistributionResult {
@@ -236,6 +245,7 @@ class Bench {
   async step(kind: AppKind, phase: StepResult['phase'], rate: number, seconds: number, stepNo: number): Promise<StepResult> {
     const label = `${phase === 'overload' ? 'overload ' : ''}${kind.padEnd(10)} ${String(rate).padStart(5)}/s`;
     progress(`${label}  starting`);
+    const started = Date.now();
     const bed = await this.bed(kind, ['answer', 'answer', 'answer'], undefined, stepNo);
     const planned = Math.round(rate * seconds);
     const sippPids = bed.uas.map((u) => u.pid);
@@ -265,6 +275,7 @@ class Bench {
       rate,
       calls: planned,
       holdMs: this.mode.holdMs,
+      recvTimeoutMs: this.mode.recvTimeoutMs,
       onTick: (s, el) => {
         if (callerPid > 0) callerCpu = cpuSeconds(callerPid) || callerCpu;
         sample();
@@ -348,6 +359,7 @@ class Bench {
         inErrors: (udp1.InErrors ?? 0) - (udp0.InErrors ?? 0),
       },
       ok: attempted >= planned && succeeded === planned && backends.failed === 0,
+      tookS: (Date.now() - started) / 1000,
     };
     line(stepLine(result));
     return result;
@@ -413,7 +425,8 @@ class Bench {
     progress(`memory ${kind}: ${calls} calls held at once`);
     const bed = await this.bed(kind, ['answer', 'answer', 'answer'], undefined, kind === 'dispatcher' ? 902 : 903);
     const rampS = calls / rate;
-    const holdMs = Math.round((rampS + 8) * 1000);
+    // measured 3.5 s after the last call was placed; the first call ends 2 s after that
+    const holdMs = Math.round((rampS + 5.5) * 1000);
     // idle: background Redis traffic of the app (heartbeats, health refresh), per second
     const i0 = await redisSnapshot(this.client);
     const ti0 = Date.now();
@@ -503,7 +516,7 @@ function stepLine(r: StepResult): string {
     `${verdict} ${r.phase === 'overload' ? 'overload ' : ''}${r.app.padEnd(10)} ${String(r.rate).padStart(5)}/s  ` +
     `${r.succeeded}/${r.planned} ok, failed ${r.failed} (back-ends ${r.backends.failed}), retrans ${r.retransmissions}+${r.backends.retransmissions}, ` +
     `set-up p50/p95/p99 ${f0(r.setup.p50)}/${f0(r.setup.p95)}/${f0(r.setup.p99)} ms, app ${f0(r.appCorePct)}% (${r.appCpuPer1k.toFixed(2)} s/1k), ` +
-    `redis ${r.redisCpuPer1k.toFixed(2)} s/1k, ${r.redis.commandsPerCall.toFixed(1)} cmds ${r.redis.readsPerCall.toFixed(1)} reads/call, RSS ${f0(r.rssMaxMb)} MB, heap ${f1(r.heapMaxMb)} MB, UDP drops ${r.udp.rcvbufErrors}`
+    `redis ${r.redisCpuPer1k.toFixed(2)} s/1k, ${r.redis.commandsPerCall.toFixed(1)} cmds ${r.redis.readsPerCall.toFixed(1)} reads/call, RSS ${f0(r.rssMaxMb)} MB, heap ${f1(r.heapMaxMb)} MB, UDP drops ${r.udp.rcvbufErrors} [${r.tookS.toFixed(0)} s]`
   );
 }
 
@@ -542,7 +555,12 @@ async function main(): Promise<void> {
   const started = new Date();
   const label = kind === 'emulator' ? ' — EMULATOR figures (drachtio-server emulator, not a real drachtio-server)' : '';
   line(`sip-dispatcher bench (${mode.name})${label}`);
-  line(`${os.cpus().length} cores, load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}; steps of ${mode.stepS} s, calls held ${mode.holdMs} ms`);
+  line(
+    `${os.cpus().length} cores, load average ${os
+      .loadavg()
+      .map((x) => x.toFixed(2))
+      .join(' ')}; steps of ${mode.stepS} s, calls held ${mode.holdMs} ms`,
+  );
 
   const bench = new Bench(mode);
   await bench.start();
@@ -574,7 +592,7 @@ async function main(): Promise<void> {
     const base = top('dispatcher') ?? mode.ladder[0];
     for (const factor of [1.5, 2]) {
       const rate = Math.round(base * factor);
-      for (const k of ['dispatcher', 'baseline'] as AppKind[]) {
+      for (const k of (mode.overloadBaseline ? ['dispatcher', 'baseline'] : ['dispatcher']) as AppKind[]) {
         stepNo += 1;
         overload.push(await bench.step(k, 'overload', rate, mode.stepS, stepNo));
       }
