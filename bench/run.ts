@@ -573,7 +573,12 @@ async function main(): Promise<void> {
   let stepNo = 0;
   try {
     // the ladder: dispatcher and baseline alternate at each rate (which goes first alternates too)
+    const ladderBudgetS = mode.name === 'quick' ? 90 : 540;
     for (const [i, rate] of mode.ladder.entries()) {
+      if ((Date.now() - started.getTime()) / 1000 > ladderBudgetS) {
+        bench.notes.push(`the ladder stopped before ${rate}/s: its time budget (${ladderBudgetS} s) was spent`);
+        break;
+      }
       const order: AppKind[] = i % 2 === 0 ? ['dispatcher', 'baseline'] : ['baseline', 'dispatcher'];
       const live = order.filter((k) => fails[k] < 2);
       if (live.length === 0) break;
@@ -598,11 +603,22 @@ async function main(): Promise<void> {
       }
     }
     // distribution and failover: well below the dispatcher's limit, so they measure selection, not overload
-    const safe = Math.max(50, Math.floor((top('dispatcher') ?? mode.ladder[0]) * 0.5));
-    if (mode.distribution.rate > safe) bench.notes.push(`distribution and failover rates capped at ${safe}/s (half the dispatcher's top rate)`);
-    mode.distribution.rate = Math.min(mode.distribution.rate, safe);
-    mode.failover.rate = Math.min(mode.failover.rate, safe);
-    mode.memory.rate = Math.min(mode.memory.rate, safe);
+    // distribution, failover and memory: at or below the dispatcher's own zero-failure rate, so they measure
+    // selection and memory, not overload; the distribution's sample is cut to what 40 s at that rate places
+    const ceiling = top('dispatcher') ?? mode.ladder[0];
+    const cap = (what: string, cfg: { rate: number; calls: number }, rate: number, maxS?: number): void => {
+      if (cfg.rate > rate) {
+        bench.notes.push(`${what}: ${rate} calls/s instead of ${cfg.rate} (the dispatcher's top zero-failure rate in this run bounds it)`);
+        cfg.rate = rate;
+      }
+      if (maxS !== undefined && cfg.calls > cfg.rate * maxS) {
+        bench.notes.push(`${what}: ${cfg.rate * maxS} calls instead of ${cfg.calls} (${maxS} s at ${cfg.rate} calls/s)`);
+        cfg.calls = cfg.rate * maxS;
+      }
+    };
+    cap('distribution', mode.distribution, ceiling, mode.name === 'quick' ? 5 : 40);
+    cap('failover', mode.failover, Math.max(50, Math.floor(ceiling / 2)));
+    cap('memory', mode.memory, Math.max(50, Math.floor(ceiling / 2)));
     distribution = await bench.distribution();
     failover = await bench.failover();
     memory.push(await bench.memory('dispatcher'));
