@@ -24,11 +24,20 @@ export interface Target {
   weight?: number;
 }
 
+/** The probe's answer: process.memoryUsage() and the writes the app made to Redis so far. */
+export interface MemoryAnswer {
+  rss: number;
+  heapUsed: number;
+  heapTotal: number;
+  external: number;
+  redisWrites: number;
+}
+
 export interface AppUnderTest {
   kind: AppKind;
   pid: number;
   /** process.memoryUsage() of the app, after a full GC when `gc` */
-  memory(gc?: boolean): Promise<{ rss: number; heapUsed: number; heapTotal: number; external: number }>;
+  memory(gc?: boolean): Promise<MemoryAnswer>;
   /** lines written to stdout so far */
   logLines(): number;
   stop(): Promise<number | null>;
@@ -68,7 +77,7 @@ export async function startAppUnderTest(o: StartOptions): Promise<AppUnderTest> 
   const logFile = path.join(dir, 'stdout.log');
   const out = fs.openSync(logFile, 'w');
   let args: string[];
-  let env: Record<string, string | undefined> = { ...process.env };
+  let env: Record<string, string | undefined> = { ...process.env, BENCH_REDIS_PORT: new URL(o.redisUrl).port };
   if (o.kind === 'dispatcher') {
     if (!fs.existsSync(DISPATCHER_MAIN)) throw new Error(`no build at ${DISPATCHER_MAIN}: run npm run build`);
     const config = path.join(dir, 'config.json');
@@ -99,8 +108,8 @@ export async function startAppUnderTest(o: StartOptions): Promise<AppUnderTest> 
   });
 
   let seq = 0;
-  const pending = new Map<number, (m: { rss: number; heapUsed: number; heapTotal: number; external: number }) => void>();
-  child.on('message', (m: { type?: string; id?: number; rss: number; heapUsed: number; heapTotal: number; external: number }) => {
+  const pending = new Map<number, (m: MemoryAnswer) => void>();
+  child.on('message', (m: MemoryAnswer & { type?: string; id?: number }) => {
     if (m.type !== 'mem' || m.id === undefined) return;
     pending.get(m.id)?.(m);
     pending.delete(m.id);
@@ -136,7 +145,7 @@ export async function startAppUnderTest(o: StartOptions): Promise<AppUnderTest> 
         }, 10000);
         pending.set(id, (m) => {
           clearTimeout(timer);
-          resolve({ rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external });
+          resolve({ rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, redisWrites: m.redisWrites });
         });
         child.send({ type: 'mem', id, gc });
       });

@@ -68,7 +68,7 @@ export function terminalTable(r: BenchResult): string {
       ratio(d?.appCpuPer1k, b?.appCpuPer1k),
       d ? f(d.redisCpuPer1k, 2) : '',
       d ? f(d.redis.commandsPerCall, 1) : '',
-      d ? f(d.redis.readsPerCall, 1) : '',
+      d ? f(d.redis.writesPerCall, 1) : '',
       d ? f(d.rssMaxMb, 0) : '',
       b ? f(b.rssMaxMb, 0) : '',
       d ? String(d.udp.rcvbufErrors) : '',
@@ -77,7 +77,7 @@ export function terminalTable(r: BenchResult): string {
   }
   const h = r.headline;
   const lines = [
-    `${kindLabel(r)}; D = dispatcher, B = baseline; p99 set-up ms; CPU s per 1,000 calls; RSS MB; * = overload step`,
+    `${kindLabel(r)}; D = dispatcher, B = baseline; p99 set-up ms; CPU s per 1,000 calls; cmds / reqs = Redis commands / requests per call; RSS MB; drops = UDP rcvbuf; * = overload step`,
     pad(rows),
     '',
     `headline: highest rate with zero failed calls: dispatcher ${h.dispatcher ?? 'none'}/s, baseline ${h.baseline ?? 'none'}/s` +
@@ -105,7 +105,7 @@ function stepCells(s: StepResult): string[] {
     s.app === 'dispatcher' ? f(s.redisCpuPer1k, 2) : '–',
     f(s.drachtioCpuPer1k, 2),
     `${f((s.cpu.drachtioS / s.windowS) * 100, 0)} / ${f((s.cpu.sippS / s.windowS) * 100, 0)}`,
-    s.app === 'dispatcher' ? `${f(s.redis.commandsPerCall, 2)} / ${f(s.redis.readsPerCall, 2)}` : '–',
+    s.app === 'dispatcher' ? `${f(s.redis.commandsPerCall, 2)} / ${f(s.redis.writesPerCall, 2)} / ${f(s.redis.readsPerCall, 2)}` : '–',
     f(s.logLinesPerCall, 1),
     `${f(s.rssMaxMb, 0)} / ${f(s.peakRssMb, 0)}`,
     f(s.heapMaxMb, 1),
@@ -126,7 +126,7 @@ function ladderSection(r: BenchResult, steps: StepResult[]): string {
     'redis CPU s / 1k',
     'drachtio CPU s / 1k',
     'drachtio / sipp % of a core',
-    'Redis cmds / reads per call',
+    'Redis cmds / requests / reads per call',
     'log lines / call',
     'RSS max / peak MB',
     'heap max MB',
@@ -226,7 +226,7 @@ export function markdown(r: BenchResult, svgName: string): string {
       `At ${at.rate}/s (the highest rate where both had zero failures): app CPU per call ${ratio(at.d.appCpuPer1k, at.b.appCpuPer1k)} the baseline's ` +
         `(${f(at.d.appCpuPer1k, 2)} vs ${f(at.b.appCpuPer1k, 2)} s per 1,000 calls), plus redis-server ${f(at.d.redisCpuPer1k, 2)} s per 1,000 calls; ` +
         `p99 set-up ${f(at.d.setup.p99, 0)} vs ${f(at.b.setup.p99, 0)} ms; RSS ${f(at.d.rssMaxMb, 0)} vs ${f(at.b.rssMaxMb, 0)} MB; ` +
-        `${f(at.d.redis.commandsPerCall, 2)} Redis commands and ${f(at.d.redis.readsPerCall, 2)} Redis read events (round trips) per call.`,
+        `${f(at.d.redis.commandsPerCall, 2)} Redis commands in ${f(at.d.redis.writesPerCall, 2)} requests (round trips) per call.`,
     );
   }
   out.push('');
@@ -236,7 +236,9 @@ export function markdown(r: BenchResult, svgName: string): string {
   out.push('');
   out.push(
     '✗ = the step failed (a call not completed at the caller, or a failure at a back-end). CPU from /proc utime+stime over the step ' +
-      '(calls placed, held and ended). "reads" = redis-server read events (`total_reads_processed`): one per client round trip, fewer when pipelined. ' +
+      "(calls placed, held and ended). Redis per call: commands (commandstats), requests (the app's writes to its Redis socket, counted by `bench/probe.js`: " +
+      'one per command, pipeline or MULTI/EXEC block, i.e. round trips when each waits for its answer) and reads (redis-server read events, `total_reads_processed`: ' +
+      "fewer than requests when several calls' requests arrive in one read). " +
       'UDP rcvbuf drops = /proc/net/snmp `RcvbufErrors`, machine-wide.',
   );
   out.push('');
@@ -290,6 +292,13 @@ export function markdown(r: BenchResult, svgName: string): string {
         `Pearson's chi-square against the weights: **χ² = ${d.chi2.toFixed(2)}, ${d.df} degrees of freedom, p = ${d.p.toFixed(3)}** ` +
         '(p below 0.01 would say the shares do not follow the weights).',
     );
+    if (d.callerSucceeded < d.callerAttempted * 0.99) {
+      out.push('');
+      out.push(
+        `**Warning:** ${d.callerAttempted - d.callerSucceeded} calls failed during this test: passive health and failover then move calls between ` +
+          'back-ends, so the shares measure more than the weighted selection.',
+      );
+    }
     out.push('');
     out.push(
       mdTable(
@@ -321,8 +330,9 @@ export function markdown(r: BenchResult, svgName: string): string {
     out.push('');
     out.push(
       'Calls placed and held all at once, then ended; heap after a full GC (node --expose-gc, asked over IPC by `bench/probe.js`) before the calls, ' +
-        'with all calls up, and after they ended. Redis bytes per call record: `used_memory` delta / calls. Commands and round trips per call: ' +
-        'commandstats and `total_reads_processed` deltas over the set-up phase (all calls placed and answered) and the end phase (all BYEs), ' +
+        'with all calls up, and after they ended; per call = delta / calls up when measured. Redis bytes per call record: `used_memory` delta / calls up. ' +
+        "Commands, requests (round trips) and reads per call: commandstats, the app's Redis socket writes and `total_reads_processed` deltas over the set-up phase (divided by the calls placed by then) " +
+        'and the end phase (all BYEs; divided by all calls placed), ' +
         "the app's idle background traffic (measured for 2 s before) subtracted.",
     );
     out.push('');
@@ -331,26 +341,26 @@ export function markdown(r: BenchResult, svgName: string): string {
         [
           'app',
           'calls held',
-          'up when measured',
+          'placed / up when measured',
           'heap before / all up / after MB',
           'heap per call KB',
           'RSS per call KB',
           'Redis bytes per call',
-          'set-up: cmds / round trips per call',
-          'end: cmds / round trips per call',
+          'set-up: cmds / requests / reads per call',
+          'end: cmds / requests / reads per call',
           'idle cmds/s',
           'failed',
         ],
         r.memory.map((m) => [
           m.app,
           String(m.calls),
-          String(m.activeAtPeak),
+          `${m.placedAtPeak} / ${m.activeAtPeak}`,
           `${f(m.heapBeforeMb)} / ${f(m.heapPeakMb)} / ${f(m.heapAfterMb)}`,
           f(m.heapPerCallKb, 2),
           f(m.rssPerCallKb, 2),
           m.redisBytesPerCall !== undefined ? f(m.redisBytesPerCall, 0) : '–',
-          m.setupCommandsPerCall !== undefined ? `${f(m.setupCommandsPerCall, 2)} / ${f(m.setupRoundTripsPerCall, 2)}` : '–',
-          m.endCommandsPerCall !== undefined ? `${f(m.endCommandsPerCall, 2)} / ${f(m.endRoundTripsPerCall, 2)}` : '–',
+          m.setupCommandsPerCall !== undefined ? `${f(m.setupCommandsPerCall, 2)} / ${f(m.setupWritesPerCall, 2)} / ${f(m.setupRoundTripsPerCall, 2)}` : '–',
+          m.endCommandsPerCall !== undefined ? `${f(m.endCommandsPerCall, 2)} / ${f(m.endWritesPerCall, 2)} / ${f(m.endRoundTripsPerCall, 2)}` : '–',
           m.idleCommandsPerS !== undefined ? f(m.idleCommandsPerS, 1) : '–',
           String(m.failed),
         ]),
@@ -364,7 +374,7 @@ export function markdown(r: BenchResult, svgName: string): string {
     [
       '- Everything (sipp caller and back-ends, drachtio-server, redis-server, the app, the bench) shares this machine: the load generators take CPU the app under test would otherwise have. Ratios within one run are what count; absolute rates move from run to run.',
       "- Set-up times are sipp response times, millisecond resolution (INVITE sent → 200 received; a retransmitted INVITE's call counts from the first send).",
-      '- Redis round trips are redis-server read events: concurrent calls\' commands that arrive in one read count once, so under load "reads per call" can be lower than the round trips one call waits for (the memory table\'s set-up/end split is measured at a modest rate).',
+      "- Redis round trips are counted as the app's requests (socket writes, counted inside the app by `bench/probe.js`; a pipeline is one) and cross-checked with redis-server's read events, which coalesce concurrent calls' requests and so read low under load.",
       '- UDP receive-buffer drops are machine-wide (other processes on the machine count too).',
       '- Back-ends can receive more calls than the caller placed: the dispatcher fails a call over to another back-end when the first gives no provisional response within `call.provisionalTimeoutMs` (the late one then fails at that back-end).',
       '- "sipp % of a core" is the load generators (caller and back-ends) together: when it nears 100 %, the generators, not the app, may set the limit.',

@@ -94,7 +94,11 @@ export interface StepResult {
   redisCpuPer1k: number;
   drachtioCpuPer1k: number;
   appCorePct: number;
-  redis: { commandsPerCall: number; readsPerCall: number; byCommand: Record<string, number> };
+  /**
+   * per call: commands (commandstats), server read events (total_reads_processed) and the app's writes to
+   * its Redis socket (counted by bench/probe.js: one per command, pipeline or MULTI/EXEC block sent)
+   */
+  redis: { commandsPerCall: number; readsPerCall: number; writesPerCall: number; byCommand: Record<string, number> };
   rssMaxMb: number;
   peakRssMb: number;
   heapMaxMb: number;
@@ -134,8 +138,10 @@ export interface FailoverResult {
 export interface MemoryResult {
   app: AppKind;
   calls: number;
-  /** calls up when measured (sipp's CurrentCall) */
+  /** calls up when measured (sipp's CurrentCall): the divisor of the per-call memory figures */
   activeAtPeak: number;
+  /** calls placed when measured: the divisor of the set-up phase's Redis figures (the end phase's: all calls placed) */
+  placedAtPeak: number;
   heapBeforeMb: number;
   heapPeakMb: number;
   heapAfterMb: number;
@@ -148,6 +154,9 @@ export interface MemoryResult {
   setupRoundTripsPerCall?: number;
   endCommandsPerCall?: number;
   endRoundTripsPerCall?: number;
+  /** the app's writes to Redis per call (bench/probe.js), background subtracted */
+  setupWritesPerCall?: number;
+  endWritesPerCall?: number;
   idleCommandsPerS?: number;
   idleReadsPerS?: number;
   failed: number;
@@ -258,6 +267,7 @@ class Bench {
     const logs0 = bed.app.logLines();
     const udp0 = udpCounters();
     const r0 = await redisSnapshot(this.client);
+    const w0 = (await bed.app.memory()).redisWrites;
     const t0 = Date.now();
     let rssMax = 0;
     let heapMax = 0;
@@ -298,6 +308,7 @@ class Bench {
       sipp: sippPids.reduce((a, p) => a + cpuSeconds(p), 0),
     };
     const r1 = await redisSnapshot(this.client);
+    const w1 = (await bed.app.memory()).redisWrites;
     const udp1 = udpCounters();
     const logs1 = bed.app.logLines();
     const peakRss = memoryOf(bed.app.pid).peakRss;
@@ -349,7 +360,12 @@ class Bench {
       redisCpuPer1k: per1k(cpu1.redis - cpu0.redis),
       drachtioCpuPer1k: per1k(cpu1.drachtio - cpu0.drachtio),
       appCorePct: (appS / windowS) * 100,
-      redis: { commandsPerCall: attempted > 0 ? rd.commandTotal / attempted : NaN, readsPerCall: attempted > 0 ? rd.reads / attempted : NaN, byCommand },
+      redis: {
+        commandsPerCall: attempted > 0 ? rd.commandTotal / attempted : NaN,
+        readsPerCall: attempted > 0 ? rd.reads / attempted : NaN,
+        writesPerCall: attempted > 0 ? (w1 - w0) / attempted : NaN,
+        byCommand,
+      },
       rssMaxMb: rssMax / MB,
       peakRssMb: peakRss / MB,
       heapMaxMb: heapMax / MB,
@@ -425,17 +441,21 @@ class Bench {
     progress(`memory ${kind}: ${calls} calls held at once`);
     const bed = await this.bed(kind, ['answer', 'answer', 'answer'], undefined, kind === 'dispatcher' ? 902 : 903);
     const rampS = calls / rate;
-    // measured 3.5 s after the last call was placed; the first call ends 2 s after that
-    const holdMs = Math.round((rampS + 5.5) * 1000);
+    // measured 3 s after the last call was placed (or, if placing them falls behind, 1 s before the first
+    // call's hold ends); the first call ends holdMs after it started
+    const holdMs = Math.round((rampS * 1.5 + 8) * 1000);
     // idle: background Redis traffic of the app (heartbeats, health refresh), per second
     const i0 = await redisSnapshot(this.client);
+    const iw0 = (await bed.app.memory()).redisWrites;
     const ti0 = Date.now();
     await sleep(2000);
     const i1 = await redisSnapshot(this.client);
+    const iw1 = (await bed.app.memory()).redisWrites;
     const idleS = (Date.now() - ti0) / 1000;
     const idle = redisDelta(i0, i1);
     const idleCmdPerS = idle.commandTotal / idleS;
     const idleReadsPerS = idle.reads / idleS;
+    const idleWritesPerS = (iw1 - iw0) / idleS;
     const before = await bed.app.memory(true);
     const rssBefore = memoryOf(bed.app.pid).rss;
     const s0 = await redisSnapshot(this.client);
@@ -452,13 +472,17 @@ class Bench {
         progress(`memory ${kind}: ${s.totalCalls}/${calls} placed, ${s.currentCalls} up`);
       },
     });
-    // every call placed and answered, none ended yet (the first ends holdMs after it started)
-    await sleep((rampS + 3.5) * 1000);
+    // every call placed and answered, none ended yet
+    const measureBy = t0 + holdMs - 1000;
+    while (load.run.stats().totalCalls < calls && Date.now() < measureBy - 3000) await sleep(250);
+    await sleep(Math.max(0, Math.min(3000, measureBy - Date.now())));
+    const placedAtPeak = load.run.stats().totalCalls;
+    current = load.run.stats().currentCalls;
     const s1 = await redisSnapshot(this.client);
     const t1 = Date.now();
     const peak = await bed.app.memory(true);
     const rssPeak = memoryOf(bed.app.pid).rss;
-    const activeAtPeak = current;
+    const activeAtPeak = Math.max(1, current);
     const res = await load.done;
     await sleep(500);
     const s2 = await redisSnapshot(this.client);
@@ -477,16 +501,19 @@ class Bench {
       heapBeforeMb: before.heapUsed / MB,
       heapPeakMb: peak.heapUsed / MB,
       heapAfterMb: after.heapUsed / MB,
-      heapPerCallKb: (peak.heapUsed - before.heapUsed) / calls / 1024,
-      rssPerCallKb: (rssPeak - rssBefore) / calls / 1024,
+      placedAtPeak,
+      heapPerCallKb: (peak.heapUsed - before.heapUsed) / activeAtPeak / 1024,
+      rssPerCallKb: (rssPeak - rssBefore) / activeAtPeak / 1024,
       failed: Math.max(0, calls - res.stats.successfulCalls),
     };
     if (kind === 'dispatcher') {
       Object.assign(r, {
-        redisBytesPerCall: (s1.usedMemory - s0.usedMemory) / calls,
+        redisBytesPerCall: (s1.usedMemory - s0.usedMemory) / activeAtPeak,
         redisKeysAtPeak: s1.keys - s0.keys,
-        setupCommandsPerCall: (setup.commandTotal - idleCmdPerS * setupS) / n,
-        setupRoundTripsPerCall: (setup.reads - idleReadsPerS * setupS) / n,
+        setupCommandsPerCall: (setup.commandTotal - idleCmdPerS * setupS) / Math.max(1, placedAtPeak),
+        setupRoundTripsPerCall: (setup.reads - idleReadsPerS * setupS) / Math.max(1, placedAtPeak),
+        setupWritesPerCall: (peak.redisWrites - before.redisWrites - idleWritesPerS * setupS) / Math.max(1, placedAtPeak),
+        endWritesPerCall: (after.redisWrites - peak.redisWrites - idleWritesPerS * endS) / n,
         endCommandsPerCall: (end.commandTotal - idleCmdPerS * endS) / n,
         endRoundTripsPerCall: (end.reads - idleReadsPerS * endS) / n,
         idleCommandsPerS: idleCmdPerS,
@@ -496,7 +523,7 @@ class Bench {
     line(
       `memory ${kind.padEnd(10)} ${calls} held calls (${activeAtPeak} up when measured): heap ${r.heapPerCallKb.toFixed(2)} KB/call, RSS ${r.rssPerCallKb.toFixed(2)} KB/call` +
         (r.redisBytesPerCall !== undefined
-          ? `, Redis ${r.redisBytesPerCall.toFixed(0)} B/call; per call set-up ${r.setupCommandsPerCall?.toFixed(2)} cmds / ${r.setupRoundTripsPerCall?.toFixed(2)} round trips, end ${r.endCommandsPerCall?.toFixed(2)} / ${r.endRoundTripsPerCall?.toFixed(2)}`
+          ? `, Redis ${r.redisBytesPerCall.toFixed(0)} B/call; per call set-up ${r.setupCommandsPerCall?.toFixed(2)} cmds / ${r.setupRoundTripsPerCall?.toFixed(2)} reads / ${r.setupWritesPerCall?.toFixed(2)} requests, end ${r.endCommandsPerCall?.toFixed(2)} / ${r.endRoundTripsPerCall?.toFixed(2)} / ${r.endWritesPerCall?.toFixed(2)}`
           : ''),
     );
     return r;
@@ -516,7 +543,7 @@ function stepLine(r: StepResult): string {
     `${verdict} ${r.phase === 'overload' ? 'overload ' : ''}${r.app.padEnd(10)} ${String(r.rate).padStart(5)}/s  ` +
     `${r.succeeded}/${r.planned} ok, failed ${r.failed} (back-ends ${r.backends.failed}), retrans ${r.retransmissions}+${r.backends.retransmissions}, ` +
     `set-up p50/p95/p99 ${f0(r.setup.p50)}/${f0(r.setup.p95)}/${f0(r.setup.p99)} ms, app ${f0(r.appCorePct)}% (${r.appCpuPer1k.toFixed(2)} s/1k), ` +
-    `redis ${r.redisCpuPer1k.toFixed(2)} s/1k, ${r.redis.commandsPerCall.toFixed(1)} cmds ${r.redis.readsPerCall.toFixed(1)} reads/call, RSS ${f0(r.rssMaxMb)} MB, heap ${f1(r.heapMaxMb)} MB, UDP drops ${r.udp.rcvbufErrors} [${r.tookS.toFixed(0)} s]`
+    `redis ${r.redisCpuPer1k.toFixed(2)} s/1k, ${r.redis.commandsPerCall.toFixed(1)} cmds ${r.redis.writesPerCall.toFixed(1)} requests ${r.redis.readsPerCall.toFixed(1)} reads/call, RSS ${f0(r.rssMaxMb)} MB, heap ${f1(r.heapMaxMb)} MB, UDP drops ${r.udp.rcvbufErrors} [${r.tookS.toFixed(0)} s]`
   );
 }
 
@@ -545,14 +572,24 @@ function gitDescribe(): string {
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   if (argv.includes('--help') || argv.includes('-h')) {
-    process.stdout.write('usage: npm run bench [-- --quick] [-- --out <dir>]   (DRACHTIO_BIN=<drachtio binary> for a real drachtio-server)\n');
+    process.stdout.write(
+      'usage: npm run bench -- [--quick] [--out <dir>] [--only ladder,overload,distribution,memory] [--top <calls/s>]\n' +
+        '  DRACHTIO_BIN=<drachtio binary> for a real drachtio-server (the emulator otherwise)\n' +
+        "  --only: run these parts only (for development); --top: the dispatcher's zero-failure rate to assume when the ladder is not run\n",
+    );
     return;
   }
   const mode = argv.includes('--quick') ? QUICK : FULL;
+  const onlyIdx = argv.indexOf('--only');
+  const parts = new Set(onlyIdx >= 0 ? argv[onlyIdx + 1].split(',') : ['ladder', 'overload', 'distribution', 'memory']);
+  const bench0Notes: string[] = [];
+  const topIdx = argv.indexOf('--top');
+  const assumedTop = topIdx >= 0 ? Number(argv[topIdx + 1]) : undefined;
   const outIdx = argv.indexOf('--out');
   const outDir = outIdx >= 0 ? path.resolve(argv[outIdx + 1]) : path.join(__dirname, 'results');
   const kind: 'real' | 'emulator' = process.env.DRACHTIO_BIN ? 'real' : 'emulator';
   const started = new Date();
+  if (parts.size < 4) bench0Notes.push(`parts run: ${[...parts].join(', ')} (--only)`);
   const label = kind === 'emulator' ? ' — EMULATOR figures (drachtio-server emulator, not a real drachtio-server)' : '';
   line(`sip-dispatcher bench (${mode.name})${label}`);
   line(
@@ -563,6 +600,7 @@ async function main(): Promise<void> {
   );
 
   const bench = new Bench(mode);
+  bench.notes.push(...bench0Notes);
   await bench.start();
   const steps: StepResult[] = [];
   const overload: StepResult[] = [];
@@ -574,7 +612,7 @@ async function main(): Promise<void> {
   try {
     // the ladder: dispatcher and baseline alternate at each rate (which goes first alternates too)
     const ladderBudgetS = mode.name === 'quick' ? 90 : 540;
-    for (const [i, rate] of mode.ladder.entries()) {
+    for (const [i, rate] of parts.has('ladder') ? mode.ladder.entries() : []) {
       if ((Date.now() - started.getTime()) / 1000 > ladderBudgetS) {
         bench.notes.push(`the ladder stopped before ${rate}/s: its time budget (${ladderBudgetS} s) was spent`);
         break;
@@ -591,24 +629,23 @@ async function main(): Promise<void> {
     }
     const top = (k: AppKind): number | undefined => {
       const ok = steps.filter((s) => s.app === k && s.ok).map((s) => s.rate);
-      return ok.length > 0 ? Math.max(...ok) : undefined;
+      return ok.length > 0 ? Math.max(...ok) : k === 'dispatcher' ? assumedTop : undefined;
     };
     // overload: 1.5x and 2x the dispatcher's own top zero-failure rate, both apps
     const base = top('dispatcher') ?? mode.ladder[0];
-    for (const factor of [1.5, 2]) {
+    for (const factor of parts.has('overload') ? [1.5, 2] : []) {
       const rate = Math.round(base * factor);
       for (const k of (mode.overloadBaseline ? ['dispatcher', 'baseline'] : ['dispatcher']) as AppKind[]) {
         stepNo += 1;
         overload.push(await bench.step(k, 'overload', rate, mode.stepS, stepNo));
       }
     }
-    // distribution and failover: well below the dispatcher's limit, so they measure selection, not overload
     // distribution, failover and memory: at or below the dispatcher's own zero-failure rate, so they measure
-    // selection and memory, not overload; the distribution's sample is cut to what 40 s at that rate places
+    // selection and memory, not overload: half of it; the distribution's sample is cut to what 40 s at that rate places
     const ceiling = top('dispatcher') ?? mode.ladder[0];
     const cap = (what: string, cfg: { rate: number; calls: number }, rate: number, maxS?: number): void => {
       if (cfg.rate > rate) {
-        bench.notes.push(`${what}: ${rate} calls/s instead of ${cfg.rate} (the dispatcher's top zero-failure rate in this run bounds it)`);
+        bench.notes.push(`${what}: ${rate} calls/s instead of ${cfg.rate} (half the dispatcher's top zero-failure rate in this run)`);
         cfg.rate = rate;
       }
       if (maxS !== undefined && cfg.calls > cfg.rate * maxS) {
@@ -616,13 +653,17 @@ async function main(): Promise<void> {
         cfg.calls = cfg.rate * maxS;
       }
     };
-    cap('distribution', mode.distribution, ceiling, mode.name === 'quick' ? 5 : 40);
+    cap('distribution', mode.distribution, Math.max(50, Math.floor(ceiling / 2)), mode.name === 'quick' ? 5 : 40);
     cap('failover', mode.failover, Math.max(50, Math.floor(ceiling / 2)));
     cap('memory', mode.memory, Math.max(50, Math.floor(ceiling / 2)));
-    distribution = await bench.distribution();
-    failover = await bench.failover();
-    memory.push(await bench.memory('dispatcher'));
-    memory.push(await bench.memory('baseline'));
+    if (parts.has('distribution')) {
+      distribution = await bench.distribution();
+      failover = await bench.failover();
+    }
+    if (parts.has('memory')) {
+      memory.push(await bench.memory('dispatcher'));
+      memory.push(await bench.memory('baseline'));
+    }
   } finally {
     await bench.stop();
   }
