@@ -611,7 +611,7 @@ async function main(): Promise<void> {
   let stepNo = 0;
   try {
     // the ladder: dispatcher and baseline alternate at each rate (which goes first alternates too)
-    const ladderBudgetS = mode.name === 'quick' ? 90 : 540;
+    const ladderBudgetS = mode.name === 'quick' ? 90 : 480;
     for (const [i, rate] of parts.has('ladder') ? mode.ladder.entries() : []) {
       if ((Date.now() - started.getTime()) / 1000 > ladderBudgetS) {
         bench.notes.push(`the ladder stopped before ${rate}/s: its time budget (${ladderBudgetS} s) was spent`);
