@@ -48,7 +48,7 @@ export function terminalTable(r: BenchResult): string {
     'CPU ×',
     'redis/1k',
     'cmds',
-    'reads',
+    'reqs',
     'RSS D',
     'RSS B',
     'drops D',

@@ -240,7 +240,7 @@ class Bench {
       instanceId: `bench-${stepNo}`,
     });
     // let the app settle (first heartbeat, health refresh, JIT of the start-up path)
-    await sleep(1000);
+    await sleep(this.mode.name === 'quick' ? 500 : 1000);
     return { drachtio, drachtioRoots, uas, app };
   }
 
@@ -443,7 +443,7 @@ class Bench {
     const rampS = calls / rate;
     // measured 3 s after the last call was placed (or, if placing them falls behind, 1 s before the first
     // call's hold ends); the first call ends holdMs after it started
-    const holdMs = Math.round((rampS * 1.5 + 8) * 1000);
+    const holdMs = Math.round((rampS * 1.5 + 6) * 1000);
     // idle: background Redis traffic of the app (heartbeats, health refresh), per second
     const i0 = await redisSnapshot(this.client);
     const iw0 = (await bed.app.memory()).redisWrites;
