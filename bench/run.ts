@@ -56,14 +56,14 @@ const FULL: Mode = {
 
 const QUICK: Mode = {
   name: 'quick',
-  ladder: [100, 400, 800],
+  ladder: [100, 500],
   stepS: 4,
   holdMs: 1000,
   recvTimeoutMs: 3000,
   overloadBaseline: false,
   distribution: { calls: 1000, rate: 250, weights: [60, 20, 10, 10] },
   failover: { calls: 300, rate: 100 },
-  memory: { calls: 300, rate: 150 },
+  memory: { calls: 200, rate: 100 },
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -609,6 +609,7 @@ async function main(): Promise<void> {
   let failover: FailoverResult | undefined;
   const fails: Record<AppKind, number> = { dispatcher: 0, baseline: 0 };
   let stepNo = 0;
+  let failure: string | undefined;
   try {
     // the ladder: dispatcher and baseline alternate at each rate (which goes first alternates too)
     const ladderBudgetS = mode.name === 'quick' ? 90 : 480;
@@ -664,6 +665,11 @@ async function main(): Promise<void> {
       memory.push(await bench.memory('dispatcher'));
       memory.push(await bench.memory('baseline'));
     }
+  } catch (err) {
+    // a part that could not run (an app that did not start, a sipp that would not bind): report what was measured
+    failure = err instanceof Error ? err.message.split('\n')[0] : String(err);
+    bench.notes.push(`the run stopped early: ${failure}`);
+    line(`bench stopped early: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
   } finally {
     await bench.stop();
   }
@@ -708,7 +714,7 @@ async function main(): Promise<void> {
   line(`chart:  ${path.relative(process.cwd(), files.svg)}`);
   line(`took ${result.durationS.toFixed(0)} s`);
   // the harness' children (sipp, drachtio, redis) are gone; ioredis' timers must not hold the exit
-  process.exit(0);
+  process.exit(failure === undefined ? 0 : 1);
 }
 
 main().catch((err: unknown) => {
