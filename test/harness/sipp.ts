@@ -127,7 +127,7 @@ export function parseSippStats(statCsv: string, countsCsv = ''): SippStats {
 // Process plumbing
 // ---------------------------------------------------------------------------------------------
 
-interface SippRun {
+export interface SippRun {
   child: ChildProcess;
   dir: string;
   exited: Promise<number | null>;
@@ -171,7 +171,7 @@ function udpPortFree(port: number): Promise<boolean> {
   });
 }
 
-async function freeMediaPort(): Promise<number> {
+export async function freeMediaPort(): Promise<number> {
   const worker = Number(process.env.JEST_WORKER_ID ?? '1');
   const base = MEDIA_PORT_BASE + ((worker - 1) % 6) * MEDIA_PORT_SPAN;
   for (let i = 0; i < MEDIA_PORT_SPAN / 4; i += 1) {
@@ -187,10 +187,11 @@ const lostMediaPort = (output: string): boolean => /Unable to bind (audio|video)
 /** sipp could not bind its SIP port: another process took it between freeUdpPort() and sipp's bind (a shared machine) */
 const lostMainPort = (output: string): boolean => /Unable to bind main socket/.test(output);
 
-function launchSipp(scenarioFile: string, args: string[], mediaPort: number, remote?: string): SippRun {
+/** Starts sipp on a copy of `scenarioFile` (a name in test/scenarios, or an absolute path) in a fresh directory. */
+export function launchSipp(scenarioFile: string, args: string[], mediaPort: number, remote?: string): SippRun {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sipp-'));
   const scenario = path.join(dir, path.basename(scenarioFile));
-  fs.copyFileSync(path.join(SCENARIO_DIR, scenarioFile), scenario);
+  fs.copyFileSync(path.isAbsolute(scenarioFile) ? scenarioFile : path.join(SCENARIO_DIR, scenarioFile), scenario);
   const statFile = path.join(dir, 'stat.csv');
   const fullArgs = [
     '-sf',
@@ -239,7 +240,7 @@ function launchSipp(scenarioFile: string, args: string[], mediaPort: number, rem
   };
 }
 
-function removeDir(dir: string): void {
+export function removeDir(dir: string): void {
   if (process.env.KEEP_SIPP_FILES) return;
   fs.rmSync(dir, { recursive: true, force: true });
 }
@@ -263,7 +264,7 @@ async function raceTimeout<T>(p: Promise<T>, ms: number): Promise<T | 'timeout'>
  * (sipp 3.6.1 exits at once, still writing its last stats and counts lines; a second SIGUSR1
  * does not reliably end calls stuck waiting for an ACK); SIGKILL 3 s later as a last resort.
  */
-async function quitSipp(run: SippRun, graceMs: number): Promise<number | null> {
+export async function quitSipp(run: SippRun, graceMs: number): Promise<number | null> {
   const { child } = run;
   const done = run.exited.catch(() => null);
   if (child.exitCode !== null || child.signalCode !== null) return done;
