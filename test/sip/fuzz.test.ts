@@ -148,6 +148,8 @@ describe('fuzz run through drachtio-server', () => {
     const ordinaryTrouble = () => ({
       notAnswered: app.logs().filter((l) => l.route === 'normal' && typeof l.status === 'number' && l.status !== 200),
       overload: app.logs().filter((l) => l.code === 'B2B_WARN_ADMISSION_OVERLOAD'),
+      connection: app.logs().filter((l) => /drachtio|connect/i.test(String(l.msg))),
+      stderr: app.stderr.slice(-20),
       sipp: calls.output.slice(-1500),
     });
     if (calls.exitCode !== 0) process.stderr.write(`ORDINARY CALLS FAILED\n${JSON.stringify(ordinaryTrouble(), null, 1)}\n`);
