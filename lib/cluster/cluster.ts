@@ -122,7 +122,11 @@ export class ClusterMember {
     if (this.watching || this.stopped || this.deps.isDraining()) return;
     this.watching = true;
     try {
-      for (const dead of await this.deps.cluster.deadOwners()) await this.takeOver(dead);
+      // never itself: after Redis lost everything (a restart without persistence), this instance's calls are
+      // written back (listing it in the instance set) before its next heartbeat; taking itself for dead then
+      // would "adopt" its own calls and empty its own call set under the active rebuild. Calls left under its
+      // id by a previous process are adoptOwnLeftovers' business.
+      for (const dead of await this.deps.cluster.deadOwners()) if (dead !== this.deps.instanceId) await this.takeOver(dead);
       await this.adoptOwnLeftovers();
     } catch (err) {
       this.deps.logger.debug({ err }, 'cluster watch skipped (redis unavailable?)');
