@@ -53,6 +53,10 @@ export interface StartOptions {
   /** dispatcher only: passive health (default as shipped) */
   health?: Record<string, unknown>;
   instanceId?: string;
+  /** node --cpu-prof into this directory (bench --profile) */
+  cpuProfDir?: string;
+  /** copy the app's log here when it stops (bench --keep-logs) */
+  keepLogAs?: string;
 }
 
 function dispatcherConfig(o: StartOptions): unknown {
@@ -96,6 +100,7 @@ export async function startAppUnderTest(o: StartOptions): Promise<AppUnderTest> 
       BENCH_TARGETS: o.targets.map((t) => `${t.host}:${t.port}`).join(','),
     };
   }
+  if (o.cpuProfDir) args.unshift('--cpu-prof', '--cpu-prof-dir', path.join(o.cpuProfDir, o.kind));
   // the bench's own settings must not reach the app
   delete env.DRACHTIO_BIN;
   const child: ChildProcess = spawn(process.execPath, args, { cwd: REPO_ROOT, env, stdio: ['ignore', out, 'pipe', 'ipc'] });
@@ -166,8 +171,9 @@ export async function startAppUnderTest(o: StartOptions): Promise<AppUnderTest> 
     async stop() {
       // the app's drain is not what is measured: calls still open after a failed step would hold it for
       // call.drainTimeoutMs, so SIGKILL follows after a second (Redis is flushed before the next step)
-      const code = await killChild(child, 'SIGTERM', 1000);
+      const code = await killChild(child, 'SIGTERM', o.cpuProfDir ? 10000 : 1000);
       await exited;
+      if (o.keepLogAs) fs.copyFileSync(logFile, o.keepLogAs);
       fs.rmSync(dir, { recursive: true, force: true });
       return code;
     },

@@ -10,6 +10,7 @@
  * fresh back-ends and a fresh app process; one redis-server serves the run (flushed between steps).
  * See README "Benchmark" for what is measured and how to read it.
  */
+import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
@@ -218,6 +219,9 @@ class Bench {
   client!: Redis;
   redisPid = 0;
   readonly notes: string[] = [];
+  /** --profile: the dispatcher's CPU profiles go here; --keep-logs: its logs */
+  profileDir?: string;
+  logDir?: string;
   constructor(readonly mode: Mode) {}
 
   async start(): Promise<void> {
@@ -238,6 +242,8 @@ class Bench {
       targets: uas.map((u, i) => ({ host: u.host, port: u.port, weight: weights?.[i] ?? 1 })),
       redisUrl: this.redis.url,
       instanceId: `bench-${stepNo}`,
+      cpuProfDir: this.profileDir,
+      keepLogAs: kind === 'dispatcher' && this.logDir ? path.join(this.logDir, `step-${stepNo}.log`) : undefined,
     });
     // let the app settle (first heartbeat, health refresh, JIT of the start-up path)
     await sleep(this.mode.name === 'quick' ? 500 : 1000);
@@ -574,12 +580,19 @@ async function main(): Promise<void> {
   if (argv.includes('--help') || argv.includes('-h')) {
     process.stdout.write(
       'usage: npm run bench -- [--quick] [--out <dir>] [--only ladder,overload,distribution,memory] [--top <calls/s>]\n' +
+        '                        [--rates 300,400] [--apps dispatcher,baseline] [--profile] [--keep-logs]\n' +
         '  DRACHTIO_BIN=<drachtio binary> for a real drachtio-server (the emulator otherwise)\n' +
-        "  --only: run these parts only (for development); --top: the dispatcher's zero-failure rate to assume when the ladder is not run\n",
+        "  --only: run these parts only (for development); --top: the dispatcher's zero-failure rate to assume when the ladder is not run\n" +
+        '  --rates: the ladder to climb; --apps: the apps to run; --profile: node --cpu-prof the apps (bench/results/profiles/);\n' +
+        "  --keep-logs: keep the dispatcher's log of each step (bench/results/logs/)\n",
     );
     return;
   }
-  const mode = argv.includes('--quick') ? QUICK : FULL;
+  const mode = { ...(argv.includes('--quick') ? QUICK : FULL) };
+  const ratesIdx = argv.indexOf('--rates');
+  if (ratesIdx >= 0) mode.ladder = argv[ratesIdx + 1].split(',').map(Number);
+  const appsIdx = argv.indexOf('--apps');
+  const apps = new Set<AppKind>(appsIdx >= 0 ? (argv[appsIdx + 1].split(',') as AppKind[]) : ['dispatcher', 'baseline']);
   const onlyIdx = argv.indexOf('--only');
   const parts = new Set(onlyIdx >= 0 ? argv[onlyIdx + 1].split(',') : ['ladder', 'overload', 'distribution', 'memory']);
   const bench0Notes: string[] = [];
@@ -590,6 +603,8 @@ async function main(): Promise<void> {
   const kind: 'real' | 'emulator' = process.env.DRACHTIO_BIN ? 'real' : 'emulator';
   const started = new Date();
   if (parts.size < 4) bench0Notes.push(`parts run: ${[...parts].join(', ')} (--only)`);
+  if (ratesIdx >= 0) bench0Notes.push(`ladder: ${mode.ladder.join(', ')} calls/s (--rates)`);
+  if (apps.size < 2) bench0Notes.push(`apps run: ${[...apps].join(', ')} (--apps)`);
   const label = kind === 'emulator' ? ' — EMULATOR figures (drachtio-server emulator, not a real drachtio-server)' : '';
   line(`sip-dispatcher bench (${mode.name})${label}`);
   line(
@@ -601,6 +616,11 @@ async function main(): Promise<void> {
 
   const bench = new Bench(mode);
   bench.notes.push(...bench0Notes);
+  if (argv.includes('--profile')) bench.profileDir = path.join(outDir, 'profiles', started.toISOString().replace(/[:.]/g, ''));
+  if (argv.includes('--keep-logs')) {
+    bench.logDir = path.join(outDir, 'logs', started.toISOString().replace(/[:.]/g, ''));
+    fs.mkdirSync(bench.logDir, { recursive: true });
+  }
   await bench.start();
   const steps: StepResult[] = [];
   const overload: StepResult[] = [];
@@ -619,7 +639,7 @@ async function main(): Promise<void> {
         break;
       }
       const order: AppKind[] = i % 2 === 0 ? ['dispatcher', 'baseline'] : ['baseline', 'dispatcher'];
-      const live = order.filter((k) => fails[k] < 2);
+      const live = order.filter((k) => fails[k] < 2 && apps.has(k));
       if (live.length === 0) break;
       for (const k of live) {
         stepNo += 1;
