@@ -171,7 +171,7 @@ export async function startAppUnderTest(o: StartOptions): Promise<AppUnderTest> 
     async stop() {
       // the app's drain is not what is measured: calls still open after a failed step would hold it for
       // call.drainTimeoutMs, so SIGKILL follows after a second (Redis is flushed before the next step)
-      const code = await killChild(child, 'SIGTERM', o.cpuProfDir ? 10000 : 1000);
+      const code = await killChild(child, 'SIGTERM', o.cpuProfDir ? 30000 : 1000);
       await exited;
       if (o.keepLogAs) fs.copyFileSync(logFile, o.keepLogAs);
       fs.rmSync(dir, { recursive: true, force: true });

@@ -26,6 +26,7 @@ import type { Srf, SrfRequest, SrfResponse } from './drachtio/srf';
 import type { Logger } from './logger';
 import { RouteTable } from './routing/route-table';
 import { compileHeaderPatterns } from './sip/headers';
+import { WriteBatch } from './store/write-batch';
 import { CallStore } from './store/call-store';
 import { ClusterStore } from './store/cluster-store';
 import { HealthStore } from './store/health-store';
@@ -97,7 +98,8 @@ export async function startDispatcher(config: Config, logger: Logger, redis: Red
   const instanceId = config.instanceId ?? 'dispatcher';
   /** the config in force: new calls read it, calls in progress keep the one they started with */
   let current = config;
-  const store = new CallStore(redis, config.redis.keyPrefix, instanceId, config.cluster.streamMaxLen);
+  const writes = new WriteBatch(redis, config.redis.batchMs);
+  const store = new CallStore(redis, config.redis.keyPrefix, instanceId, config.cluster.streamMaxLen, writes);
   // routes are expanded again whenever a DNS answer changes (never on the call path: calls read `table.routes`);
   // the first answer comes after `table` exists (lookups are asynchronous, started by `want`)
   const dns = new DnsCache(config.dns, logger, () => table.refresh());
@@ -134,7 +136,7 @@ export async function startDispatcher(config: Config, logger: Logger, redis: Red
     (id) => prober.holds(id),
   );
   health.start();
-  const capacityStore = new CapacityStore(redis, store.keys, instanceId, config.cluster.streamMaxLen);
+  const capacityStore = new CapacityStore(redis, store.keys, instanceId, config.cluster.streamMaxLen, writes);
   const capacity = new Capacity(capacityStore, logger);
   // loads are read only for the targets of least-loaded routes (none: no reads)
   const leastLoadedIds = (): string[] => [

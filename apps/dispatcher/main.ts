@@ -49,7 +49,7 @@ async function main(): Promise<void> {
   let redis: Redis;
   try {
     config = loadConfig(file);
-    logger = createLogger(config.log.level);
+    logger = createLogger(config.log.level, undefined, { bufferBytes: config.log.bufferBytes });
     redis = createRedis(config.redis, logger);
   } catch (err) {
     if (err instanceof ConfigError) {

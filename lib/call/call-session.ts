@@ -206,7 +206,8 @@ export class CallSession implements DialogChecked {
       const result = await this.ring(group, headers);
       group.forEach((target, k) => {
         this.count(target, result.perTarget[k], Date.now() - t0);
-        this.reportHealth(target, result.perTarget[k], result.responses[k]);
+        // the answer that becomes the call ends the target's failure run in its call record's script (RECORD_ANSWERED)
+        if (result.answered?.index !== k) this.reportHealth(target, result.perTarget[k], result.responses[k]);
         if (result.answered?.index !== k) this.deps.capacity?.release(taken.reservations[k], this.log);
       });
       if (result.answered) {
@@ -305,7 +306,8 @@ export class CallSession implements DialogChecked {
       provisionalTimeoutMs: route.provisionalTimeoutMs ?? config.call.provisionalTimeoutMs,
       ringTimeoutMs: ringTimeoutS * 1000,
       onProvisional: (prov) => this.relayProvisional(prov),
-      log: group.length === 1 ? this.log.child({ target: group[0].id }) : this.log,
+      log: this.log,
+      logBindings: group.length === 1 ? { target: group[0].id } : undefined,
     });
     return this.ringing.run();
   }

@@ -28,6 +28,8 @@ export interface RingOptions {
   /** a provisional response (18x) from a target still wanted, for relay to the caller */
   onProvisional(res: SrfResponse): void;
   log: Logger;
+  /** added to this group's log lines (e.g. `{ target }`); its child logger is made only when a line is written */
+  logBindings?: Record<string, unknown>;
 }
 
 export interface RingResult {
@@ -66,12 +68,18 @@ export class RingGroup {
   private winner?: { index: number; answer: Answer };
   private resolve?: (r: RingResult) => void;
   private settled = false;
+  private childLog?: Logger;
 
   constructor(
     private readonly srf: Srf,
     private readonly opts: RingOptions,
   ) {
     this.legs = opts.uris.map((uri, index) => ({ index, uri, gotProvisional: false, timers: [] }));
+  }
+
+  private get log(): Logger {
+    this.childLog ??= this.opts.logBindings ? this.opts.log.child(this.opts.logBindings) : this.opts.log;
+    return this.childLog;
   }
 
   run(): Promise<RingResult> {
@@ -93,7 +101,7 @@ export class RingGroup {
     leg.timers.push(
       setTimeout(() => {
         if (leg.gotProvisional || leg.outcome) return;
-        opts.log.info(
+        this.log.info(
           { code: 'B2B_ERR_ATTEMPT_TIMEOUT', uri: leg.uri, timeoutMs: opts.provisionalTimeoutMs },
           'no provisional response in time; cancelling attempt',
         );
@@ -105,7 +113,7 @@ export class RingGroup {
       leg.timers.push(
         setTimeout(() => {
           if (leg.outcome) return;
-          opts.log.info({ code: 'B2B_ERR_RING_TIMEOUT', uri: leg.uri, timeoutMs: opts.ringTimeoutMs }, 'no answer in time; cancelling attempt');
+          this.log.info({ code: 'B2B_ERR_RING_TIMEOUT', uri: leg.uri, timeoutMs: opts.ringTimeoutMs }, 'no answer in time; cancelling attempt');
           this.giveUp(leg, { kind: 'no-answer' });
           this.settleIfDone();
         }, opts.ringTimeoutMs),
@@ -141,11 +149,8 @@ export class RingGroup {
     const answer: Answer = 'sdp' in result && 'ack' in result ? { kind: 'offer', ...result } : { kind: 'dialog', uac: result, res: result.res as SrfResponse };
     if (leg.outcome || this.winner) {
       // given up (timer, CANCEL) or beaten by another leg: ACK and BYE this late answer
-      this.opts.log.info(
-        { uri: leg.uri, outcome: leg.outcome?.kind ?? 'another target answered first' },
-        'late answer from an abandoned attempt; ending that leg',
-      );
-      void release(answer, this.opts.log);
+      this.log.info({ uri: leg.uri, outcome: leg.outcome?.kind ?? 'another target answered first' }, 'late answer from an abandoned attempt; ending that leg');
+      void release(answer, this.log);
       leg.outcome ??= { kind: 'canceled' };
       this.settleIfDone();
       return;
@@ -159,7 +164,7 @@ export class RingGroup {
   private onFailure(leg: Leg, err: unknown): void {
     this.clearTimers(leg);
     if (leg.outcome) {
-      this.opts.log.debug({ err, uri: leg.uri }, 'abandoned attempt ended');
+      this.log.debug({ err, uri: leg.uri }, 'abandoned attempt ended');
       return;
     }
     if (err instanceof SipError) {

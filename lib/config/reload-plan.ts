@@ -10,7 +10,10 @@ export const LIVE_SECTIONS = ['routes', 'call', 'health', 'log', 'dns'] as const
 /** Read once at start: a reload that changes them says so, and they take effect at the next restart. */
 export const RESTART_SECTIONS = ['instanceId', 'drachtio', 'redis', 'cluster', 'overload', 'security', 'http'] as const;
 
-export type ConfigSection = (typeof LIVE_SECTIONS)[number] | (typeof RESTART_SECTIONS)[number];
+/** Restart-only fields inside a live section. */
+export const RESTART_FIELDS = ['log.bufferBytes'] as const;
+
+export type ConfigSection = (typeof LIVE_SECTIONS)[number] | (typeof RESTART_SECTIONS)[number] | (typeof RESTART_FIELDS)[number];
 
 export interface ReloadPlan {
   /** live sections that differ: applied now */
@@ -22,9 +25,13 @@ export interface ReloadPlan {
 const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
 
 export function reloadPlan(current: Config, next: Config): ReloadPlan {
+  const live = mergeForReload(current, next);
   return {
-    applied: LIVE_SECTIONS.filter((s) => !same(current[s], next[s])),
-    ignored: RESTART_SECTIONS.filter((s) => !same(current[s], next[s])),
+    applied: LIVE_SECTIONS.filter((s) => !same(current[s], live[s])),
+    ignored: [
+      ...RESTART_SECTIONS.filter((s) => !same(current[s], next[s])),
+      ...(current.log.bufferBytes !== next.log.bufferBytes ? (['log.bufferBytes'] as const) : []),
+    ],
   };
 }
 
@@ -35,6 +42,7 @@ export function reloadPlan(current: Config, next: Config): ReloadPlan {
 export function mergeForReload(current: Config, next: Config): Config {
   return Object.freeze({
     ...next,
+    log: { ...next.log, bufferBytes: current.log.bufferBytes },
     instanceId: current.instanceId,
     drachtio: current.drachtio,
     redis: current.redis,

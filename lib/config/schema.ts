@@ -14,7 +14,11 @@ export const DEFAULTS = {
   redisKeyPrefix: 'sipd:',
   redisCommandTimeoutMs: 1000,
   redisConnectTimeoutMs: 2000,
+  /** the call path's record and counter writes are gathered this long into one socket write (lib/store/write-batch.ts) */
+  redisBatchMs: 5,
   logLevel: 'info',
+  /** stdout log lines gathered before one write (lib/logger.ts); 0 = a write per line */
+  logBufferBytes: 4096,
   provisionalTimeoutMs: 2000,
   maxAttempts: 5,
   failoverOn: [408, 500, 502, 503, 504],
@@ -297,6 +301,7 @@ export const configSchema = z
           .default(DEFAULTS.redisKeyPrefix),
         commandTimeoutMs: z.number().int().min(50).default(DEFAULTS.redisCommandTimeoutMs),
         connectTimeoutMs: z.number().int().min(50).default(DEFAULTS.redisConnectTimeoutMs),
+        batchMs: z.number().int().min(0).max(100).default(DEFAULTS.redisBatchMs),
       })
       .prefault({}),
     cluster: z
@@ -370,7 +375,12 @@ export const configSchema = z
         startWaitMs: z.number().int().min(0).max(60000).default(DEFAULTS.dnsStartWaitMs),
       })
       .prefault({}),
-    log: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default(DEFAULTS.logLevel) }).prefault({}),
+    log: z
+      .strictObject({
+        level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default(DEFAULTS.logLevel),
+        bufferBytes: z.number().int().min(0).max(16383).default(DEFAULTS.logBufferBytes),
+      })
+      .prefault({}),
     call: z
       .strictObject({
         provisionalTimeoutMs: z.number().int().min(100).max(120000).default(DEFAULTS.provisionalTimeoutMs),

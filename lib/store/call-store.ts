@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import { makeKeys, type Keys } from './keys';
 import { END_CALL, RECORD_ANSWERED } from './scripts';
+import type { WriteBatch } from './write-batch';
 
 /** Longest the event stream grows to (XADD MAXLEN ~), unless the config says otherwise. */
 export const DEFAULT_STREAM_MAXLEN = 10000;
@@ -85,6 +86,8 @@ export class CallStore {
     /** this instance, named in the events it writes */
     private readonly instanceId = 'dispatcher',
     private readonly streamMaxLen = DEFAULT_STREAM_MAXLEN,
+    /** the call path's writes (record, end, attempt counters) are gathered in it, when given */
+    private readonly batch?: WriteBatch,
   ) {
     this.keys = makeKeys(prefix);
     redis.defineCommand('sipdRecordAnswered', { numberOfKeys: 8, lua: RECORD_ANSWERED });
@@ -108,6 +111,7 @@ export class CallStore {
   }
 
   private async countAttempt(targetId: string, field: string): Promise<void> {
+    this.batch?.hold();
     await this.redis
       .multi()
       .hincrby(this.keys.target(targetId), 'attempts', 1)
@@ -136,6 +140,7 @@ export class CallStore {
   async recordAnswered(rec: CallRecord, reservation = ''): Promise<boolean> {
     const argv: string[] = [];
     for (const [k, v] of Object.entries(rec)) argv.push(k, String(v));
+    this.batch?.hold();
     const created = await this.redis.sipdRecordAnswered(
       this.keys.call(rec.key),
       this.keys.target(rec.target),
@@ -159,6 +164,7 @@ export class CallStore {
    * was no record (already ended, or never stored). Idempotent: safe to run whatever recordAnswered returned.
    */
   async endCall(key: string, by = 'unknown'): Promise<string | null> {
+    this.batch?.hold();
     const target = await this.redis.sipdEndCall(
       this.keys.call(key),
       this.keys.events(),

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Keys } from './keys';
+import type { WriteBatch } from './write-batch';
 import { RELEASE_CAPACITY, RESERVE_CAPACITY } from './scripts';
 
 type CapacityRedis = Redis & {
@@ -31,6 +32,8 @@ export class CapacityStore {
     private readonly keys: Keys,
     private readonly instanceId: string,
     private readonly streamMaxLen: number,
+    /** the call path's write batch: a reservation, which the call waits for, sends what it gathered first */
+    private readonly batch?: WriteBatch,
   ) {
     redis.defineCommand('sipdReserveCapacity', { numberOfKeys: 5, lua: RESERVE_CAPACITY });
     redis.defineCommand('sipdReleaseCapacity', { numberOfKeys: 3, lua: RELEASE_CAPACITY });
@@ -43,6 +46,7 @@ export class CapacityStore {
 
   /** Reserves room for one INVITE to `targetId` for `holdMs` (at most: it is released or becomes the call's `active` slot before). */
   async reserve(targetId: string, reservationId: string, limits: CapacityLimits, holdMs: number): Promise<ReserveResult> {
+    this.batch?.flush();
     const [result, transition, load] = await this.redis.sipdReserveCapacity(
       this.keys.target(targetId),
       this.keys.targetReserved(targetId),

@@ -14,7 +14,8 @@
  * ARGV[1] call key, ARGV[2] targetId, ARGV[3] stream max length, ARGV[4] the capacity reservation this call
  * held ('' = none), ARGV[5..] field/value pairs of the record
  * The reservation becomes the call's `active` slot in the same step, so the target's load (active +
- * reserved) never dips or doubles in between.
+ * reserved) never dips or doubles in between. The answer also ends the target's passive failure run
+ * (lib/cluster/target-health.ts), so an answered call costs no round trip of its own for that.
  * Returns 1 when recorded, 0 when a record for this call key already existed (nothing counted).
  */
 export const RECORD_ANSWERED = `
@@ -26,6 +27,7 @@ redis.call('HSET', KEYS[1], unpack(fields))
 redis.call('HINCRBY', KEYS[2], 'active', 1)
 redis.call('HINCRBY', KEYS[2], 'attempts', 1)
 redis.call('HINCRBY', KEYS[2], 'answered', 1)
+redis.call('HDEL', KEYS[2], 'failureRun', 'failureRunLabels')
 redis.call('SADD', KEYS[3], ARGV[1])
 redis.call('SADD', KEYS[4], ARGV[2])
 local rec = redis.call('HMGET', KEYS[1], 'instance', 'route')

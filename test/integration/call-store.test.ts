@@ -55,6 +55,12 @@ describe('CallStore against a real redis-server', () => {
     expect(await store.targetIds()).toEqual([TARGET]);
   });
 
+  it("an answered call ends its target's passive failure run in the same script", async () => {
+    await redis.hset(`test:target:${TARGET}`, 'failureRun', 2, 'failureRunLabels', '503,timeout');
+    await store.recordAnswered(record('c1'));
+    expect(await redis.hmget(`test:target:${TARGET}`, 'failureRun', 'failureRunLabels')).toEqual([null, null]);
+  });
+
   it('records a Call-ID once: a second answer for it counts nothing', async () => {
     await store.recordAnswered(record('c1'));
     expect(await store.recordAnswered(record('c1'))).toBe(false);

@@ -35,6 +35,14 @@ describe('reloadPlan', () => {
       expect.objectContaining({ host: '10.0.0.2' }),
     ]);
   });
+
+  it('log.bufferBytes waits for a restart while log.level applies at once', () => {
+    const cur = validateConfig(base);
+    expect(reloadPlan(cur, validateConfig({ ...base, log: { bufferBytes: 0 } }))).toEqual({ applied: [], ignored: ['log.bufferBytes'] });
+    const next = validateConfig({ ...base, log: { level: 'warn', bufferBytes: 0 } });
+    expect(reloadPlan(cur, next)).toEqual({ applied: ['log'], ignored: ['log.bufferBytes'] });
+    expect(mergeForReload(cur, next).log).toEqual({ level: 'warn', bufferBytes: 4096 });
+  });
 });
 
 describe('reload CLI', () => {
