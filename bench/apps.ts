@@ -1,6 +1,7 @@
 /**
- * The two apps under test, each started as production starts it: one node process running
- * JavaScript (the dispatcher's compiled build, dist/, as `npm start`; the baseline, bench/baseline.js),
+ * The apps under test, each started as production starts it: one node process running
+ * JavaScript (the dispatcher's compiled build, dist/, as `npm start`; the baseline, bench/baseline.js;
+ * with --before, "before": an earlier revision's build, started exactly as the dispatcher is),
  * with bench/probe.js preloaded for memory questions over IPC and --expose-gc (no cost unless the
  * bench asks for a collection). Their stdout (the dispatcher's JSON log) goes to a file, as to a
  * log collector, so reading it costs neither the app nor the bench anything while calls run.
@@ -12,7 +13,10 @@ import * as path from 'node:path';
 import { exitOf, killChild, REPO_ROOT, trackChild } from '../test/harness/app';
 import type { DrachtioServer } from '../test/harness/drachtio';
 
-export type AppKind = 'dispatcher' | 'baseline';
+export type AppKind = 'dispatcher' | 'baseline' | 'before';
+
+/** the apps that run the dispatcher's code (its config, Redis, logs): the current build and --before's */
+export const isDispatcher = (kind: AppKind): boolean => kind !== 'baseline';
 
 export const DISPATCHER_MAIN = path.join(REPO_ROOT, 'dist', 'apps', 'dispatcher', 'main.js');
 const BASELINE_MAIN = path.join(__dirname, 'baseline.js');
@@ -57,6 +61,8 @@ export interface StartOptions {
   cpuProfDir?: string;
   /** copy the app's log here when it stops (bench --keep-logs) */
   keepLogAs?: string;
+  /** kind "before": the worktree of the --before build; its entry is dist/apps/dispatcher/main.js under it */
+  beforeDir?: string;
 }
 
 function dispatcherConfig(o: StartOptions): unknown {
@@ -82,12 +88,18 @@ export async function startAppUnderTest(o: StartOptions): Promise<AppUnderTest> 
   const out = fs.openSync(logFile, 'w');
   let args: string[];
   let env: Record<string, string | undefined> = { ...process.env, BENCH_REDIS_PORT: new URL(o.redisUrl).port };
-  if (o.kind === 'dispatcher') {
-    if (!fs.existsSync(DISPATCHER_MAIN)) throw new Error(`no build at ${DISPATCHER_MAIN}: run npm run build`);
+  let cwd = REPO_ROOT;
+  if (isDispatcher(o.kind)) {
+    // "before" is the same program from another revision: same config, flags and environment, its own tree
+    if (o.kind === 'before' && !o.beforeDir) throw new Error('kind before needs beforeDir (--before <rev>)');
+    const root = o.kind === 'before' ? (o.beforeDir as string) : REPO_ROOT;
+    const main = o.kind === 'before' ? path.join(root, 'dist', 'apps', 'dispatcher', 'main.js') : DISPATCHER_MAIN;
+    if (!fs.existsSync(main)) throw new Error(`no build at ${main}: run npm run build`);
+    cwd = root;
     const config = path.join(dir, 'config.json');
     fs.writeFileSync(config, JSON.stringify(dispatcherConfig(o)));
     // as `npm start` (package.json), plus the probe
-    args = ['--enable-source-maps', '--expose-gc', '--require', PROBE, DISPATCHER_MAIN, '--config', config];
+    args = ['--enable-source-maps', '--expose-gc', '--require', PROBE, main, '--config', config];
     env = { ...env, INSTANCE_ID: o.instanceId ?? 'bench-1', NODE_ENV: 'production' };
   } else {
     args = ['--expose-gc', '--require', PROBE, BASELINE_MAIN];
@@ -103,7 +115,7 @@ export async function startAppUnderTest(o: StartOptions): Promise<AppUnderTest> 
   if (o.cpuProfDir) args.unshift('--cpu-prof', '--cpu-prof-dir', path.join(o.cpuProfDir, o.kind));
   // the bench's own settings must not reach the app
   delete env.DRACHTIO_BIN;
-  const child: ChildProcess = spawn(process.execPath, args, { cwd: REPO_ROOT, env, stdio: ['ignore', out, 'pipe', 'ipc'] });
+  const child: ChildProcess = spawn(process.execPath, args, { cwd, env, stdio: ['ignore', out, 'pipe', 'ipc'] });
   fs.closeSync(out);
   trackChild(child);
   const exited = exitOf(child);

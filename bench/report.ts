@@ -1,24 +1,116 @@
 /**
  * The bench's outputs: the terminal table, the Markdown report, the JSON file and the SVG chart
- * (failed calls and p99 set-up time against offered rate, dispatcher against baseline), all from
- * one BenchResult. The chart is drawn here, a few lines of SVG, no plotting library.
+ * (failed calls and p99 set-up time against offered rate, dispatcher against baseline, and against
+ * "before" with --before, whose gains get their own section), all from one BenchResult. The chart is drawn here, a few lines of SVG, no plotting library.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { AppKind } from './apps';
+import { isDispatcher, type AppKind } from './apps';
 import type { BenchResult, StepResult } from './run';
 
 const f = (x: number | undefined, digits = 1): string => (x === undefined || !Number.isFinite(x) ? '–' : x.toFixed(digits));
 const ratio = (a: number | undefined, b: number | undefined, digits = 2): string =>
   a === undefined || b === undefined || !Number.isFinite(a) || !Number.isFinite(b) || b === 0 ? '–' : `${(a / b).toFixed(digits)}×`;
 
-function pairs(r: BenchResult, steps: StepResult[]): Array<{ rate: number; d?: StepResult; b?: StepResult }> {
+/** the steps of each rate: d = dispatcher, b = baseline, a = before (--before) */
+function pairs(r: BenchResult, steps: StepResult[]): Array<{ rate: number; d?: StepResult; b?: StepResult; a?: StepResult }> {
   const rates = [...new Set(steps.map((s) => s.rate))].sort((a, b) => a - b);
   return rates.map((rate) => ({
     rate,
     d: steps.find((s) => s.rate === rate && s.app === 'dispatcher'),
     b: steps.find((s) => s.rate === rate && s.app === 'baseline'),
+    a: steps.find((s) => s.rate === rate && s.app === 'before'),
   }));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Gains (--before): dispatcher ÷ before
+// ---------------------------------------------------------------------------------------------
+
+/** dispatcher ÷ before; below 1 is a gain for every figure here (null: not measured, or before's is 0) */
+export interface GainFigures {
+  appCpuPer1k: number | null;
+  setupP99: number | null;
+  redisCommandsPerCall: number | null;
+  redisRequestsPerCall: number | null;
+  logLinesPerCall: number | null;
+  rssMaxMb: number | null;
+  heapMaxMb: number | null;
+}
+
+export interface GainStep extends GainFigures {
+  phase: StepResult['phase'];
+  rate: number;
+  failed: { dispatcher: number; before: number };
+}
+
+export interface Gains {
+  /** the highest rate with zero failed calls of each; ratio = dispatcher ÷ before (above 1 is a gain) */
+  headline: { dispatcher?: number; before?: number; ratio?: number };
+  steps: GainStep[];
+  /** the memory part (held calls), dispatcher ÷ before; below 1 is a gain */
+  memory?: {
+    heapPerCallKb: number | null;
+    rssPerCallKb: number | null;
+    redisBytesPerCall: number | null;
+    setupCommandsPerCall: number | null;
+    setupRequestsPerCall: number | null;
+    endCommandsPerCall: number | null;
+    endRequestsPerCall: number | null;
+  };
+}
+
+const div = (a: number | undefined, b: number | undefined): number | null =>
+  a === undefined || b === undefined || !Number.isFinite(a) || !Number.isFinite(b) || b === 0 ? null : a / b;
+
+export function gains(r: BenchResult): Gains {
+  const steps: GainStep[] = [];
+  for (const phase of ['ladder', 'overload'] as const) {
+    for (const { rate, d, a } of pairs(
+      r,
+      [...r.steps, ...r.overload].filter((s) => s.phase === phase),
+    )) {
+      if (!d || !a) continue;
+      steps.push({
+        phase,
+        rate,
+        failed: { dispatcher: d.failed, before: a.failed },
+        appCpuPer1k: div(d.appCpuPer1k, a.appCpuPer1k),
+        setupP99: div(d.setup.p99, a.setup.p99),
+        redisCommandsPerCall: div(d.redis.commandsPerCall, a.redis.commandsPerCall),
+        redisRequestsPerCall: div(d.redis.writesPerCall, a.redis.writesPerCall),
+        logLinesPerCall: div(d.logLinesPerCall, a.logLinesPerCall),
+        rssMaxMb: div(d.rssMaxMb, a.rssMaxMb),
+        heapMaxMb: div(d.heapMaxMb, a.heapMaxMb),
+      });
+    }
+  }
+  const md = r.memory.find((m) => m.app === 'dispatcher');
+  const ma = r.memory.find((m) => m.app === 'before');
+  const g: Gains = {
+    headline: { dispatcher: r.headline.dispatcher, before: r.headline.before, ratio: r.headline.beforeRatio },
+    steps,
+  };
+  if (md && ma) {
+    g.memory = {
+      heapPerCallKb: div(md.heapPerCallKb, ma.heapPerCallKb),
+      rssPerCallKb: div(md.rssPerCallKb, ma.rssPerCallKb),
+      redisBytesPerCall: div(md.redisBytesPerCall, ma.redisBytesPerCall),
+      setupCommandsPerCall: div(md.setupCommandsPerCall, ma.setupCommandsPerCall),
+      setupRequestsPerCall: div(md.setupWritesPerCall, ma.setupWritesPerCall),
+      endCommandsPerCall: div(md.endCommandsPerCall, ma.endCommandsPerCall),
+      endRequestsPerCall: div(md.endWritesPerCall, ma.endWritesPerCall),
+    };
+  }
+  return g;
+}
+
+/** a ratio from Gains: "0.82×", or "–" */
+const gx = (x: number | null | undefined, digits = 2): string => (x === null || x === undefined ? '–' : `${x.toFixed(digits)}×`);
+
+function beforeLabel(r: BenchResult): string {
+  const b = r.before;
+  return b ? `${b.rev} = ${b.commit.slice(0, 7)} "${b.subject}"` : '';
 }
 
 function kindLabel(r: BenchResult): string {
@@ -37,52 +129,73 @@ function pad(cells: string[][]): string {
 }
 
 export function terminalTable(r: BenchResult): string {
-  const head = [
-    'rate/s',
-    'failed D',
-    'failed B',
-    'p99 D',
-    'p99 B',
-    'CPU/1k D',
-    'CPU/1k B',
-    'CPU ×',
-    'redis/1k',
-    'cmds',
-    'reqs',
-    'RSS D',
-    'RSS B',
-    'drops D',
-    'drops B',
+  // with --before, "before"'s figures (b4) sit right after the dispatcher's
+  const withA = r.before !== undefined;
+  type Col = { head: string; cell: (p: { d?: StepResult; b?: StepResult; a?: StepResult }) => string; a?: boolean };
+  const all: Col[] = [
+    { head: 'failed D', cell: ({ d }) => (d ? String(d.failed) : '') },
+    { head: 'failed b4', cell: ({ a }) => (a ? String(a.failed) : ''), a: true },
+    { head: 'failed B', cell: ({ b }) => (b ? String(b.failed) : '') },
+    { head: 'p99 D', cell: ({ d }) => (d ? f(d.setup.p99, 0) : '') },
+    { head: 'p99 b4', cell: ({ a }) => (a ? f(a.setup.p99, 0) : ''), a: true },
+    { head: 'p99 B', cell: ({ b }) => (b ? f(b.setup.p99, 0) : '') },
+    { head: 'CPU/1k D', cell: ({ d }) => (d ? f(d.appCpuPer1k, 2) : '') },
+    { head: 'CPU/1k b4', cell: ({ a }) => (a ? f(a.appCpuPer1k, 2) : ''), a: true },
+    { head: 'CPU/1k B', cell: ({ b }) => (b ? f(b.appCpuPer1k, 2) : '') },
+    { head: 'CPU ×', cell: ({ d, b }) => ratio(d?.appCpuPer1k, b?.appCpuPer1k) },
+    { head: 'CPU ÷b4', cell: ({ d, a }) => ratio(d?.appCpuPer1k, a?.appCpuPer1k), a: true },
+    { head: 'redis/1k', cell: ({ d }) => (d ? f(d.redisCpuPer1k, 2) : '') },
+    { head: 'redis/1k b4', cell: ({ a }) => (a ? f(a.redisCpuPer1k, 2) : ''), a: true },
+    { head: 'cmds', cell: ({ d }) => (d ? f(d.redis.commandsPerCall, 1) : '') },
+    { head: 'cmds b4', cell: ({ a }) => (a ? f(a.redis.commandsPerCall, 1) : ''), a: true },
+    { head: 'reqs', cell: ({ d }) => (d ? f(d.redis.writesPerCall, 1) : '') },
+    { head: 'reqs b4', cell: ({ a }) => (a ? f(a.redis.writesPerCall, 1) : ''), a: true },
+    { head: 'RSS D', cell: ({ d }) => (d ? f(d.rssMaxMb, 0) : '') },
+    { head: 'RSS b4', cell: ({ a }) => (a ? f(a.rssMaxMb, 0) : ''), a: true },
+    { head: 'RSS B', cell: ({ b }) => (b ? f(b.rssMaxMb, 0) : '') },
+    { head: 'drops D', cell: ({ d }) => (d ? String(d.udp.rcvbufErrors) : '') },
+    { head: 'drops b4', cell: ({ a }) => (a ? String(a.udp.rcvbufErrors) : ''), a: true },
+    { head: 'drops B', cell: ({ b }) => (b ? String(b.udp.rcvbufErrors) : '') },
   ];
-  const rows = [head];
-  for (const { rate, d, b } of pairs(r, [...r.steps, ...r.overload])) {
-    const ov = d?.phase === 'overload' || b?.phase === 'overload' ? '*' : '';
-    rows.push([
-      `${rate}${ov}`,
-      d ? String(d.failed) : '',
-      b ? String(b.failed) : '',
-      d ? f(d.setup.p99, 0) : '',
-      b ? f(b.setup.p99, 0) : '',
-      d ? f(d.appCpuPer1k, 2) : '',
-      b ? f(b.appCpuPer1k, 2) : '',
-      ratio(d?.appCpuPer1k, b?.appCpuPer1k),
-      d ? f(d.redisCpuPer1k, 2) : '',
-      d ? f(d.redis.commandsPerCall, 1) : '',
-      d ? f(d.redis.writesPerCall, 1) : '',
-      d ? f(d.rssMaxMb, 0) : '',
-      b ? f(b.rssMaxMb, 0) : '',
-      d ? String(d.udp.rcvbufErrors) : '',
-      b ? String(b.udp.rcvbufErrors) : '',
-    ]);
+  const cols = all.filter((c) => withA || !c.a);
+  const rows = [['rate/s', ...cols.map((c) => c.head)]];
+  for (const p of pairs(r, [...r.steps, ...r.overload])) {
+    const ov = p.d?.phase === 'overload' || p.b?.phase === 'overload' || p.a?.phase === 'overload' ? '*' : '';
+    rows.push([`${p.rate}${ov}`, ...cols.map((c) => c.cell(p))]);
   }
   const h = r.headline;
   const lines = [
-    `${kindLabel(r)}; D = dispatcher, B = baseline; p99 set-up ms; CPU s per 1,000 calls; cmds / reqs = Redis commands / requests per call; RSS MB; drops = UDP rcvbuf; * = overload step`,
+    `${kindLabel(r)}; D = dispatcher, B = baseline${withA ? `, b4 = before (${beforeLabel(r)})` : ''}; p99 set-up ms; CPU s per 1,000 calls; cmds / reqs = Redis commands / requests per call; RSS MB; drops = UDP rcvbuf; * = overload step`,
     pad(rows),
     '',
     `headline: highest rate with zero failed calls: dispatcher ${h.dispatcher ?? 'none'}/s, baseline ${h.baseline ?? 'none'}/s` +
-      (h.ratio !== undefined ? ` (dispatcher at ${(h.ratio * 100).toFixed(0)} % of baseline)` : ''),
+      (h.ratio !== undefined ? ` (dispatcher at ${(h.ratio * 100).toFixed(0)} % of baseline)` : '') +
+      (withA ? `, before ${h.before ?? 'none'}/s` + (h.beforeRatio !== undefined ? ` (dispatcher ÷ before ${gx(h.beforeRatio)})` : '') : ''),
   ];
+  if (r.gains && r.gains.steps.length > 0) {
+    const g = [['gains D ÷ b4', 'CPU/1k', 'p99', 'cmds', 'reqs', 'logs', 'RSS', 'heap', 'failed D / b4']];
+    for (const x of r.gains.steps) {
+      g.push([
+        `${x.rate}${x.phase === 'overload' ? '*' : ''}`,
+        gx(x.appCpuPer1k),
+        gx(x.setupP99),
+        gx(x.redisCommandsPerCall),
+        gx(x.redisRequestsPerCall),
+        gx(x.logLinesPerCall),
+        gx(x.rssMaxMb),
+        gx(x.heapMaxMb),
+        `${x.failed.dispatcher} / ${x.failed.before}`,
+      ]);
+    }
+    lines.push('', `gains, dispatcher ÷ before (below 1× = cheaper now): per call (CPU, Redis, log lines) and per step (p99 set-up, RSS, heap)`, pad(g));
+  }
+  if (r.gains?.memory) {
+    const m = r.gains.memory;
+    lines.push(
+      `gains, held calls (memory part), dispatcher ÷ before: heap per call ${gx(m.heapPerCallKb)}, RSS per call ${gx(m.rssPerCallKb)}, Redis bytes per call ${gx(m.redisBytesPerCall)}, ` +
+        `set-up cmds / requests ${gx(m.setupCommandsPerCall)} / ${gx(m.setupRequestsPerCall)}, end ${gx(m.endCommandsPerCall)} / ${gx(m.endRequestsPerCall)}`,
+    );
+  }
   return lines.join('\n');
 }
 
@@ -102,10 +215,10 @@ function stepCells(s: StepResult): string[] {
     `${f(s.setup.p50, 0)} / ${f(s.setup.p95, 0)} / ${f(s.setup.p99, 0)}`,
     f(s.appCpuPer1k, 2),
     f(s.appCorePct, 0),
-    s.app === 'dispatcher' ? f(s.redisCpuPer1k, 2) : '–',
+    isDispatcher(s.app) ? f(s.redisCpuPer1k, 2) : '–',
     f(s.drachtioCpuPer1k, 2),
     `${f((s.cpu.drachtioS / s.windowS) * 100, 0)} / ${f((s.cpu.sippS / s.windowS) * 100, 0)}`,
-    s.app === 'dispatcher' ? `${f(s.redis.commandsPerCall, 2)} / ${f(s.redis.writesPerCall, 2)} / ${f(s.redis.readsPerCall, 2)}` : '–',
+    isDispatcher(s.app) ? `${f(s.redis.commandsPerCall, 2)} / ${f(s.redis.writesPerCall, 2)} / ${f(s.redis.readsPerCall, 2)}` : '–',
     f(s.logLinesPerCall, 1),
     `${f(s.rssMaxMb, 0)} / ${f(s.peakRssMb, 0)}`,
     f(s.heapMaxMb, 1),
@@ -133,21 +246,28 @@ function ladderSection(r: BenchResult, steps: StepResult[]): string {
     'UDP rcvbuf drops',
   ];
   const rows: string[][] = [];
-  for (const { rate, d, b } of pairs(r, steps)) {
-    if (d) rows.push([`**${rate}**`, `dispatcher ${d.ok ? '' : '✗'}`, ...stepCells(d)]);
-    if (b) rows.push([d ? '' : `**${rate}**`, `baseline ${b.ok ? '' : '✗'}`, ...stepCells(b)]);
+  const p99Of = (x: StepResult, y: StepResult): string =>
+    Number.isFinite(x.setup.p99) && Number.isFinite(y.setup.p99)
+      ? `p99 ${ratio(x.setup.p99, y.setup.p99)} (${x.setup.p99 - y.setup.p99 >= 0 ? '+' : ''}${x.setup.p99 - y.setup.p99} ms)`
+      : '–';
+  for (const { rate, d, b, a } of pairs(r, steps)) {
+    let first = true;
+    const rateCell = (): string => {
+      const c = first ? `**${rate}**` : '';
+      first = false;
+      return c;
+    };
+    if (d) rows.push([rateCell(), `dispatcher ${d.ok ? '' : '✗'}`, ...stepCells(d)]);
+    if (a) rows.push([rateCell(), `before ${a.ok ? '' : '✗'}`, ...stepCells(a)]);
+    if (b) rows.push([rateCell(), `baseline ${b.ok ? '' : '✗'}`, ...stepCells(b)]);
     if (d && b) {
-      const p99 =
-        Number.isFinite(d.setup.p99) && Number.isFinite(b.setup.p99)
-          ? `p99 ${ratio(d.setup.p99, b.setup.p99)} (${d.setup.p99 - b.setup.p99 >= 0 ? '+' : ''}${d.setup.p99 - b.setup.p99} ms)`
-          : '–';
       rows.push([
         '',
         '*dispatcher ÷ baseline*',
         '',
         '',
         '',
-        p99,
+        p99Of(d, b),
         ratio(d.appCpuPer1k, b.appCpuPer1k),
         ratio(d.appCorePct, b.appCorePct),
         '',
@@ -160,6 +280,26 @@ function ladderSection(r: BenchResult, steps: StepResult[]): string {
         '',
       ]);
     }
+    if (d && a) {
+      rows.push([
+        '',
+        '*dispatcher ÷ before*',
+        '',
+        '',
+        '',
+        p99Of(d, a),
+        ratio(d.appCpuPer1k, a.appCpuPer1k),
+        ratio(d.appCorePct, a.appCorePct),
+        ratio(d.redisCpuPer1k, a.redisCpuPer1k),
+        ratio(d.drachtioCpuPer1k, a.drachtioCpuPer1k),
+        '',
+        `${ratio(d.redis.commandsPerCall, a.redis.commandsPerCall)} / ${ratio(d.redis.writesPerCall, a.redis.writesPerCall)} / ${ratio(d.redis.readsPerCall, a.redis.readsPerCall)}`,
+        ratio(d.logLinesPerCall, a.logLinesPerCall),
+        ratio(d.rssMaxMb, a.rssMaxMb),
+        ratio(d.heapMaxMb, a.heapMaxMb),
+        '',
+      ]);
+    }
   }
   return mdTable(head, rows);
 }
@@ -168,15 +308,77 @@ function commandsSection(r: BenchResult): string {
   const ok = r.steps.filter((s) => s.app === 'dispatcher' && s.ok);
   const s = ok[0] ?? r.steps.find((x) => x.app === 'dispatcher');
   if (!s) return '';
-  const rows = Object.entries(s.redis.byCommand)
-    .sort((a, b) => b[1] - a[1])
-    .map(([k, v]) => [`\`${k}\``, f(v, 3)]);
+  // --before: the same step of "before", by name beside the dispatcher's
+  const a = r.before ? r.steps.find((x) => x.app === 'before' && x.rate === s.rate) : undefined;
+  const names = [...new Set([...Object.keys(s.redis.byCommand), ...Object.keys(a?.redis.byCommand ?? {})])];
+  const rows = names
+    .sort((x, y) => (s.redis.byCommand[y] ?? 0) - (s.redis.byCommand[x] ?? 0) || (a?.redis.byCommand[y] ?? 0) - (a?.redis.byCommand[x] ?? 0))
+    .map((k) => [`\`${k}\``, f(s.redis.byCommand[k] ?? 0, 3), ...(a ? [f(a.redis.byCommand[k] ?? 0, 3)] : [])]);
   return [
-    `Redis commands per call by name (commandstats \`calls\` deltas over the ${s.rate}/s step, divided by its ${s.attempted} calls; ` +
+    `Redis commands per call by name (commandstats \`calls\` deltas over the ${s.rate}/s step, divided by its ${s.attempted} calls` +
+      (a ? `; before: its own ${s.rate}/s step, ${a.attempted} calls` : '') +
+      '; ' +
       "commands run inside a Lua script are counted under their own names as well as the EVALSHA; the app's background work — heartbeat, health refresh — is included):",
     '',
-    mdTable(['command', 'calls per call'], rows),
+    mdTable(['command', 'calls per call', ...(a ? ['before'] : [])], rows),
   ].join('\n');
+}
+
+function gainsSection(r: BenchResult): string {
+  const g = r.gains as Gains;
+  const out: string[] = [];
+  out.push('## Gains');
+  out.push('');
+  out.push(
+    `The dispatcher as built now ÷ **before**, ${beforeLabel(r)}, step for step in this run: below 1× the dispatcher is cheaper (or faster) than it was. ` +
+      'CPU, Redis commands and requests and log lines are per call; p99 set-up time, RSS (max sampled) and heap (max sampled) per step.',
+  );
+  out.push('');
+  out.push(
+    `Highest rate with zero failed calls: dispatcher ${g.headline.dispatcher ?? 'none'}/s, before ${g.headline.before ?? 'none'}/s` +
+      (g.headline.ratio !== undefined ? ` (${gx(g.headline.ratio)}; above 1× is a gain).` : '.'),
+  );
+  out.push('');
+  if (g.steps.length > 0) {
+    out.push(
+      mdTable(
+        [
+          'offered/s',
+          'failed dispatcher / before',
+          'app CPU / 1k calls',
+          'p99 set-up',
+          'Redis commands / call',
+          'Redis requests / call',
+          'log lines / call',
+          'RSS max',
+          'heap max',
+        ],
+        g.steps.map((x) => [
+          `${x.rate}${x.phase === 'overload' ? ' (overload)' : ''}`,
+          `${x.failed.dispatcher} / ${x.failed.before}`,
+          gx(x.appCpuPer1k),
+          gx(x.setupP99),
+          gx(x.redisCommandsPerCall),
+          gx(x.redisRequestsPerCall),
+          gx(x.logLinesPerCall),
+          gx(x.rssMaxMb),
+          gx(x.heapMaxMb),
+        ]),
+      ),
+    );
+  } else {
+    out.push('No step ran both the dispatcher and before.');
+  }
+  if (g.memory) {
+    const m = g.memory;
+    out.push('');
+    out.push(
+      `Held calls (the memory part), dispatcher ÷ before: heap per call **${gx(m.heapPerCallKb)}**, RSS per call ${gx(m.rssPerCallKb)}, ` +
+        `Redis bytes per call record ${gx(m.redisBytesPerCall)}; Redis commands / requests per call to set up ${gx(m.setupCommandsPerCall)} / ${gx(m.setupRequestsPerCall)}, ` +
+        `to end ${gx(m.endCommandsPerCall)} / ${gx(m.endRequestsPerCall)}.`,
+    );
+  }
+  return out.join('\n');
 }
 
 export function markdown(r: BenchResult, svgName: string): string {
@@ -202,10 +404,17 @@ export function markdown(r: BenchResult, svgName: string): string {
   out.push('');
   out.push(
     `Set-up: sipp caller → drachtio-server → app under test → 3 sipp back-ends (answer); calls held ${r.mode.holdMs} ms; ${r.mode.stepS} s per step; ` +
-      'a fresh drachtio-server, back-ends and app process per step; dispatcher and baseline alternate step for step. The dispatcher runs compiled ' +
+      `a fresh drachtio-server, back-ends and app process per step; ${r.before ? 'dispatcher, baseline and before take turns' : 'dispatcher and baseline alternate'} step for step. The dispatcher runs compiled ` +
       '(`dist/`, as `npm start`) with info logs (to a file) and Redis, one weighted route over the 3 back-ends; the baseline is `bench/baseline.js` ' +
-      '(drachtio-srf `createB2BUA`, round robin, no Redis, no logs). Reproduce: `npm run bench' +
-      (r.mode.name === 'quick' ? ' -- --quick' : '') +
+      '(drachtio-srf `createB2BUA`, round robin, no Redis, no logs).' +
+      (r.before
+        ? ` **before** is the dispatcher at ${beforeLabel(r)}, built in a temporary worktree and started exactly as the dispatcher (same config, flags and probe), ` +
+          'taking its turn at every step (which app goes first rotates from step to step).'
+        : '') +
+      ' Reproduce: `npm run bench' +
+      (r.mode.name === 'quick' || r.before ? ' --' : '') +
+      (r.mode.name === 'quick' ? ' --quick' : '') +
+      (r.before ? ` --before ${r.before.commit.slice(0, 7)}` : '') +
       '`' +
       (r.drachtio === 'real' ? ' with `DRACHTIO_BIN` set' : '') +
       '.',
@@ -217,6 +426,13 @@ export function markdown(r: BenchResult, svgName: string): string {
     `Highest offered rate with zero failed calls: **dispatcher ${h.dispatcher ?? 'none'} calls/s, baseline ${h.baseline ?? 'none'} calls/s**` +
       (h.ratio !== undefined ? ` — the dispatcher holds **${(h.ratio * 100).toFixed(0)} %** of the baseline's rate.` : '.'),
   );
+  if (r.before) {
+    out.push('');
+    out.push(
+      `Before (${beforeLabel(r)}): **${h.before ?? 'none'} calls/s**` +
+        (h.beforeRatio !== undefined ? ` — the dispatcher now takes **${gx(h.beforeRatio)}** the rate before took.` : '.'),
+    );
+  }
   // ratios at the highest rate both passed
   const both = pairs(r, r.steps).filter((p) => p.d?.ok && p.b?.ok);
   const at = both[both.length - 1];
@@ -232,6 +448,7 @@ export function markdown(r: BenchResult, svgName: string): string {
   out.push('');
   out.push(`![failed calls and p99 set-up time against offered rate](${svgName})`);
   out.push('');
+  if (r.gains) out.push(gainsSection(r), '');
   out.push('## Steps');
   out.push('');
   out.push(
@@ -389,7 +606,7 @@ export function markdown(r: BenchResult, svgName: string): string {
 // SVG chart
 // ---------------------------------------------------------------------------------------------
 
-const COLOURS: Record<AppKind, string> = { dispatcher: '#d62728', baseline: '#1f77b4' };
+const COLOURS: Record<AppKind, string> = { dispatcher: '#d62728', baseline: '#1f77b4', before: '#ff7f0e' };
 
 function esc(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
@@ -429,10 +646,10 @@ export function chart(r: BenchResult): string {
   const parts: string[] = [];
   parts.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`);
   parts.push(`<rect width="${W}" height="${H}" fill="#fff"/>`);
-  const title = `sip-dispatcher vs bare drachtio-srf B2BUA, ${r.startedAt.slice(0, 10)} (${r.mode.name})${r.drachtio === 'emulator' ? ' — EMULATOR figures' : ''}`;
+  const title = `sip-dispatcher${r.before ? ' (now and before)' : ''} vs bare drachtio-srf B2BUA, ${r.startedAt.slice(0, 10)} (${r.mode.name})${r.drachtio === 'emulator' ? ' — EMULATOR figures' : ''}`;
   parts.push(`<text x="${W / 2}" y="22" text-anchor="middle" font-size="15" font-weight="bold">${esc(title)}</text>`);
   parts.push(
-    `<text x="${W / 2}" y="42" text-anchor="middle" fill="#555">offered calls/s (× = overload step); top zero-failure rate: dispatcher ${r.headline.dispatcher ?? 'none'}, baseline ${r.headline.baseline ?? 'none'}</text>`,
+    `<text x="${W / 2}" y="42" text-anchor="middle" fill="#555">offered calls/s (× = overload step); top zero-failure rate: dispatcher ${r.headline.dispatcher ?? 'none'}, baseline ${r.headline.baseline ?? 'none'}${r.before ? `, before ${r.headline.before ?? 'none'}` : ''}</text>`,
   );
   for (const p of panels) {
     const values = all.map(p.value).filter((v): v is number => v !== undefined);
@@ -456,7 +673,7 @@ export function chart(r: BenchResult): string {
       parts.push(`<text x="${px}" y="${top + ph + 18}" text-anchor="middle">${x}</text>`);
     }
     parts.push(`<text x="${x0 + pw / 2}" y="${top + ph + 36}" text-anchor="middle" fill="#555">offered calls/s</text>`);
-    for (const app of ['baseline', 'dispatcher'] as AppKind[]) {
+    for (const app of ['baseline', 'before', 'dispatcher'] as AppKind[]) {
       const pts = all
         .filter((s) => s.app === app)
         .sort((a, b) => a.rate - b.rate)
@@ -487,12 +704,20 @@ export function chart(r: BenchResult): string {
       }
     }
   }
-  // legend
+  // legend (with --before, three entries, shifted left)
   const ly = H - 22;
-  parts.push(`<line x1="250" x2="280" y1="${ly}" y2="${ly}" stroke="${COLOURS.dispatcher}" stroke-width="2"/>`);
-  parts.push(`<text x="286" y="${ly + 4}">dispatcher (compiled, Redis, info logs)</text>`);
-  parts.push(`<line x1="540" x2="570" y1="${ly}" y2="${ly}" stroke="${COLOURS.baseline}" stroke-width="2"/>`);
-  parts.push(`<text x="576" y="${ly + 4}">baseline (bare createB2BUA)</text>`);
+  const lx = r.before ? 110 : 250;
+  parts.push(`<line x1="${lx}" x2="${lx + 30}" y1="${ly}" y2="${ly}" stroke="${COLOURS.dispatcher}" stroke-width="2"/>`);
+  parts.push(`<text x="${lx + 36}" y="${ly + 4}">dispatcher (compiled, Redis, info logs)</text>`);
+  parts.push(`<line x1="${lx + 290}" x2="${lx + 320}" y1="${ly}" y2="${ly}" stroke="${COLOURS.baseline}" stroke-width="2"/>`);
+  parts.push(`<text x="${lx + 326}" y="${ly + 4}">baseline (bare createB2BUA)</text>`);
+  if (r.before) {
+    const b = r.before;
+    // the rev and commit (the subject is in the report): ~40 characters fit
+    const text = `before: ${b.rev}${b.commit.startsWith(b.rev) ? '' : ` (${b.commit.slice(0, 7)})`}`;
+    parts.push(`<line x1="${lx + 530}" x2="${lx + 560}" y1="${ly}" y2="${ly}" stroke="${COLOURS.before}" stroke-width="2"/>`);
+    parts.push(`<text x="${lx + 566}" y="${ly + 4}">${esc(text.length > 42 ? `${text.slice(0, 41)}…` : text)}</text>`);
+  }
   parts.push(
     `<text x="${W / 2}" y="${H - 4}" text-anchor="middle" fill="#777" font-size="11">filled dot: zero failures; open dot: failures; dashed line: top zero-failure rate</text>`,
   );

@@ -6,7 +6,8 @@
  *
  * sipp caller -> drachtio-server -> app under test -> 3 sipp back-ends (answer), calls held 1 s.
  * The app under test is the dispatcher (compiled, dist/, with Redis and info logs, as shipped) or
- * the baseline (bench/baseline.js), alternating step for step. Every step has a fresh drachtio-server,
+ * the baseline (bench/baseline.js), alternating step for step; with --before <git-rev>, also that revision
+ * of the dispatcher ("before", built in a temporary worktree, bench/before.ts), so gains show in one run. Every step has a fresh drachtio-server,
  * fresh back-ends and a fresh app process; one redis-server serves the run (flushed between steps).
  * See README "Benchmark" for what is measured and how to read it.
  */
@@ -18,11 +19,12 @@ import type Redis from 'ioredis';
 import { startDrachtio, type DrachtioServer } from '../test/harness/drachtio';
 import { startRedis, type RedisServer } from '../test/harness/redis';
 import { startUas, type SippStats, type SippUas, type UasBehaviour } from '../test/harness/sipp';
-import { startAppUnderTest, type AppKind, type AppUnderTest } from './apps';
+import { isDispatcher, startAppUnderTest, type AppKind, type AppUnderTest } from './apps';
+import { buildBefore, type BeforeBuild } from './before';
 import { startLoad } from './load';
 import { childPids, cpuSeconds, machine, memoryOf, treeCpuSeconds, udpCounters } from './procs';
 import { redisDelta, redisSnapshot } from './redis-info';
-import { writeReport, terminalTable } from './report';
+import { gains, writeReport, terminalTable, type Gains } from './report';
 import { chiSquare, percentile } from './stats';
 
 // ---------------------------------------------------------------------------------------------
@@ -36,7 +38,7 @@ export interface Mode {
   holdMs: number;
   /** sipp -recv_timeout: a call with no answer (or no 200 to its BYE) by then fails */
   recvTimeoutMs: number;
-  /** the overload steps run the baseline too (full mode; --quick: the dispatcher only) */
+  /** the overload steps run the baseline too (full mode; --quick: the dispatcher only, and "before" when given) */
   overloadBaseline: boolean;
   distribution: { calls: number; rate: number; weights: number[] };
   failover: { calls: number; rate: number };
@@ -174,12 +176,17 @@ export interface BenchResult {
   machine: ReturnType<typeof machine> & { node: string; redis: string; sipp: string; loadavgAtStart: number[] };
   git: string;
   steps: StepResult[];
-  headline: { dispatcher?: number; baseline?: number; ratio?: number };
+  /** highest zero-failure rates; ratio = dispatcher ÷ baseline; beforeRatio = dispatcher ÷ before (--before) */
+  headline: { dispatcher?: number; baseline?: number; ratio?: number; before?: number; beforeRatio?: number };
   overload: StepResult[];
   distribution?: DistributionResult;
   failover?: FailoverResult;
   memory: MemoryResult[];
   notes: string[];
+  /** --before: the revision run as app "before" */
+  before?: { rev: string; commit: string; subject: string; buildS: number };
+  /** --before: dispatcher ÷ before, step for step and for the memory part */
+  gains?: Gains;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -222,6 +229,8 @@ class Bench {
   /** --profile: the dispatcher's CPU profiles go here; --keep-logs: its logs */
   profileDir?: string;
   logDir?: string;
+  /** --before: the worktree of the earlier revision's build (app "before") */
+  beforeDir?: string;
   constructor(readonly mode: Mode) {}
 
   async start(): Promise<void> {
@@ -243,7 +252,8 @@ class Bench {
       redisUrl: this.redis.url,
       instanceId: `bench-${stepNo}`,
       cpuProfDir: this.profileDir,
-      keepLogAs: kind === 'dispatcher' && this.logDir ? path.join(this.logDir, `step-${stepNo}.log`) : undefined,
+      keepLogAs: isDispatcher(kind) && this.logDir ? path.join(this.logDir, `step-${stepNo}.log`) : undefined,
+      beforeDir: this.beforeDir,
     });
     // let the app settle (first heartbeat, health refresh, JIT of the start-up path)
     await sleep(this.mode.name === 'quick' ? 500 : 1000);
@@ -445,7 +455,7 @@ class Bench {
   async memory(kind: AppKind): Promise<MemoryResult> {
     const { calls, rate } = this.mode.memory;
     progress(`memory ${kind}: ${calls} calls held at once`);
-    const bed = await this.bed(kind, ['answer', 'answer', 'answer'], undefined, kind === 'dispatcher' ? 902 : 903);
+    const bed = await this.bed(kind, ['answer', 'answer', 'answer'], undefined, { dispatcher: 902, baseline: 903, before: 904 }[kind]);
     const rampS = calls / rate;
     // measured 3 s after the last call was placed (or, if placing them falls behind, 1 s before the first
     // call's hold ends); the first call ends holdMs after it started
@@ -512,7 +522,7 @@ class Bench {
       rssPerCallKb: (rssPeak - rssBefore) / activeAtPeak / 1024,
       failed: Math.max(0, calls - res.stats.successfulCalls),
     };
-    if (kind === 'dispatcher') {
+    if (isDispatcher(kind)) {
       Object.assign(r, {
         redisBytesPerCall: (s1.usedMemory - s0.usedMemory) / activeAtPeak,
         redisKeysAtPeak: s1.keys - s0.keys,
@@ -571,6 +581,12 @@ function gitDescribe(): string {
   }
 }
 
+function usage(message: string): Error {
+  const err = new Error(message);
+  err.name = 'UsageError';
+  return err;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Main
 // ---------------------------------------------------------------------------------------------
@@ -580,19 +596,30 @@ async function main(): Promise<void> {
   if (argv.includes('--help') || argv.includes('-h')) {
     process.stdout.write(
       'usage: npm run bench -- [--quick] [--out <dir>] [--only ladder,overload,distribution,memory] [--top <calls/s>]\n' +
-        '                        [--rates 300,400] [--apps dispatcher,baseline] [--profile] [--keep-logs]\n' +
+        '                        [--rates 300,400] [--apps dispatcher,baseline,before] [--before <git-rev>] [--profile] [--keep-logs]\n' +
         '  DRACHTIO_BIN=<drachtio binary> for a real drachtio-server (the emulator otherwise)\n' +
         "  --only: run these parts only (for development); --top: the dispatcher's zero-failure rate to assume when the ladder is not run\n" +
         '  --rates: the ladder to climb; --apps: the apps to run; --profile: node --cpu-prof the apps (bench/results/profiles/);\n' +
-        "  --keep-logs: keep the dispatcher's log of each step (bench/results/logs/)\n",
+        "  --keep-logs: keep the dispatcher's log of each step (bench/results/logs/)\n" +
+        '  --before <git-rev>: also run that revision of the dispatcher as app "before" (built in a temporary git worktree\n' +
+        '    outside the repo, removed at the end), step for step with the others, in the ladder, overload and memory parts;\n' +
+        "    the report adds its figures beside the dispatcher's and a Gains section (dispatcher ÷ before)\n",
     );
     return;
   }
   const mode = { ...(argv.includes('--quick') ? QUICK : FULL) };
   const ratesIdx = argv.indexOf('--rates');
   if (ratesIdx >= 0) mode.ladder = argv[ratesIdx + 1].split(',').map(Number);
+  const beforeIdx = argv.indexOf('--before');
+  const beforeRev = beforeIdx >= 0 ? argv[beforeIdx + 1] : undefined;
+  if (beforeIdx >= 0 && (!beforeRev || beforeRev.startsWith('--'))) throw usage('--before needs a git revision (e.g. --before HEAD~1)');
   const appsIdx = argv.indexOf('--apps');
-  const apps = new Set<AppKind>(appsIdx >= 0 ? (argv[appsIdx + 1].split(',') as AppKind[]) : ['dispatcher', 'baseline']);
+  const defaultApps: AppKind[] = beforeRev ? ['dispatcher', 'baseline', 'before'] : ['dispatcher', 'baseline'];
+  const apps = new Set<AppKind>(appsIdx >= 0 ? (argv[appsIdx + 1].split(',') as AppKind[]) : defaultApps);
+  for (const a of apps) {
+    if (!['dispatcher', 'baseline', 'before'].includes(a)) throw usage(`--apps: unknown app ${a} (dispatcher, baseline, before)`);
+  }
+  if (apps.has('before') && !beforeRev) throw usage('--apps before needs --before <git-rev>');
   const onlyIdx = argv.indexOf('--only');
   const parts = new Set(onlyIdx >= 0 ? argv[onlyIdx + 1].split(',') : ['ladder', 'overload', 'distribution', 'memory']);
   const bench0Notes: string[] = [];
@@ -604,7 +631,8 @@ async function main(): Promise<void> {
   const started = new Date();
   if (parts.size < 4) bench0Notes.push(`parts run: ${[...parts].join(', ')} (--only)`);
   if (ratesIdx >= 0) bench0Notes.push(`ladder: ${mode.ladder.join(', ')} calls/s (--rates)`);
-  if (apps.size < 2) bench0Notes.push(`apps run: ${[...apps].join(', ')} (--apps)`);
+  if (appsIdx >= 0 && [...apps].sort().join() !== [...defaultApps].sort().join()) bench0Notes.push(`apps run: ${[...apps].join(', ')} (--apps)`);
+  if (beforeRev && !apps.has('before')) bench0Notes.push(`--before ${beforeRev} given but "before" not in --apps: not built, not run`);
   const label = kind === 'emulator' ? ' — EMULATOR figures (drachtio-server emulator, not a real drachtio-server)' : '';
   line(`sip-dispatcher bench (${mode.name})${label}`);
   line(
@@ -614,8 +642,17 @@ async function main(): Promise<void> {
       .join(' ')}; steps of ${mode.stepS} s, calls held ${mode.holdMs} ms`,
   );
 
+  // --before: build that revision first (a failed build ends the run before anything is measured)
+  let before: BeforeBuild | undefined;
+  if (beforeRev && apps.has('before')) {
+    before = await buildBefore(beforeRev, line);
+    line(`--before ${beforeRev}: ${before.commit.slice(0, 7)} "${before.subject}" built in ${before.buildS.toFixed(0)} s`);
+    bench0Notes.push(`"before" is ${beforeRev} = ${before.commit.slice(0, 7)} "${before.subject}", built in a temporary worktree (--before)`);
+  }
+
   const bench = new Bench(mode);
   bench.notes.push(...bench0Notes);
+  bench.beforeDir = before?.dir;
   if (argv.includes('--profile')) bench.profileDir = path.join(outDir, 'profiles', started.toISOString().replace(/[:.]/g, ''));
   if (argv.includes('--keep-logs')) {
     bench.logDir = path.join(outDir, 'logs', started.toISOString().replace(/[:.]/g, ''));
@@ -627,19 +664,21 @@ async function main(): Promise<void> {
   const memory: MemoryResult[] = [];
   let distribution: DistributionResult | undefined;
   let failover: FailoverResult | undefined;
-  const fails: Record<AppKind, number> = { dispatcher: 0, baseline: 0 };
+  const fails: Record<AppKind, number> = { dispatcher: 0, baseline: 0, before: 0 };
   let stepNo = 0;
   let failure: string | undefined;
   try {
-    // the ladder: dispatcher and baseline alternate at each rate (which goes first alternates too)
-    const ladderBudgetS = mode.name === 'quick' ? 90 : 480;
+    // the ladder: the apps take turns at each rate (dispatcher, baseline[, before]), and which goes first
+    // rotates from rate to rate; the time budget grows with the number of apps
+    const kinds = (['dispatcher', 'baseline', 'before'] as AppKind[]).filter((k) => apps.has(k));
+    const rotated = (list: AppKind[], i: number): AppKind[] => list.map((_, j) => list[(i + j) % list.length]);
+    const ladderBudgetS = ((mode.name === 'quick' ? 90 : 480) * Math.max(2, kinds.length)) / 2;
     for (const [i, rate] of parts.has('ladder') ? mode.ladder.entries() : []) {
       if ((Date.now() - started.getTime()) / 1000 > ladderBudgetS) {
         bench.notes.push(`the ladder stopped before ${rate}/s: its time budget (${ladderBudgetS} s) was spent`);
         break;
       }
-      const order: AppKind[] = i % 2 === 0 ? ['dispatcher', 'baseline'] : ['baseline', 'dispatcher'];
-      const live = order.filter((k) => fails[k] < 2 && apps.has(k));
+      const live = rotated(kinds, i).filter((k) => fails[k] < 2);
       if (live.length === 0) break;
       for (const k of live) {
         stepNo += 1;
@@ -652,11 +691,15 @@ async function main(): Promise<void> {
       const ok = steps.filter((s) => s.app === k && s.ok).map((s) => s.rate);
       return ok.length > 0 ? Math.max(...ok) : k === 'dispatcher' ? assumedTop : undefined;
     };
-    // overload: 1.5x and 2x the dispatcher's own top zero-failure rate, both apps
+    // overload: 1.5x and 2x the dispatcher's own top zero-failure rate: the dispatcher, the baseline (full mode)
+    // and "before" (--before), which goes first rotating as in the ladder
     const base = top('dispatcher') ?? mode.ladder[0];
-    for (const factor of parts.has('overload') ? [1.5, 2] : []) {
+    const overloadKinds: AppKind[] = ['dispatcher'];
+    if (mode.overloadBaseline) overloadKinds.push('baseline');
+    if (before) overloadKinds.push('before');
+    for (const [j, factor] of parts.has('overload') ? [1.5, 2].entries() : []) {
       const rate = Math.round(base * factor);
-      for (const k of (mode.overloadBaseline ? ['dispatcher', 'baseline'] : ['dispatcher']) as AppKind[]) {
+      for (const k of rotated(overloadKinds, j)) {
         stepNo += 1;
         overload.push(await bench.step(k, 'overload', rate, mode.stepS, stepNo));
       }
@@ -684,6 +727,7 @@ async function main(): Promise<void> {
     if (parts.has('memory')) {
       memory.push(await bench.memory('dispatcher'));
       memory.push(await bench.memory('baseline'));
+      if (before) memory.push(await bench.memory('before'));
     }
   } catch (err) {
     // a part that could not run (an app that did not start, a sipp that would not bind): report what was measured
@@ -692,6 +736,7 @@ async function main(): Promise<void> {
     line(`bench stopped early: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
   } finally {
     await bench.stop();
+    before?.remove();
   }
 
   const finished = new Date();
@@ -701,6 +746,7 @@ async function main(): Promise<void> {
   };
   const hd = topOf('dispatcher');
   const hb = topOf('baseline');
+  const hbf = before ? topOf('before') : undefined;
   const result: BenchResult = {
     version: 1,
     startedAt: started.toISOString(),
@@ -718,13 +764,22 @@ async function main(): Promise<void> {
     },
     git: gitDescribe(),
     steps,
-    headline: { dispatcher: hd, baseline: hb, ratio: hd !== undefined && hb !== undefined ? hd / hb : undefined },
+    headline: {
+      dispatcher: hd,
+      baseline: hb,
+      ratio: hd !== undefined && hb !== undefined ? hd / hb : undefined,
+      ...(before ? { before: hbf, beforeRatio: hd !== undefined && hbf !== undefined ? hd / hbf : undefined } : {}),
+    },
     overload,
     distribution,
     failover,
     memory,
     notes: bench.notes,
   };
+  if (before) {
+    result.before = { rev: before.rev, commit: before.commit, subject: before.subject, buildS: before.buildS };
+    result.gains = gains(result);
+  }
   line('');
   line(terminalTable(result));
   const files = writeReport(result, outDir);
@@ -738,6 +793,8 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  line(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+  // a wrong argument or revision: the message says it all
+  const plain = err instanceof Error && (err.name === 'UsageError' || err.message.startsWith('--before'));
+  line(`bench failed: ${err instanceof Error ? (plain ? err.message : (err.stack ?? err.message)) : String(err)}`);
   process.exit(1);
 });
