@@ -43,9 +43,9 @@ export interface LogOutput {
   bufferBytes?: number;
 }
 
-/** Asynchronous stdout, buffered; pino flushes it on a fatal fault and on exit. */
-function stdoutDestination(bufferBytes: number): DestinationStream {
-  const dest = pino.destination({ sync: false, minLength: bufferBytes });
+/** Asynchronous output to `fd` (stdout by default), buffered; pino flushes it on a fatal fault and on exit. */
+export function bufferedDestination(bufferBytes: number, fd: number | string = 1): DestinationStream {
+  const dest = pino.destination({ dest: fd, sync: false, minLength: bufferBytes });
   if (bufferBytes > 0) {
     const timer = setInterval(() => {
       try {
@@ -68,7 +68,7 @@ export function createLogger(level: string, destination?: DestinationStream, out
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
     },
-    destination ?? stdoutDestination(output.bufferBytes ?? 0),
+    destination ?? bufferedDestination(output.bufferBytes ?? 0),
   );
 }
 

@@ -6,7 +6,7 @@ import type { RoutedTarget } from '../routing/match';
 import { orderTargets, type RandomSource } from '../routing/select';
 import { orderLeastLoaded } from '../routing/least-loaded';
 import { reservationHoldMs, type Capacity, type Reservation } from '../cluster/capacity';
-import { firstReturn, usableTargets, type TargetState } from '../routing/health';
+import { firstReturn, selectableTargets, type TargetState } from '../routing/health';
 import { copyHeaders, type HeaderMatcher } from '../sip/headers';
 import { targetUri } from '../sip/uri';
 import type { CallRecord, CallStore } from '../store/call-store';
@@ -42,6 +42,7 @@ export interface CallDeps {
   health?: {
     readonly states: ReadonlyMap<string, TargetState>;
     report(targetId: string, outcome: AttemptOutcome, retryAfter: string | undefined): void;
+    notePanic(route: string, panic: boolean, tried: readonly string[]): void;
   };
   random?: RandomSource;
   /** the Prometheus metrics, fed the outcome of each call (lib/metrics/metrics.ts); absent when the HTTP endpoints are off */
@@ -164,7 +165,12 @@ export class CallSession implements DialogChecked {
     // quarantined and down targets are skipped, from this instance's view (no Redis on the call path)
     const now = Date.now();
     const states = this.deps.health?.states ?? new Map<string, TargetState>();
-    const usable = usableTargets(this.admitted.targets, states, now);
+    const { targets: usable, panic } = selectableTargets(this.admitted.targets, states, now, config.health.panicBelowPercent);
+    this.deps.health?.notePanic(
+      route.name,
+      panic,
+      usable.map((t) => t.id),
+    );
     if (usable.length === 0) {
       // a state with no end (down while probed, drained) is taken to last until probes could bring it back
       const openEndedMs = config.health.probe.intervalMs * config.health.probe.upAfter;

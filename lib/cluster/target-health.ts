@@ -16,6 +16,8 @@ export class TargetHealth {
   private readonly localAt = new Map<string, number>();
   private timer?: NodeJS.Timeout;
   private refreshing = false;
+  /** routes whose last call found them in panic (lib/routing/health.ts selectableTargets) */
+  private readonly panicking = new Set<string>();
 
   constructor(
     private readonly store: HealthStore,
@@ -32,6 +34,21 @@ export class TargetHealth {
   /** The states this instance knows; a state whose `until` has passed no longer counts (see isUsable). */
   get states(): ReadonlyMap<string, TargetState> {
     return this.view;
+  }
+
+  /** One warning when a route enters panic mode and one line when it leaves it (seen by its calls). */
+  notePanic(route: string, panic: boolean, tried: readonly string[]): void {
+    if (panic === this.panicking.has(route)) return;
+    if (panic) {
+      this.panicking.add(route);
+      this.logger.warn(
+        { code: 'B2B_WARN_ROUTE_PANIC', route, targets: tried, belowPercent: this.health.panicBelowPercent },
+        'route in panic: too few targets up, so the ones marked down are tried as well',
+      );
+    } else {
+      this.panicking.delete(route);
+      this.logger.info({ route }, 'route out of panic: enough targets up again');
+    }
   }
 
   start(): void {

@@ -46,6 +46,8 @@ export const DEFAULTS = {
   healthPassiveFailures: 3,
   /** health: how long a target marked down stays out of selection */
   healthDownS: 30,
+  /** health: below this share of a route's targets usable, its down targets are tried as well (panic mode) */
+  healthPanicBelowPercent: 50,
   /** health: the longest quarantine a 503's Retry-After can ask for */
   healthMaxQuarantineS: 3600,
   /** health: how often each instance reads the target states from Redis */
@@ -317,6 +319,7 @@ export const configSchema = z
       .strictObject({
         passiveFailures: z.number().int().min(0).max(1000).default(DEFAULTS.healthPassiveFailures),
         downS: z.number().int().min(1).max(86400).default(DEFAULTS.healthDownS),
+        panicBelowPercent: z.number().int().min(0).max(100).default(DEFAULTS.healthPanicBelowPercent),
         maxQuarantineS: z.number().int().min(1).max(86400).default(DEFAULTS.healthMaxQuarantineS),
         refreshMs: z.number().int().min(100).max(60000).default(DEFAULTS.healthRefreshMs),
         probe: z

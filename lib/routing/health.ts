@@ -81,6 +81,37 @@ export function usableTargets<T extends { readonly id: string }>(targets: readon
   return targets.filter((t) => isUsable(states.get(t.id), now));
 }
 
+/** The targets a call may try, and whether the route is in panic (see `selectableTargets`). */
+export interface Selectable<T> {
+  readonly targets: T[];
+  readonly panic: boolean;
+}
+
+/**
+ * The targets a call may try now. Normally the usable ones (`usableTargets`). But when fewer than
+ * `panicBelowPercent` of the route's targets are usable, the targets marked `down` are tried as well,
+ * as if up (a load balancer's "panic mode", as Envoy's healthy panic threshold): a pool that looks
+ * mostly dead is more often a symptom of overload (answers late, everywhere at once) than of dead
+ * back-ends, and refusing every call then turns a slow-down into an outage. A target that asked to be
+ * left alone (`quarantined`, 503 with Retry-After) or that an operator drained is never tried.
+ * `panicBelowPercent` 0: never.
+ */
+export function selectableTargets<T extends { readonly id: string }>(
+  targets: readonly T[],
+  states: ReadonlyMap<string, TargetState>,
+  now: number,
+  panicBelowPercent: number,
+): Selectable<T> {
+  const usable = usableTargets(targets, states, now);
+  if (usable.length * 100 >= panicBelowPercent * targets.length) return { targets: usable, panic: false };
+  const down = (t: T): boolean => {
+    const s = states.get(t.id);
+    return s !== undefined && !isUsable(s, now) && s.state === 'down';
+  };
+  if (!targets.some(down)) return { targets: usable, panic: false };
+  return { targets: targets.filter((t) => isUsable(states.get(t.id), now) || down(t)), panic: true };
+}
+
 /**
  * When the first of these targets comes back (epoch ms), for the Retry-After of a caller refused
  * because all are out; `now` when one is usable already.

@@ -10,12 +10,23 @@ import type { DrachtioServer } from '../harness/drachtio';
 const dir = mkdtempSync(join(tmpdir(), 'sipd-config-'));
 let written = 0;
 
-/** Writes a config object to a fresh file and returns its path. */
+/**
+ * Writes a config object to a fresh file and returns its path. Unless the test sets it, `log.bufferBytes`
+ * is 0: tests read the log as lines are written (the buffered output is what test/integration/fatal-process
+ * and the bench run).
+ */
 export function writeConfig(config: unknown): string {
   written += 1;
   const file = join(dir, `config-${written}.json`);
-  writeFileSync(file, JSON.stringify(config));
+  writeFileSync(file, JSON.stringify(unbufferedLog(config)));
   return file;
+}
+
+function unbufferedLog(config: unknown): unknown {
+  if (typeof config !== 'object' || config === null || Array.isArray(config)) return config;
+  const c = config as { log?: Record<string, unknown> };
+  if (c.log !== undefined && (typeof c.log !== 'object' || c.log === null || 'bufferBytes' in c.log)) return config;
+  return { ...c, log: { ...c.log, bufferBytes: 0 } };
 }
 
 /** The `drachtio` section that points a dispatcher at a test drachtio server. */

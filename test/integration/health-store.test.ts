@@ -16,7 +16,7 @@ const U = 'udp:127.0.0.1:5080';
 const keys = makeKeys(PREFIX);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const silent = pino({ level: 'silent' });
-const HEALTH = { passiveFailures: 3, downS: 30, maxQuarantineS: 3600, refreshMs: 100 };
+const HEALTH = { passiveFailures: 3, downS: 30, panicBelowPercent: 50, maxQuarantineS: 3600, refreshMs: 100 };
 
 async function events(redis: Redis, type: string): Promise<Array<Record<string, string>>> {
   const entries = await redis.xrange(keys.events(), '-', '+');

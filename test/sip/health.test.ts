@@ -2,7 +2,8 @@
  * Target health end to end, two instances on one drachtio-server and one Redis: a target answering
  * 503 with Retry-After is out of selection for that long through both instances and back after it; a
  * silent target is marked down after health.passiveFailures timed-out calls; a route whose targets are
- * all out answers 503 with Retry-After at once, trying nothing.
+ * all out answers 503 with Retry-After at once, trying nothing; a route with fewer than half its targets
+ * up tries the ones marked down as well (panic mode).
  */
 import type Redis from 'ioredis';
 import type { AppProcess } from '../harness/app';
@@ -11,6 +12,9 @@ import { startRedis, type RedisServer } from '../harness/redis';
 import { runUac, startUas, type SippUas } from '../harness/sipp';
 import { drachtioSection, startDispatcher } from '../helpers/dispatcher';
 import { newIds, RawSipClient, SDP } from '../helpers/raw-sip';
+import { HealthStore } from '../../lib/store/health-store';
+import { makeKeys } from '../../lib/store/keys';
+import { NO_END } from '../../lib/routing/health';
 
 const PREFIX = 'hl:';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -27,11 +31,13 @@ describe('target health across two instances', () => {
   let backup: SippUas;
   let ra30a: SippUas;
   let ra30b: SippUas;
+  let panicA: SippUas;
+  let panicB: SippUas;
   let apps: AppProcess[] = [];
   const sip = () => ({ host: drachtio.sipAddress, port: drachtio.sipPort });
 
   beforeAll(async () => {
-    [redisServer, drachtio, ra5, answering, silent, backup, ra30a, ra30b] = await Promise.all([
+    [redisServer, drachtio, ra5, answering, silent, backup, ra30a, ra30b, panicA, panicB] = await Promise.all([
       startRedis(),
       startDrachtio(),
       startUas('unavailable-503-retry-after', { retryAfter: 5 }),
@@ -40,6 +46,8 @@ describe('target health across two instances', () => {
       startUas('answer'),
       startUas('unavailable-503-retry-after', { retryAfter: 30 }),
       startUas('unavailable-503-retry-after', { retryAfter: 30 }),
+      startUas('answer'),
+      startUas('answer'),
     ]);
     redis = redisServer.client();
     const config = (id: string) => ({
@@ -67,6 +75,14 @@ describe('target health across two instances', () => {
           ],
         },
         {
+          name: 'panic',
+          match: { domains: ['panic.test'] },
+          targets: [
+            { host: panicA.host, port: panicA.port, probe: false },
+            { host: panicB.host, port: panicB.port, probe: false },
+          ],
+        },
+        {
           name: 'all-out',
           targets: [
             { host: ra30a.host, port: ra30a.port },
@@ -80,7 +96,7 @@ describe('target health across two instances', () => {
 
   afterAll(async () => {
     await Promise.all(apps.map((a) => a.stop('SIGKILL')));
-    await Promise.all([ra5, answering, silent, backup, ra30a, ra30b].map((u) => u?.stop()));
+    await Promise.all([ra5, answering, silent, backup, ra30a, ra30b, panicA, panicB].map((u) => u?.stop()));
     await drachtio?.stop();
     await redisServer?.stop();
   });
@@ -189,5 +205,31 @@ describe('target health across two instances', () => {
     } finally {
       await client.close();
     }
+  }, 60000);
+  it('panic mode: with both targets of a route marked down, calls still go to both; with one back up, only to it', async () => {
+    const store = new HealthStore(redis, makeKeys(PREFIX), 'test', 1000, 60000);
+    await store.setState(targetId(panicA), 'down', NO_END, 'marked down by the test');
+    await store.setState(targetId(panicB), 'down', NO_END, 'marked down by the test');
+    await sleep(3 * REFRESH_MS);
+    const panicked = await runUac('call', { target: sip(), domain: 'panic.test', calls: 10, rate: 20, timeoutMs: 10000 });
+    expect(panicked.stats.successfulCalls).toBe(10);
+    // weights 1:1 over two targets: both get calls (a 10-call all-on-one split has p = 2/1024)
+    const [a1, b1] = await Promise.all([panicA.stats(), panicB.stats()]);
+    expect(a1.incomingCalls + b1.incomingCalls).toBe(10);
+    expect(Math.min(a1.incomingCalls, b1.incomingCalls)).toBeGreaterThan(0);
+    const warnings = logged((l) => l.code === 'B2B_WARN_ROUTE_PANIC');
+    // one per episode per instance that saw it (the calls spread over both instances or not)
+    expect(warnings.length).toBeGreaterThanOrEqual(1);
+    expect(warnings.length).toBeLessThanOrEqual(2);
+    expect(warnings[0]).toMatchObject({ route: 'panic', level: 'warn' });
+
+    // one of two up again: half the route is usable, no panic: the down one gets nothing
+    await redis.del(makeKeys(PREFIX).targetHealth(targetId(panicA)));
+    await sleep(3 * REFRESH_MS);
+    const calm = await runUac('call', { target: sip(), domain: 'panic.test', calls: 10, rate: 20, timeoutMs: 10000 });
+    expect(calm.stats.successfulCalls).toBe(10);
+    const [a2, b2] = await Promise.all([panicA.stats(), panicB.stats()]);
+    expect([a2.incomingCalls - a1.incomingCalls, b2.incomingCalls - b1.incomingCalls]).toEqual([10, 0]);
+    expect(logged((l) => l.msg === 'route out of panic: enough targets up again').length).toBe(warnings.length);
   }, 60000);
 });

@@ -4,6 +4,7 @@ import {
   firstReturn,
   healthSignal,
   parseRetryAfter,
+  selectableTargets,
   stepFailureRun,
   usableTargets,
   type FailureRun,
@@ -77,6 +78,62 @@ describe('usableTargets / firstReturn', () => {
     expect(usableTargets(targets, all, now)).toEqual([]);
     expect(firstReturn(targets, all, now)).toBe(now + 3000);
     expect(firstReturn(targets, states, now)).toBe(now);
+  });
+});
+
+describe('selectableTargets (panic mode)', () => {
+  const now = 1_000_000;
+  const ids = (xs: { id: string }[]): string[] => xs.map((t) => t.id);
+  const down = (until = NO_END_FOR_TEST): TargetState => ({ state: 'down', until, cause: 'x' });
+  const NO_END_FOR_TEST = now + 60_000;
+  const four = [{ id: 'a' }, { id: 'b' }, { id: 'c' }, { id: 'd' }];
+
+  it('half or more usable: only the usable ones, no panic', () => {
+    const states = new Map([
+      ['a', down()],
+      ['b', down()],
+    ]);
+    expect(selectableTargets(four, states, now, 50)).toEqual({ targets: [{ id: 'c' }, { id: 'd' }], panic: false });
+  });
+
+  it('fewer than panicBelowPercent usable: the down ones are tried too, in their given order', () => {
+    const states = new Map([
+      ['a', down()],
+      ['b', down()],
+      ['c', down()],
+    ]);
+    const r = selectableTargets(four, states, now, 50);
+    expect(r.panic).toBe(true);
+    expect(ids(r.targets)).toEqual(['a', 'b', 'c', 'd']);
+    // every target down: all of them
+    expect(ids(selectableTargets(four, new Map([...states, ['d', down()]]), now, 50).targets)).toEqual(['a', 'b', 'c', 'd']);
+  });
+
+  it('quarantined and drained targets are never tried, panic or not', () => {
+    const states = new Map<string, TargetState>([
+      ['a', { state: 'quarantined', until: now + 5000, cause: '503 Retry-After 5' }],
+      ['b', { state: 'draining', until: now + 60_000, cause: 'operator' }],
+      ['c', down()],
+    ]);
+    const r = selectableTargets(four, states, now, 50);
+    expect(r).toEqual({ targets: [{ id: 'c' }, { id: 'd' }], panic: true });
+    // nothing down to add: no panic, only the usable one
+    const noDown = new Map(states);
+    noDown.delete('c');
+    noDown.set('d', { state: 'quarantined', until: now + 5000, cause: 'q' });
+    expect(selectableTargets(four, noDown, now, 50)).toEqual({ targets: [{ id: 'c' }], panic: false });
+    // every target quarantined: none
+    const allQ = new Map(four.map((t) => [t.id, { state: 'quarantined', until: now + 5000, cause: 'q' } as TargetState]));
+    expect(selectableTargets(four, allQ, now, 50)).toEqual({ targets: [], panic: false });
+  });
+
+  it('panicBelowPercent 0 turns it off; 100 panics as soon as one target is down', () => {
+    const one = new Map([['a', down()]]);
+    expect(selectableTargets(four, new Map([...one, ['b', down()], ['c', down()], ['d', down()]]), now, 0)).toEqual({ targets: [], panic: false });
+    expect(selectableTargets(four, one, now, 100)).toEqual({ targets: four, panic: true });
+    expect(selectableTargets(four, one, now, 75)).toEqual({ targets: [{ id: 'b' }, { id: 'c' }, { id: 'd' }], panic: false });
+    // a down state whose until has come is up
+    expect(selectableTargets(four, new Map([['a', down(now)]]), now, 100)).toEqual({ targets: four, panic: false });
   });
 });
 

@@ -1,5 +1,8 @@
 import { validateConfig } from '../../lib/config/load';
-import { createLogger, REDACT_PATHS, REDACTED, safeRedisUrl } from '../../lib/logger';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { bufferedDestination, createLogger, LOG_FLUSH_MS, REDACT_PATHS, REDACTED, safeRedisUrl } from '../../lib/logger';
 
 /** A logger writing JSON lines into memory, and those lines joined. */
 function capture(): { log: ReturnType<typeof createLogger>; text: () => string } {
@@ -108,5 +111,30 @@ describe('safeRedisUrl', () => {
 
   it('shows nothing of a URL it cannot parse', () => {
     expect(safeRedisUrl('redis://app:Pa55word@[bad')).toBe('(unparseable url)');
+  });
+});
+
+describe('buffered log output (log.bufferBytes)', () => {
+  const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+  const fileLines = (f: string): string[] => readFileSync(f, 'utf8').split('\n').filter(Boolean);
+
+  it('gathers lines into one write, and writes a lone line within LOG_FLUSH_MS', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'sipd-log-')), 'out.log');
+    const log = createLogger('info', bufferedDestination(4096, file));
+    await sleep(50);
+    log.info({ n: 1 }, 'first');
+    log.info({ n: 2 }, 'second');
+    expect(fileLines(file)).toHaveLength(0);
+    await sleep(LOG_FLUSH_MS * 3);
+    expect(fileLines(file).map((l) => (JSON.parse(l) as { msg: string }).msg)).toEqual(['first', 'second']);
+  });
+
+  it('bufferBytes 0: every line is written as it comes', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'sipd-log-')), 'out.log');
+    const log = createLogger('info', bufferedDestination(0, file));
+    await sleep(50);
+    log.info('now');
+    await sleep(20);
+    expect(fileLines(file)).toHaveLength(1);
   });
 });
