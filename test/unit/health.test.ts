@@ -123,7 +123,7 @@ describe('selectableTargets (panic mode)', () => {
     noDown.set('d', { state: 'quarantined', until: now + 5000, cause: 'q' });
     expect(selectableTargets(four, noDown, now, 50)).toEqual({ targets: [{ id: 'c' }], panic: false });
     // every target quarantined: none
-    const allQ = new Map(four.map((t) => [t.id, { state: 'quarantined', until: now + 5000, cause: 'q' }]));
+    const allQ = new Map<string, TargetState>(four.map((t) => [t.id, { state: 'quarantined', until: now + 5000, cause: 'q' }]));
     expect(selectableTargets(four, allQ, now, 50)).toEqual({ targets: [], panic: false });
   });
 
