@@ -55,9 +55,11 @@ function title(r: SoakResult): string {
 
 function memoryLine(r: SoakResult): string {
   const t = r.memory.trend;
+  // a slope in MB per minute as bytes per call placed at the offered rate
+  const perCall = (mbPerMin: number): number => (mbPerMin * 1024 * 1024) / (r.options.rate * 60);
   return (
-    `heap after GC: slope ${f3(t.heapSlopeMbPerMin)} MB/min, first/last/max ${f1(t.heap.first)}/${f1(t.heap.last)}/${f1(t.heap.max)} MB; ` +
-    `RSS: slope ${f3(t.rssSlopeMbPerMin)} MB/min, first/last/max ${f1(t.rss.first)}/${f1(t.rss.last)}/${f1(t.rss.max)} MB ` +
+    `heap after GC: slope ${f3(t.heapSlopeMbPerMin)} MB/min (${f0(perCall(t.heapSlopeMbPerMin))} B per call placed), first/last/max ${f1(t.heap.first)}/${f1(t.heap.last)}/${f1(t.heap.max)} MB; ` +
+    `RSS: slope ${f3(t.rssSlopeMbPerMin)} MB/min (${f0(perCall(t.rssSlopeMbPerMin))} B per call), first/last/max ${f1(t.rss.first)}/${f1(t.rss.last)}/${f1(t.rss.max)} MB ` +
     `(${t.samples} samples every ${r.options.sampleS} s after a ${t.warmupS} s warm-up)`
   );
 }
