@@ -16,7 +16,7 @@ export interface SoakResult {
   drachtioVersion: string;
   machine: ReturnType<typeof machine> & { node: string; redis: string; sipp: string; loadavgAtStart: number[] };
   git: string;
-  options: { rate: number; rateSource: string; minutes: number; maxSlope: number; warmupS: number; sampleS: number };
+  options: { rate: number; rateSource: string; minutes: number; maxSlope: number; maxRssSlope: number; warmupS: number; sampleS: number };
   mix: { kind: CallKind; share: number; rate: number; domain: string; what: string; backends: string[] }[];
   health: Record<string, unknown>;
   callers: CallerCount[];
@@ -33,6 +33,8 @@ export interface SoakResult {
     /** messages of warn and worse, with their counts */
     warnings: Record<string, number>;
   };
+  /** back-ends that exited before the end, with their last output */
+  deadBackends: { name: string; output: string }[];
   udpRcvbufErrors: number;
   /** seconds from the first call placed to the last caller's exit */
   windowS: number;
@@ -103,6 +105,7 @@ export function soakTable(r: SoakResult): string {
   out.push(
     `app: ${f1(r.app.corePct)} % of a core, ${f2(r.app.cpuPer1kCallsS)} s CPU per 1k calls; log lines ${r.app.logLines} ${JSON.stringify(r.app.logLinesByLevel)}`,
   );
+  for (const d of r.deadBackends) out.push(`back-end ${d.name} exited before the end; its last output:\n${d.output || '(none)'}`);
   out.push('checks:');
   for (const c of r.checks) out.push(`  ${c.ok ? 'ok  ' : 'FAIL'} ${c.what}: expected ${c.expected}, got ${c.actual}`);
   return out.join('\n');
@@ -163,6 +166,7 @@ function markdown(r: SoakResult): string {
           .join('; ')}.`
       : 'No warnings or errors logged.',
     '',
+    ...r.deadBackends.flatMap((d) => [`Back-end ${d.name} exited before the end; its last output:`, '', '```', d.output || '(none)', '```', '']),
     '## Checks',
     '',
     mdTable(

@@ -88,7 +88,7 @@ export const BACKENDS: BackendSpec[] = [
   { name: 'fail-503', role: 'answer-503', behaviour: 'unavailable-503', route: 'failover', priority: 10 },
   { name: 'backup', role: 'answer', behaviour: 'answer', route: 'failover', priority: 20 },
   { name: 'ring', role: 'ring', behaviour: 'no-answer', route: 'canceled', priority: 10 },
-  { name: 'bye', role: 'answer-then-bye', behaviour: 'answer-then-bye', route: 'callee-ended', priority: 10, delayMs: 1000 },
+  { name: 'bye', role: 'answer-then-bye', behaviour: 'answer-then-bye-plain', route: 'callee-ended', priority: 10, delayMs: 1000 },
 ];
 
 /** Per kind, the groups of back-ends that each get one INVITE per call. */
@@ -115,6 +115,7 @@ interface Options {
   minutes: number;
   outDir: string;
   maxSlope: number;
+  maxRssSlope: number;
   warmupS: number;
   sampleS: number;
 }
@@ -169,6 +170,7 @@ function parseOptions(argv: string[], kind: 'real' | 'emulator'): Options {
     minutes: num('--minutes', 10),
     outDir: arg('--out') !== undefined ? path.resolve(arg('--out') as string) : RESULTS_DIR,
     maxSlope: num('--max-slope', 1),
+    maxRssSlope: num('--max-rss-slope', 2),
     warmupS: num('--warmup', 60),
     sampleS: num('--sample', 10),
   };
@@ -306,7 +308,9 @@ function callerCount(kind: CallKind, rate: number, planned: number, res: LoadRes
   };
 }
 
-function backendCount(b: Bed['backends'][number], s: SippStats): BackendCount {
+const alive = (pid: number): boolean => pid > 0 && fs.existsSync(`/proc/${pid}`);
+
+function backendCount(b: Bed['backends'][number], s: SippStats, aliveAtEnd: boolean): BackendCount {
   return {
     name: b.spec.name,
     role: b.spec.role,
@@ -315,6 +319,7 @@ function backendCount(b: Bed['backends'][number], s: SippStats): BackendCount {
     succeeded: s.successfulCalls,
     failed: s.failedCalls,
     retransmissions: s.retransmissions,
+    aliveAtEnd,
   };
 }
 
@@ -386,10 +391,11 @@ async function stopBed(bed: Bed): Promise<void> {
 // ---------------------------------------------------------------------------------------------
 
 const HELP =
-  'usage: npm run soak -- [--rate <calls/s>] [--minutes <m>] [--out <dir>] [--max-slope <MB/min>] [--warmup <s>] [--sample <s>]\n' +
+  'usage: npm run soak -- [--rate <calls/s>] [--minutes <m>] [--out <dir>] [--max-slope <MB/min>] [--max-rss-slope <MB/min>]\n' +
+  '                       [--warmup <s>] [--sample <s>]\n' +
   '  DRACHTIO_BIN=<drachtio binary> for a real drachtio-server (the emulator otherwise)\n' +
   "  --rate: total offered calls/s (default 80 % of the dispatcher's top zero-failure rate in the newest full bench result, else 160)\n" +
-  '  --minutes: how long calls are placed (default 10); --max-slope: the RSS and heap slopes that still count as flat (default 1 MB/min)\n' +
+  '  --minutes: how long calls are placed (default 10); --max-slope, --max-rss-slope: the heap and RSS slopes that still count as flat (default 1 and 2 MB/min)\n' +
   '  --warmup: seconds left out of the slopes (default 60); --sample: seconds between memory samples (default 10)\n';
 
 async function main(): Promise<void> {
@@ -433,9 +439,12 @@ async function main(): Promise<void> {
     );
     const final = await bed.app.memory(true);
     const logs = await logSummary(bed.app.logFile);
+    const aliveAtEnd = bed.backends.map((b) => alive(b.uas.pid));
+    // what a back-end that died said last (sipp's stdout/stderr and error log)
+    const deadBackends = bed.backends.filter((_, i) => !aliveAtEnd[i]).map((b) => ({ name: b.spec.name, output: b.uas.output().trim() }));
     const uasStats = await Promise.all(bed.backends.map((b) => b.uas.stop(3000)));
     const callerCounts = callers.runs.map((r, i) => callerCount(r.kind, r.rate, r.planned, results[i]));
-    const backendCounts = bed.backends.map((b, i) => backendCount(b, uasStats[i]));
+    const backendCounts = bed.backends.map((b, i) => backendCount(b, uasStats[i], aliveAtEnd[i]));
     const trend = memoryTrend(samples, o.warmupS);
     const checks: Check[] = [
       ...callerChecks(callerCounts),
@@ -443,7 +452,7 @@ async function main(): Promise<void> {
       ...pathChecks(callerCounts, backendCounts, GROUPS),
       ...targetChecks(backendCounts, redisState),
       ...totalChecks(backendCounts, callerCounts, redisState),
-      ...memoryChecks(trend, o.maxSlope),
+      ...memoryChecks(trend, o.maxSlope, o.maxRssSlope),
     ];
     const callsPlaced = callerCounts.reduce((a, c) => a + c.placed, 0);
     const finished = new Date();
@@ -462,7 +471,15 @@ async function main(): Promise<void> {
         loadavgAtStart,
       },
       git: gitDescribe(),
-      options: { rate: o.rate, rateSource: o.rateSource, minutes: o.minutes, maxSlope: o.maxSlope, warmupS: o.warmupS, sampleS: o.sampleS },
+      options: {
+        rate: o.rate,
+        rateSource: o.rateSource,
+        minutes: o.minutes,
+        maxSlope: o.maxSlope,
+        maxRssSlope: o.maxRssSlope,
+        warmupS: o.warmupS,
+        sampleS: o.sampleS,
+      },
       mix: KINDS.map((k) => ({ kind: k, share: MIX[k].share, rate: rates[k], domain: domainOf(k), what: MIX[k].what, backends: GROUPS[k].flat() })),
       health: HEALTH,
       callers: callerCounts,
@@ -477,6 +494,7 @@ async function main(): Promise<void> {
         logLinesByLevel: logs.byLevel,
         warnings: logs.warnings,
       },
+      deadBackends,
       udpRcvbufErrors: (udp1.RcvbufErrors ?? 0) - (udp0.RcvbufErrors ?? 0),
       windowS,
       checks,
