@@ -144,6 +144,8 @@ export interface MemorySample {
   heapMb: number;
   /** calls up at the callers when sampled */
   callsUp: number;
+  /** a real drachtio-server's RSS (not the emulator's), for comparison; not checked */
+  drachtioRssMb?: number;
 }
 
 export interface MemoryTrend {

@@ -66,6 +66,13 @@ function memoryLine(r: SoakResult): string {
   );
 }
 
+/** A real drachtio-server's RSS over the run (sampled with the app's; not checked). */
+function drachtioLine(r: SoakResult): string {
+  const d = r.memory.samples.map((s) => s.drachtioRssMb).filter((x): x is number => x !== undefined);
+  if (d.length === 0) return '';
+  return `drachtio-server RSS (not checked): first ${f1(d[0])} MB, last ${f1(d[d.length - 1])} MB, max ${f1(Math.max(...d))} MB.`;
+}
+
 function callerRows(r: SoakResult): (string | number)[][] {
   return r.callers.map((c) => [
     c.kind,
@@ -151,10 +158,11 @@ function markdown(r: SoakResult): string {
     '',
     memoryLine(r) + '.',
     `After the run (GC): heap ${f1(r.memory.finalAfterGcMb.heap)} MB, RSS ${f1(r.memory.finalAfterGcMb.rss)} MB.`,
+    drachtioLine(r),
     '',
     mdTable(
-      ['t (s)', 'RSS MB', 'heap MB (after GC)', 'calls up'],
-      r.memory.samples.map((s) => [f0(s.t), f1(s.rssMb), f1(s.heapMb), s.callsUp]),
+      ['t (s)', 'RSS MB', 'heap MB (after GC)', 'calls up', 'drachtio-server RSS MB'],
+      r.memory.samples.map((s) => [f0(s.t), f1(s.rssMb), f1(s.heapMb), s.callsUp, s.drachtioRssMb === undefined ? '-' : f1(s.drachtioRssMb)]),
     ),
     '',
     '## The app',

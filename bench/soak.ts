@@ -19,7 +19,7 @@ import { startRedis, type RedisServer } from '../test/harness/redis';
 import { startUas, type SippStats, type SippUas, type UasBehaviour } from '../test/harness/sipp';
 import { startAppUnderTest, type AppUnderTest } from './apps';
 import { LOAD_SCENARIO, startLoad, type LoadResult } from './load';
-import { cpuSeconds, machine, udpCounters } from './procs';
+import { childPids, cpuSeconds, machine, memoryOf, udpCounters } from './procs';
 import {
   backendChecks,
   callerChecks,
@@ -195,6 +195,8 @@ function line(text: string): void {
 }
 
 interface Bed {
+  /** a real drachtio-server's pid (undefined with the emulator) */
+  drachtioPid?: number;
   redis: RedisServer;
   client: Redis;
   drachtio: DrachtioServer;
@@ -213,7 +215,10 @@ function routesOf(backends: Bed['backends']): unknown[] {
 async function startBed(): Promise<Bed> {
   const redis = await startRedis();
   const client = redis.client();
+  const bin = process.env.DRACHTIO_BIN;
+  const before = new Set(bin ? childPids(bin) : []);
   const drachtio = await startDrachtio({ loglevel: 'error' });
+  const drachtioPid = bin ? childPids(bin).find((p) => !before.has(p)) : undefined;
   const backends = await Promise.all(
     BACKENDS.map(async (spec) => {
       const uas = await startUas(spec.behaviour, spec.delayMs !== undefined ? { delayMs: spec.delayMs } : {});
@@ -232,7 +237,7 @@ async function startBed(): Promise<Bed> {
   });
   // the first heartbeat, health refresh and probes
   await sleep(2000);
-  return { redis, client, drachtio, backends, app };
+  return { drachtioPid, redis, client, drachtio, backends, app };
 }
 
 interface Callers {
@@ -273,12 +278,14 @@ async function sampleUntilDone(bed: Bed, callers: Callers, o: Options, t0: numbe
       rssMb: m.rss / MB,
       heapMb: m.heapUsed / MB,
       callsUp: stats.reduce((a, x) => a + x.currentCalls, 0),
+      ...(bed.drachtioPid !== undefined && { drachtioRssMb: memoryOf(bed.drachtioPid).rss / MB }),
     };
     samples.push(s);
     const placed = stats.reduce((a, x) => a + x.totalCalls, 0);
     const failed = stats.reduce((a, x) => a + x.failedCalls, 0);
     line(
-      `${s.t.toFixed(0).padStart(5)} s  placed ${placed}  up ${s.callsUp}  failed ${failed}  RSS ${s.rssMb.toFixed(1)} MB  heap ${s.heapMb.toFixed(1)} MB (after GC)`,
+      `${s.t.toFixed(0).padStart(5)} s  placed ${placed}  up ${s.callsUp}  failed ${failed}  RSS ${s.rssMb.toFixed(1)} MB  heap ${s.heapMb.toFixed(1)} MB (after GC)` +
+        (s.drachtioRssMb !== undefined ? `  drachtio-server RSS ${s.drachtioRssMb.toFixed(1)} MB` : ''),
     );
   }
   return { samples, results: await all };
