@@ -417,6 +417,7 @@ async function main(): Promise<void> {
   const seconds = Math.round(o.minutes * 60);
   const started = new Date();
   const loadavgAtStart = os.loadavg();
+  const git = gitDescribe();
   const label = kind === 'emulator' ? ' — EMULATOR figures (drachtio-server emulator, not a real drachtio-server)' : '';
   line(`sip-dispatcher soak${label}`);
   line(
@@ -477,7 +478,7 @@ async function main(): Promise<void> {
         sipp: versionOf('sipp', ['-v'], /SIPp (v[\w.-]*\w)/),
         loadavgAtStart,
       },
-      git: gitDescribe(),
+      git,
       options: {
         rate: o.rate,
         rateSource: o.rateSource,
