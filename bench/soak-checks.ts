@@ -184,17 +184,26 @@ export function memoryTrend(samples: MemorySample[], warmupS: number): MemoryTre
   };
 }
 
+/** samples after the warm-up needed before a slope is judged (a minute at the default 10 s) */
+const MIN_JUDGED_SAMPLES = 6;
+
 /**
  * Flat: the heap's slope at most `maxHeapSlope` MB per minute, RSS's at most `maxRssSlope` (either way). RSS
  * after a GC still moves by tens of MB from sample to sample (the allocator keeps and returns pages as it
  * pleases), so its slope is the noisier one.
  */
 export function memoryChecks(trend: MemoryTrend, maxHeapSlope: number, maxRssSlope: number): Check[] {
+  // a slope over less than a minute of samples after the warm-up says nothing: reported, not judged
+  const judged = trend.warmupS > 0 && trend.samples >= MIN_JUDGED_SAMPLES;
   const flat = (what: string, v: number, max: number): Check => ({
     what: `${what} slope, MB/min (|slope| <= ${max})`,
     expected: `<= ${max}`,
-    actual: Number.isFinite(v) ? Number(v.toFixed(3)) : 'n/a',
-    ok: Number.isFinite(v) && Math.abs(v) <= max,
+    actual: !Number.isFinite(v)
+      ? 'n/a'
+      : judged
+        ? Number(v.toFixed(3))
+        : `${v.toFixed(3)} (not judged: ${trend.warmupS > 0 ? trend.samples : 'no'} samples after the warm-up)`,
+    ok: !judged || (Number.isFinite(v) && Math.abs(v) <= max),
   });
   return [flat('heap after GC', trend.heapSlopeMbPerMin, maxHeapSlope), flat('RSS', trend.rssSlopeMbPerMin, maxRssSlope)];
 }
