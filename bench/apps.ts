@@ -42,6 +42,8 @@ export interface AppUnderTest {
   pid: number;
   /** process.memoryUsage() of the app, after a full GC when `gc` */
   memory(gc?: boolean): Promise<MemoryAnswer>;
+  /** the file the app's stdout goes to (gone once stopped) */
+  logFile: string;
   /** lines written to stdout so far */
   logLines(): number;
   stop(): Promise<number | null>;
@@ -63,6 +65,8 @@ export interface StartOptions {
   keepLogAs?: string;
   /** kind "before": the worktree of the --before build; its entry is dist/apps/dispatcher/main.js under it */
   beforeDir?: string;
+  /** dispatcher only: these routes instead of one route over `targets` (npm run soak) */
+  routes?: unknown[];
 }
 
 function dispatcherConfig(o: StartOptions): unknown {
@@ -71,7 +75,7 @@ function dispatcherConfig(o: StartOptions): unknown {
     redis: { url: o.redisUrl, keyPrefix: 'bench:' },
     log: { level: o.logLevel ?? 'info' },
     ...(o.health ? { health: o.health } : {}),
-    routes: [
+    routes: o.routes ?? [
       {
         name: 'bench',
         targets: o.targets.map((t) => ({ host: t.host, port: t.port, priority: 30, weight: t.weight ?? 1 })),
@@ -152,6 +156,7 @@ export async function startAppUnderTest(o: StartOptions): Promise<AppUnderTest> 
   return {
     kind: o.kind,
     pid: child.pid ?? -1,
+    logFile,
     memory(gc = false) {
       seq += 1;
       const id = seq;

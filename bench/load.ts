@@ -12,6 +12,10 @@ export const LOAD_SCENARIO = path.join(__dirname, 'scenarios', 'uac-load.xml');
 
 export interface LoadOptions {
   target: { host: string; port: number };
+  /** the caller's scenario (default bench/scenarios/uac-load.xml; a name in test/scenarios or a path) */
+  scenario?: string;
+  /** the Request-URI's host (default the target's host:port) */
+  domain?: string;
   rate: number;
   calls: number;
   holdMs: number;
@@ -58,7 +62,7 @@ export async function startLoad(opts: LoadOptions): Promise<{ pid: number; run: 
     'bench',
     '-key',
     'ruri',
-    `sip:bench@${opts.target.host}:${opts.target.port}`,
+    `sip:bench@${opts.domain ?? `${opts.target.host}:${opts.target.port}`}`,
     '-m',
     String(opts.calls),
     '-r',
@@ -74,7 +78,12 @@ export async function startLoad(opts: LoadOptions): Promise<{ pid: number; run: 
     '-rtt_freq',
     '1',
   ];
-  const run = launchSipp(LOAD_SCENARIO, args, await freeMediaPort(), `${opts.target.host === LOOPBACK ? LOOPBACK : opts.target.host}:${opts.target.port}`);
+  const run = launchSipp(
+    opts.scenario ?? LOAD_SCENARIO,
+    args,
+    await freeMediaPort(),
+    `${opts.target.host === LOOPBACK ? LOOPBACK : opts.target.host}:${opts.target.port}`,
+  );
   const t0 = Date.now();
   const budgetMs = (opts.calls / opts.rate) * 1000 + opts.holdMs + recvTimeout * 3 + 20000;
   const done = (async (): Promise<LoadResult> => {

@@ -14,7 +14,6 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { execFileSync } from 'node:child_process';
 import type Redis from 'ioredis';
 import { startDrachtio, type DrachtioServer } from '../test/harness/drachtio';
 import { startRedis, type RedisServer } from '../test/harness/redis';
@@ -26,6 +25,7 @@ import { childPids, cpuSeconds, machine, memoryOf, treeCpuSeconds, udpCounters }
 import { redisDelta, redisSnapshot } from './redis-info';
 import { gains, writeReport, terminalTable, type Gains } from './report';
 import { chiSquare, percentile } from './stats';
+import { gitDescribe, versionOf } from './versions';
 
 // ---------------------------------------------------------------------------------------------
 // Modes
@@ -561,24 +561,6 @@ function stepLine(r: StepResult): string {
     `set-up p50/p95/p99 ${f0(r.setup.p50)}/${f0(r.setup.p95)}/${f0(r.setup.p99)} ms, app ${f0(r.appCorePct)}% (${r.appCpuPer1k.toFixed(2)} s/1k), ` +
     `redis ${r.redisCpuPer1k.toFixed(2)} s/1k, ${r.redis.commandsPerCall.toFixed(1)} cmds ${r.redis.writesPerCall.toFixed(1)} requests ${r.redis.readsPerCall.toFixed(1)} reads/call, RSS ${f0(r.rssMaxMb)} MB, heap ${f1(r.heapMaxMb)} MB, UDP drops ${r.udp.rcvbufErrors} [${r.tookS.toFixed(0)} s]`
   );
-}
-
-function versionOf(cmd: string, args: string[], re: RegExp): string {
-  try {
-    const out = execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 5000 });
-    return re.exec(out)?.[1] ?? out.trim().split('\n')[0];
-  } catch (err) {
-    const out = `${(err as { stdout?: string }).stdout ?? ''}${(err as { stderr?: string }).stderr ?? ''}`;
-    return re.exec(out)?.[1] ?? 'unknown';
-  }
-}
-
-function gitDescribe(): string {
-  try {
-    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
-  } catch {
-    return 'unknown';
-  }
 }
 
 function usage(message: string): Error {

@@ -68,3 +68,22 @@ export function chiSquare(observed: number[], shares: number[]): { chi2: number;
   const df = observed.length - 1;
   return { chi2, df, p: n === 0 ? NaN : gammaQ(df / 2, chi2 / 2) };
 }
+
+/** Least-squares slope of y over x (NaN for fewer than 2 distinct x). */
+export function slope(xs: number[], ys: number[]): number {
+  const n = Math.min(xs.length, ys.length);
+  if (n < 2) return NaN;
+  let mx = 0;
+  let my = 0;
+  for (let i = 0; i < n; i += 1) {
+    mx += xs[i] / n;
+    my += ys[i] / n;
+  }
+  let sxy = 0;
+  let sxx = 0;
+  for (let i = 0; i < n; i += 1) {
+    sxy += (xs[i] - mx) * (ys[i] - my);
+    sxx += (xs[i] - mx) ** 2;
+  }
+  return sxx > 0 ? sxy / sxx : NaN;
+}

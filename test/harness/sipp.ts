@@ -283,6 +283,7 @@ export async function quitSipp(run: SippRun, graceMs: number): Promise<number | 
 export type UasBehaviour =
   | 'answer'
   | 'answer-then-bye'
+  | 'answer-then-bye-plain'
   | 'unavailable-503'
   | 'unavailable-503-retry-after'
   | 'busy-486'
@@ -300,6 +301,8 @@ export type UasBehaviour =
 export const UAS_SCENARIOS: Record<UasBehaviour, string> = {
   answer: 'uas-answer.xml',
   'answer-then-bye': 'uas-answer-then-bye.xml',
+  // no _unexp.main: a caller's BYE during the hold fails the call (npm run soak)
+  'answer-then-bye-plain': 'uas-answer-then-bye-plain.xml',
   'unavailable-503': 'uas-503.xml',
   'unavailable-503-retry-after': 'uas-503-retry-after.xml',
   'busy-486': 'uas-486.xml',
@@ -320,6 +323,7 @@ export const UAS_SCENARIOS: Record<UasBehaviour, string> = {
 /** Default pause (ms) of the behaviours that have one (sipp -d). */
 export const UAS_DEFAULT_DELAY_MS: Partial<Record<UasBehaviour, number>> = {
   'answer-then-bye': 1000,
+  'answer-then-bye-plain': 1000,
   'answer-then-bye-any': 1000,
   'delayed-answer': 2000,
   'ringing-then-answer': 500,
