@@ -27,6 +27,7 @@ import type { Logger } from './logger';
 import { RouteTable } from './routing/route-table';
 import { compileHeaderPatterns } from './sip/headers';
 import { WriteBatch } from './store/write-batch';
+import { BUDGET_WINDOW_S, FailoverBudget } from './call/failover-budget';
 import { CallStore } from './store/call-store';
 import { ClusterStore } from './store/cluster-store';
 import { HealthStore } from './store/health-store';
@@ -144,7 +145,16 @@ export async function startDispatcher(config: Config, logger: Logger, redis: Red
   ];
   const load = new TargetLoad(capacityStore, config.health.refreshMs, leastLoadedIds, logger);
   load.start();
+  const failoverBudget = new FailoverBudget(config.call.failoverBudget, (state, refused) => {
+    if (state === 'spent')
+      logger.warn(
+        { code: 'B2B_WARN_FAILOVER_BUDGET', ...config.call.failoverBudget, windowS: BUDGET_WINDOW_S },
+        'failover budget spent: failed calls are not failed over until failovers fall back within it',
+      );
+    else logger.info({ refused }, 'failover budget available again');
+  });
   const deps: Omit<CallDeps, 'srf' | 'serverId'> & { metrics?: Metrics } = {
+    failoverBudget,
     health,
     capacity,
     load,
@@ -255,7 +265,10 @@ export async function startDispatcher(config: Config, logger: Logger, redis: Red
     }
     // calls copy `deps` when they start (see srf.invite above): those in progress keep their config
     deps.config = next;
-    if (applied.includes('call')) deps.headers = compileHeaderPolicy(next.call.headers);
+    if (applied.includes('call')) {
+      deps.headers = compileHeaderPolicy(next.call.headers);
+      failoverBudget.configure(next.call.failoverBudget);
+    }
     if (applied.includes('health')) health.configure(next.health);
     if (applied.includes('log')) logger.level = next.log.level;
     current = next;

@@ -33,6 +33,8 @@ export const ERROR_CODES = {
   B2B_WARN_CONFIG_DEFAULT_SECRET: "A drachtio connection uses drachtio-server's well-known default secret",
   // target health (lib/cluster/target-health.ts)
   B2B_WARN_TARGET_QUARANTINED: 'A target answered 503 with Retry-After and is out of selection, cluster-wide, for that long',
+  B2B_WARN_FAILOVER_BUDGET:
+    'Failovers reached call.failoverBudget (a share of new calls over 10 s): calls whose attempt fails get its failure instead of another attempt until they fall back within it',
   B2B_WARN_ROUTE_PANIC:
     "Fewer than health.panicBelowPercent of a route's targets were usable, so its targets marked down are tried as well (quarantined and drained ones are not)",
   B2B_WARN_TARGET_DOWN: 'A target failed health.passiveFailures real calls in a row and is out of selection, cluster-wide, for health.downS',

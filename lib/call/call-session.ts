@@ -45,6 +45,8 @@ export interface CallDeps {
     notePanic(route: string, panic: boolean, tried: readonly string[]): void;
   };
   random?: RandomSource;
+  /** failovers only within this instance's budget (lib/call/failover-budget.ts); none: unlimited */
+  failoverBudget?: { noteCall(nowMs: number): void; tryFailover(nowMs: number): boolean };
   /** the Prometheus metrics, fed the outcome of each call (lib/metrics/metrics.ts); absent when the HTTP endpoints are off */
   metrics?: { callOutcome(o: CallOutcome): void };
   /** capacity per target (maxCalls, maxCps), reserved cluster-wide before each INVITE to a limited target (lib/cluster/capacity.ts) */
@@ -92,6 +94,8 @@ export class CallSession implements DialogChecked {
   /** targets skipped because they were full */
   private readonly skipped: Array<{ target: string; full: string }> = [];
   private attemptNo = 0;
+  /** a failover was refused: the instance's failover budget was spent */
+  private budgetSpent = false;
   private call?: Bridged & { target: RoutedTarget };
   private recorded: Promise<unknown> = Promise.resolve();
   private maxDurationTimer?: NodeJS.Timeout;
@@ -197,7 +201,13 @@ export class CallSession implements DialogChecked {
     let last: { outcome: AttemptOutcome; response?: SrfResponse } | undefined;
     let next = 0;
     let attempts = 0;
+    this.deps.failoverBudget?.noteCall(Date.now());
     while (attempts < maxAttempts && !this.abandoned) {
+      // a failover (any attempt after the first) only within this instance's budget: no retry storm under overload
+      if (attempts > 0 && next < order.length && this.deps.failoverBudget?.tryFailover(Date.now()) === false) {
+        this.budgetSpent = true;
+        break;
+      }
       // full targets are skipped (not counted as attempts); targets without limits cost no round trip
       const taken = await this.takeRoom(order, next, Math.min(groupSize, maxAttempts - attempts));
       next = taken.next;
@@ -613,7 +623,8 @@ export class CallSession implements DialogChecked {
   private logOutcome(msg: string, status: number, extra: { code?: ErrorCode; [k: string]: unknown } = {}): void {
     const setupMs = Date.now() - this.startedAt;
     const skipped = this.skipped.length > 0 ? { skipped: this.skipped } : {};
-    this.log.info({ route: this.routeName, tried: this.tried, ...skipped, status, setupMs, ...extra }, msg);
+    const budget = this.budgetSpent ? { failoverBudget: 'spent' } : {};
+    this.log.info({ route: this.routeName, tried: this.tried, ...skipped, ...budget, status, setupMs, ...extra }, msg);
     this.deps.metrics?.callOutcome({ route: this.routeName, status, setupMs, tried: this.tried });
   }
 }

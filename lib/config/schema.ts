@@ -20,6 +20,9 @@ export const DEFAULTS = {
   /** stdout log lines gathered before one write (lib/logger.ts); 0 = a write per line */
   logBufferBytes: 4096,
   provisionalTimeoutMs: 2000,
+  /** failovers allowed as a share of new calls over 10 s, and at least this many a second (lib/call/failover-budget.ts) */
+  failoverBudgetPercent: 20,
+  failoverBudgetMinPerS: 10,
   maxAttempts: 5,
   failoverOn: [408, 500, 502, 503, 504],
   noRouteStatus: 404,
@@ -389,6 +392,12 @@ export const configSchema = z
         provisionalTimeoutMs: z.number().int().min(100).max(120000).default(DEFAULTS.provisionalTimeoutMs),
         maxAttempts: z.number().int().min(1).max(100).default(DEFAULTS.maxAttempts),
         failoverOn: z.array(sipStatus).default([...DEFAULTS.failoverOn]),
+        failoverBudget: z
+          .strictObject({
+            percent: z.number().min(0).max(10000).default(DEFAULTS.failoverBudgetPercent),
+            minPerS: z.number().min(0).max(100000).default(DEFAULTS.failoverBudgetMinPerS),
+          })
+          .prefault({}),
         noRouteStatus: sipStatus.default(DEFAULTS.noRouteStatus),
         allFailedStatus: sipStatus.default(DEFAULTS.allFailedStatus),
         retryAfterSeconds: z.number().int().min(0).max(86400).default(DEFAULTS.retryAfterSeconds),
