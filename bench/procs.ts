@@ -124,6 +124,24 @@ export function udpCounters(): Record<string, number> {
 }
 
 /** The machine, for the report's header. */
+/** The machine's CPU time so far, in clock ticks, from /proc/stat's `cpu` line: all of it and what the hypervisor stole. */
+export function cpuTicks(): { total: number; steal: number } {
+  try {
+    const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].split(/\s+/).slice(1).map(Number);
+    // user nice system idle iowait irq softirq steal guest guest_nice (guest time is inside user)
+    const total = f.slice(0, 8).reduce((a, x) => a + (Number.isFinite(x) ? x : 0), 0);
+    return { total, steal: f[7] ?? 0 };
+  } catch {
+    return { total: 0, steal: 0 };
+  }
+}
+
+/** Share of the machine's CPU time the hypervisor stole between two readings (0..1; NaN when unknown). */
+export function stealShare(a: { total: number; steal: number }, b: { total: number; steal: number }): number {
+  const total = b.total - a.total;
+  return total > 0 ? (b.steal - a.steal) / total : NaN;
+}
+
 export function machine(): { cpus: number; cpuModel: string; memGb: number; kernel: string } {
   const cpuinfo = fs.readFileSync('/proc/cpuinfo', 'utf8');
   const model = /model name\s*:\s*(.+)/.exec(cpuinfo)?.[1] ?? 'unknown';

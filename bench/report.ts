@@ -156,6 +156,7 @@ export function terminalTable(r: BenchResult): string {
     { head: 'drops D', cell: ({ d }) => (d ? String(d.udp.rcvbufErrors) : '') },
     { head: 'drops b4', cell: ({ a }) => (a ? String(a.udp.rcvbufErrors) : ''), a: true },
     { head: 'drops B', cell: ({ b }) => (b ? String(b.udp.rcvbufErrors) : '') },
+    { head: 'stolen %', cell: ({ d }) => (d?.stealPct === undefined ? '' : f(d.stealPct, 0)) },
   ];
   const cols = all.filter((c) => withA || !c.a);
   const rows = [['rate/s', ...cols.map((c) => c.head)]];
@@ -223,6 +224,7 @@ function stepCells(s: StepResult): string[] {
     `${f(s.rssMaxMb, 0)} / ${f(s.peakRssMb, 0)}`,
     f(s.heapMaxMb, 1),
     String(s.udp.rcvbufErrors),
+    s.stealPct === undefined ? '–' : f(s.stealPct, 0),
   ];
 }
 
@@ -244,6 +246,7 @@ function ladderSection(r: BenchResult, steps: StepResult[]): string {
     'RSS max / peak MB',
     'heap max MB',
     'UDP rcvbuf drops',
+    'CPU stolen %',
   ];
   const rows: string[][] = [];
   const p99Of = (x: StepResult, y: StepResult): string =>
@@ -301,7 +304,10 @@ function ladderSection(r: BenchResult, steps: StepResult[]): string {
       ]);
     }
   }
-  return mdTable(head, rows);
+  return mdTable(
+    head,
+    rows.map((row) => [...row, ...Array<string>(Math.max(0, head.length - row.length)).fill('')]),
+  );
 }
 
 function commandsSection(r: BenchResult): string {
@@ -456,7 +462,8 @@ export function markdown(r: BenchResult, svgName: string): string {
       "(calls placed, held and ended). Redis per call: commands (commandstats), requests (the app's writes to its Redis socket, counted by `bench/probe.js`: " +
       'one per command, pipeline or MULTI/EXEC block, i.e. round trips when each waits for its answer) and reads (redis-server read events, `total_reads_processed`: ' +
       "fewer than requests when several calls' requests arrive in one read). " +
-      'UDP rcvbuf drops = /proc/net/snmp `RcvbufErrors`, machine-wide.',
+      "UDP rcvbuf drops = /proc/net/snmp `RcvbufErrors`, machine-wide. CPU stolen = the share of the machine's CPU time the hypervisor " +
+      'gave other guests during the step (/proc/stat `steal`): when it is high the machine was not ours, and the step says little.',
   );
   out.push('');
   out.push(ladderSection(r, r.steps));

@@ -21,7 +21,7 @@ import { startUas, type SippStats, type SippUas, type UasBehaviour } from '../te
 import { isDispatcher, startAppUnderTest, type AppKind, type AppUnderTest } from './apps';
 import { buildBefore, type BeforeBuild } from './before';
 import { startLoad } from './load';
-import { childPids, cpuSeconds, machine, memoryOf, treeCpuSeconds, udpCounters } from './procs';
+import { childPids, cpuSeconds, cpuTicks, stealShare, machine, memoryOf, treeCpuSeconds, udpCounters } from './procs';
 import { redisDelta, redisSnapshot } from './redis-info';
 import { gains, writeReport, terminalTable, type Gains } from './report';
 import { chiSquare, percentile } from './stats';
@@ -107,6 +107,8 @@ export interface StepResult {
   heapMaxMb: number;
   logLinesPerCall: number;
   udp: { rcvbufErrors: number; inErrors: number };
+  /** share of the machine's CPU time the hypervisor stole during the step (/proc/stat steal): high = a noisy neighbour */
+  stealPct?: number;
   ok: boolean;
   /** wall time of the whole step, start-up and teardown included */
   tookS: number;
@@ -282,6 +284,7 @@ class Bench {
     };
     const logs0 = bed.app.logLines();
     const udp0 = udpCounters();
+    const ticks0 = cpuTicks();
     const r0 = await redisSnapshot(this.client);
     const w0 = (await bed.app.memory()).redisWrites;
     const t0 = Date.now();
@@ -326,6 +329,7 @@ class Bench {
     const r1 = await redisSnapshot(this.client);
     const w1 = (await bed.app.memory()).redisWrites;
     const udp1 = udpCounters();
+    const ticks1 = cpuTicks();
     const logs1 = bed.app.logLines();
     const peakRss = memoryOf(bed.app.pid).peakRss;
     const uasStats = await this.teardown(bed);
@@ -386,6 +390,7 @@ class Bench {
       peakRssMb: peakRss / MB,
       heapMaxMb: heapMax / MB,
       logLinesPerCall: attempted > 0 ? (logs1 - logs0) / attempted : NaN,
+      stealPct: stealShare(ticks0, ticks1) * 100,
       udp: {
         rcvbufErrors: (udp1.RcvbufErrors ?? 0) - (udp0.RcvbufErrors ?? 0),
         inErrors: (udp1.InErrors ?? 0) - (udp0.InErrors ?? 0),
@@ -559,7 +564,7 @@ function stepLine(r: StepResult): string {
     `${verdict} ${r.phase === 'overload' ? 'overload ' : ''}${r.app.padEnd(10)} ${String(r.rate).padStart(5)}/s  ` +
     `${r.succeeded}/${r.planned} ok, failed ${r.failed} (back-ends ${r.backends.failed}), retrans ${r.retransmissions}+${r.backends.retransmissions}, ` +
     `set-up p50/p95/p99 ${f0(r.setup.p50)}/${f0(r.setup.p95)}/${f0(r.setup.p99)} ms, app ${f0(r.appCorePct)}% (${r.appCpuPer1k.toFixed(2)} s/1k), ` +
-    `redis ${r.redisCpuPer1k.toFixed(2)} s/1k, ${r.redis.commandsPerCall.toFixed(1)} cmds ${r.redis.writesPerCall.toFixed(1)} requests ${r.redis.readsPerCall.toFixed(1)} reads/call, RSS ${f0(r.rssMaxMb)} MB, heap ${f1(r.heapMaxMb)} MB, UDP drops ${r.udp.rcvbufErrors} [${r.tookS.toFixed(0)} s]`
+    `redis ${r.redisCpuPer1k.toFixed(2)} s/1k, ${r.redis.commandsPerCall.toFixed(1)} cmds ${r.redis.writesPerCall.toFixed(1)} requests ${r.redis.readsPerCall.toFixed(1)} reads/call, RSS ${f0(r.rssMaxMb)} MB, heap ${f1(r.heapMaxMb)} MB, UDP drops ${r.udp.rcvbufErrors}, CPU stolen ${f0(r.stealPct ?? NaN)}% [${r.tookS.toFixed(0)} s]`
   );
 }
 
