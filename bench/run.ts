@@ -616,6 +616,8 @@ async function main(): Promise<void> {
   const outDir = outIdx >= 0 ? path.resolve(argv[outIdx + 1]) : path.join(__dirname, 'results');
   const kind: 'real' | 'emulator' = process.env.DRACHTIO_BIN ? 'real' : 'emulator';
   const started = new Date();
+  // the commit measured: dist/ was built from it just before (npm run bench); read now, not after the run
+  const commit = gitDescribe();
   if (parts.size < 4) bench0Notes.push(`parts run: ${[...parts].join(', ')} (--only)`);
   if (ratesIdx >= 0) bench0Notes.push(`ladder: ${mode.ladder.join(', ')} calls/s (--rates)`);
   if (appsIdx >= 0 && [...apps].sort().join() !== [...defaultApps].sort().join()) bench0Notes.push(`apps run: ${[...apps].join(', ')} (--apps)`);
@@ -749,7 +751,7 @@ async function main(): Promise<void> {
       sipp: versionOf('sipp', ['-v'], /SIPp (v[\w.-]*\w)/),
       loadavgAtStart: os.loadavg(),
     },
-    git: gitDescribe(),
+    git: commit,
     steps,
     headline: {
       dispatcher: hd,
