@@ -54,6 +54,8 @@ describe('failover budget', () => {
     const r = await runUac('call', { target: { host: drachtio.sipAddress, port: drachtio.sipPort }, calls: 12, rate: 10, timeoutMs: 10000 });
     expect({ ok: r.stats.successfulCalls, failed: r.stats.failedCalls }).toEqual({ ok: 5, failed: 7 });
     expect((await failing.waitForStats((s) => s.incomingCalls >= 12)).incomingCalls).toBe(12);
+    expect((await backup.waitForStats((s) => s.incomingCalls >= 5)).incomingCalls).toBe(5);
+    await new Promise((r) => setTimeout(r, 500));
     expect((await backup.stats()).incomingCalls).toBe(5);
 
     const outcomes = app.logs().filter((l) => typeof l.msg === 'string' && l.msg.startsWith('call ') && l.route === 'budget' && l.status !== undefined);

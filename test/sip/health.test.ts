@@ -208,13 +208,20 @@ describe('target health across two instances', () => {
   }, 60000);
   it('panic mode: with both targets of a route marked down, calls still go to both; with one back up, only to it', async () => {
     const store = new HealthStore(redis, makeKeys(PREFIX), 'test', 1000, 60000);
-    await store.setState(targetId(panicA), 'down', NO_END, 'marked down by the test');
+    // A down for 5 s (a state whose until has passed is up at once on every instance, no refresh needed), B until probes say otherwise
+    const aUntil = Date.now() + 5000;
+    await store.setState(targetId(panicA), 'down', aUntil, 'marked down by the test');
     await store.setState(targetId(panicB), 'down', NO_END, 'marked down by the test');
     await sleep(3 * REFRESH_MS);
     const panicked = await runUac('call', { target: sip(), domain: 'panic.test', calls: 10, rate: 20, timeoutMs: 10000 });
     expect(panicked.stats.successfulCalls).toBe(10);
     // weights 1:1 over two targets: both get calls (a 10-call all-on-one split has p = 2/1024)
-    const [a1, b1] = await Promise.all([panicA.stats(), panicB.stats()]);
+    // sipp writes its counts every 100 ms or so: wait for all 10
+    let [a1, b1] = await Promise.all([panicA.stats(), panicB.stats()]);
+    for (let i = 0; i < 30 && a1.incomingCalls + b1.incomingCalls < 10; i += 1) {
+      await sleep(100);
+      [a1, b1] = await Promise.all([panicA.stats(), panicB.stats()]);
+    }
     expect(a1.incomingCalls + b1.incomingCalls).toBe(10);
     expect(Math.min(a1.incomingCalls, b1.incomingCalls)).toBeGreaterThan(0);
     const warnings = logged((l) => l.code === 'B2B_WARN_ROUTE_PANIC');
@@ -224,10 +231,12 @@ describe('target health across two instances', () => {
     expect(warnings[0]).toMatchObject({ route: 'panic', level: 'warn' });
 
     // one of two up again: half the route is usable, no panic: the down one gets nothing
-    await redis.del(makeKeys(PREFIX).targetHealth(targetId(panicA)));
-    await sleep(3 * REFRESH_MS);
+    expect(Date.now()).toBeLessThan(aUntil);
+    await sleep(aUntil - Date.now() + 100);
     const calm = await runUac('call', { target: sip(), domain: 'panic.test', calls: 10, rate: 20, timeoutMs: 10000 });
     expect(calm.stats.successfulCalls).toBe(10);
+    await panicA.waitForStats((st) => st.incomingCalls >= a1.incomingCalls + 10);
+    await sleep(300);
     const [a2, b2] = await Promise.all([panicA.stats(), panicB.stats()]);
     expect([a2.incomingCalls - a1.incomingCalls, b2.incomingCalls - b1.incomingCalls]).toEqual([10, 0]);
     expect(logged((l) => l.msg === 'route out of panic: enough targets up again').length).toBe(warnings.length);

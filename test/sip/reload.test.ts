@@ -47,6 +47,8 @@ describe('live reload', () => {
     instanceId: 'rl-node',
     drachtio: drachtioSection(drachtio),
     redis: { url: redisServer.url, keyPrefix: PREFIX },
+    // as writeConfig writes it: the log unbuffered, in every version of the file
+    log: { bufferBytes: 0 },
     ...extra,
     routes: [{ name: 'pool', match: { domains: ['pool.test'] }, targets: targets.map((t, i) => ({ host: t.host, port: t.port, priority: 10 * (i + 1) })) }],
   });
