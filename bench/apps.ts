@@ -65,6 +65,8 @@ export interface StartOptions {
   keepLogAs?: string;
   /** kind "before": the worktree of the --before build; its entry is dist/apps/dispatcher/main.js under it */
   beforeDir?: string;
+  /** kind "dispatcher" only: config sections merged over the bench's (bench --set), e.g. { overload: { maxSettingUp: 100 } } */
+  overrides?: Record<string, Record<string, unknown>>;
   /** dispatcher only: these routes instead of one route over `targets` (npm run soak) */
   routes?: unknown[];
 }
@@ -101,7 +103,10 @@ export async function startAppUnderTest(o: StartOptions): Promise<AppUnderTest> 
     if (!fs.existsSync(main)) throw new Error(`no build at ${main}: run npm run build`);
     cwd = root;
     const config = path.join(dir, 'config.json');
-    fs.writeFileSync(config, JSON.stringify(dispatcherConfig(o)));
+    const cfg = dispatcherConfig(o) as Record<string, unknown>;
+    if (o.kind === 'dispatcher')
+      for (const [section, fields] of Object.entries(o.overrides ?? {})) cfg[section] = { ...(cfg[section] as object | undefined), ...fields };
+    fs.writeFileSync(config, JSON.stringify(cfg));
     // as `npm start` (package.json), plus the probe
     args = ['--enable-source-maps', '--expose-gc', '--require', PROBE, main, '--config', config];
     env = { ...env, INSTANCE_ID: o.instanceId ?? 'bench-1', NODE_ENV: 'production' };

@@ -230,6 +230,8 @@ class Bench {
   readonly notes: string[] = [];
   /** --profile: the dispatcher's CPU profiles go here; --keep-logs: its logs */
   profileDir?: string;
+  /** --set section.field=value: the dispatcher's config changed for a trial (not before's) */
+  overrides: Record<string, Record<string, unknown>> = {};
   logDir?: string;
   /** --before: the worktree of the earlier revision's build (app "before") */
   beforeDir?: string;
@@ -256,6 +258,7 @@ class Bench {
       cpuProfDir: this.profileDir,
       keepLogAs: isDispatcher(kind) && this.logDir ? path.join(this.logDir, `step-${stepNo}.log`) : undefined,
       beforeDir: this.beforeDir,
+      overrides: this.overrides,
     });
     // let the app settle (first heartbeat, health refresh, JIT of the start-up path)
     await sleep(this.mode.name === 'quick' ? 500 : 1000);
@@ -642,6 +645,19 @@ async function main(): Promise<void> {
   const bench = new Bench(mode);
   bench.notes.push(...bench0Notes);
   bench.beforeDir = before?.dir;
+  argv.forEach((a, i) => {
+    if (a !== '--set') return;
+    const m = /^(\w+)\.(\w+)=(.*)$/.exec(argv[i + 1] ?? '');
+    if (!m) throw usage(`--set wants section.field=value (a JSON value), got ${String(argv[i + 1])}`);
+    let value: unknown = m[3];
+    try {
+      value = JSON.parse(m[3]);
+    } catch {
+      // a bare string
+    }
+    (bench.overrides[m[1]] ??= {})[m[2]] = value;
+    bench.notes.push(`the dispatcher ran with ${m[1]}.${m[2]} = ${JSON.stringify(value)} (--set)`);
+  });
   if (argv.includes('--profile')) bench.profileDir = path.join(outDir, 'profiles', started.toISOString().replace(/[:.]/g, ''));
   if (argv.includes('--keep-logs')) {
     bench.logDir = path.join(outDir, 'logs', started.toISOString().replace(/[:.]/g, ''));

@@ -196,7 +196,7 @@ export async function startDispatcher(config: Config, logger: Logger, redis: Red
     srf.use('invite', guardSources(sources.guard, ctx));
     srf.use(
       'invite',
-      refuseWhenOverloaded(overload.guard, () => registry.settingUp, config.overload.retryAfterS, ctx),
+      refuseWhenOverloaded(overload.guard, () => registry.waiting, config.overload.retryAfterS, ctx),
     );
     srf.use(
       'invite',
@@ -329,7 +329,7 @@ export async function startDispatcher(config: Config, logger: Logger, redis: Red
       drachtioConnected: connected.size,
       redisReady: redis.status === 'ready',
       draining: registry.isDraining,
-      overloaded: overload.guard.underPressure(registry.settingUp),
+      overloaded: overload.guard.underPressure(registry.waiting),
     }),
     routes: table,
     dns,
@@ -413,7 +413,7 @@ function startMetrics(redis: Redis, registry: CallRegistry, connected: ReadonlyS
     drachtioConnected: () => connected.size,
     redisReady: () => redis.status === 'ready',
     draining: () => registry.isDraining,
-    overloaded: () => guard.underPressure(registry.settingUp),
+    overloaded: () => guard.underPressure(registry.waiting),
     overloadRefused: () => ({ ...guard.refused }),
   });
   redis.on('error', () => metrics.redisError());

@@ -322,6 +322,7 @@ export class CallSession implements DialogChecked {
       provisionalTimeoutMs: route.provisionalTimeoutMs ?? config.call.provisionalTimeoutMs,
       ringTimeoutMs: ringTimeoutS * 1000,
       onProvisional: (prov) => this.relayProvisional(prov),
+      onHeard: () => this.deps.registry.heard(this),
       log: this.log,
       logBindings: group.length === 1 ? { target: group[0].id } : undefined,
     });

@@ -3,7 +3,8 @@
  * (no Redis, no target tried), so that the calls it does accept keep normal set-up times. Three signals,
  * each with its own limit (0 = off):
  *
- * - calls being set up at once on this instance (`maxSettingUp`);
+ * - calls being set up at once on this instance that no target has answered yet, not even with a
+ *   provisional response (`maxSettingUp`; ringing calls do not count: CallRegistry.waiting);
  * - new calls per second on this instance (`maxCps`, a token bucket of one second's worth);
  * - the event loop falling behind (`maxEventLoopDelayMs`, the p99 delay of the last sample window;
  *   overloaded from above the limit until a window below half of it, so it does not flap).

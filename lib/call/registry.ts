@@ -18,6 +18,8 @@ export interface Endable {
 export class CallRegistry extends EventEmitter {
   private readonly calls = new Map<string, Endable>();
   private readonly answeredCalls = new Set<Endable>();
+  /** calls being set up whose target has sent a provisional response (100 Trying, 18x) */
+  private readonly heardCalls = new Set<Endable>();
   private draining = false;
 
   get size(): number {
@@ -29,9 +31,25 @@ export class CallRegistry extends EventEmitter {
     return this.calls.size - this.answeredCalls.size;
   }
 
+  /**
+   * Calls being set up that no target has answered yet, not even provisionally: the work piling up
+   * when targets (or this machine) fall behind. Ringing calls are not among them: a call can ring for
+   * a minute at no cost, so a limit on them would refuse calls for being slow to be picked up.
+   */
+  get waiting(): number {
+    // heardCalls never holds an answered call (answered() takes it out)
+    return this.calls.size - this.answeredCalls.size - this.heardCalls.size;
+  }
+
   /** Marks a call answered (it no longer counts as being set up). */
   answered(call: Endable): void {
     if (this.calls.get(call.key) === call) this.answeredCalls.add(call);
+    this.heardCalls.delete(call);
+  }
+
+  /** A target sent this call a provisional response: it no longer counts as waiting. */
+  heard(call: Endable): void {
+    if (this.calls.get(call.key) === call && !this.answeredCalls.has(call)) this.heardCalls.add(call);
   }
 
   get isDraining(): boolean {
@@ -55,6 +73,7 @@ export class CallRegistry extends EventEmitter {
 
   remove(call: Endable): void {
     this.answeredCalls.delete(call);
+    this.heardCalls.delete(call);
     if (this.calls.get(call.key) === call && this.calls.delete(call.key) && this.calls.size === 0) this.emit('empty');
   }
 

@@ -27,6 +27,8 @@ export interface RingOptions {
   callerReq: SrfRequest;
   /** a provisional response (18x) from a target still wanted, for relay to the caller */
   onProvisional(res: SrfResponse): void;
+  /** any provisional response (100 Trying included) from a target still wanted: the call is being worked on */
+  onHeard?(): void;
   log: Logger;
   /** added to this group's log lines (e.g. `{ target }`); its child logger is made only when a line is written */
   logBindings?: Record<string, unknown>;
@@ -134,6 +136,7 @@ export class RingGroup {
           if (leg.outcome) sent.cancel();
         },
         cbProvisional: (prov: SrfResponse) => {
+          if (!leg.outcome && !this.winner) opts.onHeard?.();
           if (prov.status <= 100) return;
           leg.gotProvisional = true;
           if (!leg.outcome && !this.winner) opts.onProvisional(prov);

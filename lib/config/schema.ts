@@ -56,7 +56,7 @@ export const DEFAULTS = {
   /** health: how often each instance reads the target states from Redis */
   healthRefreshMs: 1000,
   /** overload: calls being set up at once per instance before new ones get 503 (0 = no limit) */
-  overloadMaxSettingUp: 1000,
+  overloadMaxSettingUp: 100,
   /** overload: new calls per second per instance (0 = no limit) */
   overloadMaxCps: 0,
   /** overload: p99 event-loop delay in ms over a sample window above which new calls get 503 (0 = off) */

@@ -1,6 +1,6 @@
 /**
  * Overload control end to end: past `overload.maxCps` new calls per second, or with
- * `overload.maxSettingUp` calls already being set up, a new INVITE gets `503 Overloaded` with
+ * `overload.maxSettingUp` calls already waiting for a target's first answer, a new INVITE gets `503 Overloaded` with
  * `Retry-After` at once (no target tried), each episode is one warning and one "over" line, and the
  * refused calls are added to the cluster totals.
  */
@@ -25,11 +25,18 @@ describe('overload control', () => {
   let drachtio: DrachtioServer;
   let busy: SippUas;
   let ringing: SippUas;
+  let silent: SippUas;
   let app: AppProcess;
   let caller: RawSipClient;
 
   beforeAll(async () => {
-    [redisServer, drachtio, busy, ringing] = await Promise.all([startRedis(), startDrachtio(), startUas('busy-486'), startUas('no-answer')]);
+    [redisServer, drachtio, busy, ringing, silent] = await Promise.all([
+      startRedis(),
+      startDrachtio(),
+      startUas('busy-486'),
+      startUas('no-answer'),
+      startUas('silent'),
+    ]);
     redis = redisServer.client();
     app = await startDispatcher({
       drachtio: drachtioSection(drachtio),
@@ -39,6 +46,12 @@ describe('overload control', () => {
       routes: [
         { name: 'busy', match: { domains: ['busy.test'] }, targets: [{ host: busy.host, port: busy.port }] },
         { name: 'ringing', match: { domains: ['ringing.test'] }, ringTimeoutS: 2, targets: [{ host: ringing.host, port: ringing.port }] },
+        {
+          name: 'silent',
+          match: { domains: ['silent.test'] },
+          provisionalTimeoutMs: 2000,
+          targets: [{ host: silent.host, port: silent.port, probe: false }],
+        },
       ],
     });
     caller = await new RawSipClient({ host: drachtio.sipAddress, port: drachtio.sipPort }).open();
@@ -47,7 +60,7 @@ describe('overload control', () => {
   afterAll(async () => {
     await caller?.close();
     await app?.stop('SIGTERM');
-    await Promise.all([busy?.stop(), ringing?.stop()]);
+    await Promise.all([busy?.stop(), ringing?.stop(), silent?.stop()]);
     await drachtio?.stop();
     await redisServer?.stop();
   });
@@ -121,16 +134,23 @@ describe('overload control', () => {
     expect(await until(refusedTotal, (n) => n === totalBefore + refused.length)).toBe(totalBefore + refused.length);
   });
 
-  it(`with ${String(MAX_SETTING_UP)} calls ringing, answers the next 503 Overloaded at once, and takes calls again when they end`, async () => {
+  it(`with ${String(MAX_SETTING_UP)} calls waiting for a target's first answer, answers the next 503 Overloaded at once; ringing calls do not count`, async () => {
     await sleep(1100); // a full cps bucket
-    const ringingCalls = [call('ringing.test'), call('ringing.test'), call('ringing.test')];
-    await sleep(300); // the three are ringing (180 relayed)
+    const waiting = [call('silent.test'), call('silent.test'), call('silent.test')];
+    await sleep(300); // the three INVITEs are out, unanswered
     const t0 = Date.now();
     const extra = await call('busy.test');
     expect(overloaded(extra.res)).toBe(true);
     expect(Date.now() - t0).toBeLessThan(500);
-    // the ringing calls run into their ring timeout (480) and are no longer being set up
-    expect((await Promise.all(ringingCalls)).map((r) => r.res.status)).toEqual([480, 480, 480]);
+    // the silent target times out (no provisional response in provisionalTimeoutMs): the calls fail, and no longer wait
+    for (const r of await Promise.all(waiting)) expect(r.res.status).toBeGreaterThanOrEqual(400);
     expect((await call('busy.test')).res.status).toBe(486);
+
+    // three calls ringing (180 relayed) are not waiting: the next call is taken
+    await sleep(1100);
+    const ringingCalls = [call('ringing.test'), call('ringing.test'), call('ringing.test')];
+    await sleep(300);
+    expect((await call('busy.test')).res.status).toBe(486);
+    expect((await Promise.all(ringingCalls)).map((r) => r.res.status)).toEqual([480, 480, 480]);
   });
 });
