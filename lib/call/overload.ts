@@ -67,6 +67,13 @@ export interface OverloadChange {
 }
 
 /**
+ * An episode ends at the first call taken this long after its last refusal: a limit hovering at its
+ * threshold (every other call refused) stays one episode, one warning and one "over" line, not one pair
+ * per refusal.
+ */
+export const EPISODE_QUIET_MS = 1000;
+
+/**
  * The admission decision. `admit()` is called once per new INVITE; it returns undefined to take the
  * call, or the cause of refusing it. `onChange` is called when the guard starts refusing (with the
  * first cause) and when it takes calls again (with the number refused meanwhile).
@@ -74,7 +81,7 @@ export interface OverloadChange {
 export class OverloadGuard {
   private readonly bucket?: TokenBucket;
   private loopOverloaded = false;
-  private episode?: { cause: OverloadCause; refused: number };
+  private episode?: { cause: OverloadCause; refused: number; lastRefusedAt: number };
   /** calls refused since start, by cause */
   readonly refused: Record<OverloadCause, number> = { 'setting-up': 0, cps: 0, 'event-loop': 0 };
 
@@ -107,7 +114,7 @@ export class OverloadGuard {
   admit(settingUp: number, now = Date.now()): OverloadCause | undefined {
     const cause = this.cause(settingUp, now);
     if (cause === undefined) {
-      if (this.episode) {
+      if (this.episode && now - this.episode.lastRefusedAt >= EPISODE_QUIET_MS) {
         const { cause: was, refused } = this.episode;
         this.episode = undefined;
         this.onChange({ overloaded: false, cause: was, refused });
@@ -115,9 +122,11 @@ export class OverloadGuard {
       return undefined;
     }
     this.refused[cause] += 1;
-    if (this.episode) this.episode.refused += 1;
-    else {
-      this.episode = { cause, refused: 1 };
+    if (this.episode) {
+      this.episode.refused += 1;
+      this.episode.lastRefusedAt = now;
+    } else {
+      this.episode = { cause, refused: 1, lastRefusedAt: now };
       this.onChange({ overloaded: true, cause });
     }
     return cause;

@@ -1,5 +1,5 @@
 import { CallRegistry } from '../../lib/call/registry';
-import { eventLoopOverloaded, EventLoopMonitor, OverloadGuard, TokenBucket, type OverloadChange } from '../../lib/call/overload';
+import { EPISODE_QUIET_MS, eventLoopOverloaded, EventLoopMonitor, OverloadGuard, TokenBucket, type OverloadChange } from '../../lib/call/overload';
 
 describe('TokenBucket', () => {
   it('lets a full second of calls through at once, then refills at the rate', () => {
@@ -39,14 +39,28 @@ describe('OverloadGuard', () => {
   it('refuses at maxSettingUp, reports one change per episode with the number refused', () => {
     const changes: OverloadChange[] = [];
     const g = new OverloadGuard({ maxSettingUp: 2, maxCps: 0, maxEventLoopDelayMs: 0 }, (c) => changes.push(c), 0);
-    expect([g.admit(0), g.admit(1), g.admit(2), g.admit(5), g.admit(2)]).toEqual([undefined, undefined, 'setting-up', 'setting-up', 'setting-up']);
+    const t = 10_000;
+    expect([g.admit(0, t), g.admit(1, t), g.admit(2, t), g.admit(5, t), g.admit(2, t)]).toEqual([
+      undefined,
+      undefined,
+      'setting-up',
+      'setting-up',
+      'setting-up',
+    ]);
     expect(g.overloaded).toBe(true);
-    expect(g.admit(1)).toBeUndefined();
+    // hovering at the limit (every other call refused) is the same episode
+    expect([g.admit(1, t + 100), g.admit(2, t + 200), g.admit(1, t + 300)]).toEqual([undefined, 'setting-up', undefined]);
+    expect(changes).toEqual([{ overloaded: true, cause: 'setting-up' }]);
+    // it ends at the first call taken EPISODE_QUIET_MS after the last refusal
+    expect(g.admit(1, t + 200 + EPISODE_QUIET_MS - 1)).toBeUndefined();
+    expect(g.overloaded).toBe(true);
+    expect(g.admit(1, t + 200 + EPISODE_QUIET_MS)).toBeUndefined();
+    expect(g.overloaded).toBe(false);
     expect(changes).toEqual([
       { overloaded: true, cause: 'setting-up' },
-      { overloaded: false, cause: 'setting-up', refused: 3 },
+      { overloaded: false, cause: 'setting-up', refused: 4 },
     ]);
-    expect(g.refused).toEqual({ 'setting-up': 3, cps: 0, 'event-loop': 0 });
+    expect(g.refused).toEqual({ 'setting-up': 4, cps: 0, 'event-loop': 0 });
   });
 
   it('refuses on event-loop delay before spending a cps token', () => {
