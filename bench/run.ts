@@ -25,7 +25,7 @@ import { childPids, cpuSeconds, cpuTicks, stealShare, machine, memoryOf, treeCpu
 import { redisDelta, redisSnapshot } from './redis-info';
 import { gains, writeReport, terminalTable, type Gains } from './report';
 import { chiSquare, percentile } from './stats';
-import { gitDescribe, versionOf } from './versions';
+import { drachtioVersionOf, gitDescribe, toolVersions } from './versions';
 
 // ---------------------------------------------------------------------------------------------
 // Modes
@@ -759,12 +759,10 @@ async function main(): Promise<void> {
     durationS: (finished.getTime() - started.getTime()) / 1000,
     mode,
     drachtio: kind,
-    drachtioVersion: kind === 'real' ? versionOf(process.env.DRACHTIO_BIN as string, ['--version'], /(v?\d+\.\d+\.\d+\S*)/) : 'emulator (test/emulator)',
+    drachtioVersion: drachtioVersionOf(kind),
     machine: {
       ...machine(),
-      node: process.version,
-      redis: versionOf('redis-server', ['--version'], /v=(\S+)/),
-      sipp: versionOf('sipp', ['-v'], /SIPp (v[\w.-]*\w)/),
+      ...toolVersions(),
       loadavgAtStart: os.loadavg(),
     },
     git: commit,

@@ -39,7 +39,7 @@ import {
 } from './soak-checks';
 import { writeSoakReport, soakTable, type SoakResult } from './soak-report';
 import { percentile } from './stats';
-import { gitDescribe, versionOf } from './versions';
+import { drachtioVersionOf, gitDescribe, toolVersions } from './versions';
 
 // ---------------------------------------------------------------------------------------------
 // The mix
@@ -470,12 +470,10 @@ async function main(): Promise<void> {
       finishedAt: finished.toISOString(),
       durationS: (finished.getTime() - started.getTime()) / 1000,
       drachtio: kind,
-      drachtioVersion: kind === 'real' ? versionOf(process.env.DRACHTIO_BIN as string, ['--version'], /(v?\d+\.\d+\.\d+\S*)/) : 'emulator (test/emulator)',
+      drachtioVersion: drachtioVersionOf(kind),
       machine: {
         ...machine(),
-        node: process.version,
-        redis: versionOf('redis-server', ['--version'], /v=(\S+)/),
-        sipp: versionOf('sipp', ['-v'], /SIPp (v[\w.-]*\w)/),
+        ...toolVersions(),
         loadavgAtStart,
       },
       git,

@@ -18,3 +18,17 @@ export function gitDescribe(): string {
     return 'unknown';
   }
 }
+
+/** The drachtio-server a run used: the real one's version, or the emulator. */
+export function drachtioVersionOf(kind: 'real' | 'emulator'): string {
+  return kind === 'real' ? versionOf(process.env.DRACHTIO_BIN as string, ['--version'], /(v?\d+\.\d+\.\d+\S*)/) : 'emulator (test/emulator)';
+}
+
+/** The versions of the tools a run used besides drachtio-server. */
+export function toolVersions(): { node: string; redis: string; sipp: string } {
+  return {
+    node: process.version,
+    redis: versionOf('redis-server', ['--version'], /v=(\S+)/),
+    sipp: versionOf('sipp', ['-v'], /SIPp (v[\w.-]*\w)/),
+  };
+}
