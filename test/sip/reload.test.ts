@@ -18,6 +18,7 @@ import { drachtioSection, writeConfig } from '../helpers/dispatcher';
 const PREFIX = 'rl:';
 const BIN = join(REPO_ROOT, 'bin', 'sip-dispatcher.js');
 const id = (u: SippUas) => `udp:${u.host}:${String(u.port)}`;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Runs the operator CLI; resolves with its exit code and output. */
 async function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
@@ -137,7 +138,13 @@ describe('live reload', () => {
     write(config([oldT], { call: { noRouteStatus: 480 } }));
     process.kill(nodePid(), 'SIGHUP');
     await app.waitFor(() => since(n).some((x) => x.msg === 'config reloaded'), 5000);
-    expect(Number(await redis.hget(`${PREFIX}target:${id(newT)}`, 'active'))).toBe(1);
+    // the record reaches Redis up to redis.batchMs after the answer (lib/store/write-batch.ts)
+    let active = 0;
+    for (let i = 0; i < 20 && active !== 1; i += 1) {
+      active = Number(await redis.hget(`${PREFIX}target:${id(newT)}`, 'active'));
+      if (active !== 1) await sleep(25);
+    }
+    expect(active).toBe(1);
     expect(await oneCall()).toBe(id(oldT));
     const r = await long;
     expect(r.exitCode).toBe(0);
