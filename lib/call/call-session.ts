@@ -42,7 +42,7 @@ export interface CallDeps {
   health?: {
     readonly states: ReadonlyMap<string, TargetState>;
     report(targetId: string, outcome: AttemptOutcome, retryAfter: string | undefined): void;
-    notePanic(route: string, panic: boolean, tried: readonly string[]): void;
+    notePanic(route: string, panic: boolean, targets: readonly { readonly id: string }[]): void;
   };
   random?: RandomSource;
   /** failovers only within this instance's budget (lib/call/failover-budget.ts); none: unlimited */
@@ -170,11 +170,7 @@ export class CallSession implements DialogChecked {
     const now = Date.now();
     const states = this.deps.health?.states ?? new Map<string, TargetState>();
     const { targets: usable, panic } = selectableTargets(this.admitted.targets, states, now, config.health.panicBelowPercent);
-    this.deps.health?.notePanic(
-      route.name,
-      panic,
-      usable.map((t) => t.id),
-    );
+    this.deps.health?.notePanic(route.name, panic, usable);
     if (usable.length === 0) {
       // a state with no end (down while probed, drained) is taken to last until probes could bring it back
       const openEndedMs = config.health.probe.intervalMs * config.health.probe.upAfter;
@@ -222,9 +218,10 @@ export class CallSession implements DialogChecked {
       const result = await this.ring(group, headers);
       group.forEach((target, k) => {
         this.count(target, result.perTarget[k], Date.now() - t0);
-        // the answer that becomes the call ends the target's failure run in its call record's script (RECORD_ANSWERED)
-        if (result.answered?.index !== k) this.reportHealth(target, result.perTarget[k], result.responses[k]);
-        if (result.answered?.index !== k) this.deps.capacity?.release(taken.reservations[k], this.log);
+        // the answer that becomes the call keeps its reservation, and ends the target's failure run in its call record's script (RECORD_ANSWERED)
+        if (result.answered?.index === k) return;
+        this.reportHealth(target, result.perTarget[k], result.responses[k]);
+        this.deps.capacity?.release(taken.reservations[k], this.log);
       });
       if (result.answered) {
         const target = group[result.answered.index];

@@ -37,12 +37,12 @@ export class TargetHealth {
   }
 
   /** One warning when a route enters panic mode and one line when it leaves it (seen by its calls). */
-  notePanic(route: string, panic: boolean, tried: readonly string[]): void {
+  notePanic(route: string, panic: boolean, targets: readonly { readonly id: string }[]): void {
     if (panic === this.panicking.has(route)) return;
     if (panic) {
       this.panicking.add(route);
       this.logger.warn(
-        { code: 'B2B_WARN_ROUTE_PANIC', route, targets: tried, belowPercent: this.health.panicBelowPercent },
+        { code: 'B2B_WARN_ROUTE_PANIC', route, targets: targets.map((t) => t.id), belowPercent: this.health.panicBelowPercent },
         'route in panic: too few targets up, so the ones marked down are tried as well',
       );
     } else {

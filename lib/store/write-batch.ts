@@ -10,7 +10,7 @@ import type { Redis } from 'ioredis';
  * connection's socket (ioredis writes each command to it at once), a timer uncorks it, and node
  * writes everything gathered with one writev. A command the call waits for (a capacity reservation)
  * calls `flush()` first; background reads and writes do neither and may wait for the window's end. A connection
- * replaced meanwhile (reconnect) is simply corked afresh; `windowMs` 0 turns batching off.
+ * replaced meanwhile (reconnect) ends the old window and starts a new one; `windowMs` 0 turns batching off.
  */
 export class WriteBatch {
   private corked?: NonNullable<Redis['stream']>;
@@ -25,6 +25,8 @@ export class WriteBatch {
     if (this.windowMs <= 0) return;
     const socket = this.redis.stream;
     if (!socket || socket === this.corked || socket.destroyed || this.redis.status !== 'ready') return;
+    // a connection replaced since (reconnect): its window ends now, the new one starts its own
+    this.flush();
     this.corked = socket;
     socket.cork();
     this.timer = setTimeout(() => this.flush(), this.windowMs);
