@@ -4,6 +4,7 @@
 #   sipp         (Debian package sip-tester; the SIP callers and callees)
 #   openssl      (certificates for the Redis TLS test)
 #   dnsmasq      (Debian package dnsmasq-base; the DNS server of the DNS-target tests, on free loopback ports)
+#   ss           (Debian package iproute2; reads drachtio-server's SIP socket buffers in test/emulator/udp-buffer.test.ts)
 # Non-interactive; works as root without sudo (CI), or with sudo when not root.
 set -euo pipefail
 
@@ -12,9 +13,10 @@ command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v sipp >/dev/null 2>&1 || need+=(sip-tester)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 { command -v dnsmasq || [ -x /usr/sbin/dnsmasq ]; } >/dev/null 2>&1 || need+=(dnsmasq-base)
+command -v ss >/dev/null 2>&1 || need+=(iproute2)
 
 if [ "${#need[@]}" -eq 0 ]; then
-  echo "setup: redis-server, sipp, openssl and dnsmasq already installed"
+  echo "setup: redis-server, sipp, openssl, dnsmasq and ss already installed"
   exit 0
 fi
 
