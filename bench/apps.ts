@@ -67,6 +67,8 @@ export interface StartOptions {
   beforeDir?: string;
   /** kind "dispatcher" only: config sections merged over the bench's (bench --set), e.g. { overload: { maxSettingUp: 100 } } */
   overrides?: Record<string, Record<string, unknown>>;
+  /** kind "dispatcher" only: node options before the entry (bench --node-flag) */
+  nodeFlags?: string[];
   /** dispatcher only: these routes instead of one route over `targets` (npm run soak) */
   routes?: unknown[];
 }
@@ -108,7 +110,7 @@ export async function startAppUnderTest(o: StartOptions): Promise<AppUnderTest> 
       for (const [section, fields] of Object.entries(o.overrides ?? {})) cfg[section] = { ...(cfg[section] as object | undefined), ...fields };
     fs.writeFileSync(config, JSON.stringify(cfg));
     // as `npm start` (package.json), plus the probe
-    args = ['--enable-source-maps', '--expose-gc', '--require', PROBE, main, '--config', config];
+    args = ['--enable-source-maps', '--expose-gc', ...(o.kind === 'dispatcher' ? (o.nodeFlags ?? []) : []), '--require', PROBE, main, '--config', config];
     env = { ...env, INSTANCE_ID: o.instanceId ?? 'bench-1', NODE_ENV: 'production' };
   } else {
     args = ['--expose-gc', '--require', PROBE, BASELINE_MAIN];

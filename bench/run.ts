@@ -232,6 +232,8 @@ class Bench {
   profileDir?: string;
   /** --set section.field=value: the dispatcher's config changed for a trial (not before's) */
   overrides: Record<string, Record<string, unknown>> = {};
+  /** --node-flag: node options for the dispatcher only (not before's, not the baseline's), e.g. V8 heap sizing */
+  nodeFlags: string[] = [];
   logDir?: string;
   /** --before: the worktree of the earlier revision's build (app "before") */
   beforeDir?: string;
@@ -259,6 +261,7 @@ class Bench {
       keepLogAs: isDispatcher(kind) && this.logDir ? path.join(this.logDir, `step-${stepNo}.log`) : undefined,
       beforeDir: this.beforeDir,
       overrides: this.overrides,
+      nodeFlags: this.nodeFlags,
     });
     // let the app settle (first heartbeat, health refresh, JIT of the start-up path)
     await sleep(this.mode.name === 'quick' ? 500 : 1000);
@@ -591,6 +594,7 @@ async function main(): Promise<void> {
         "  --only: run these parts only (for development); --top: the dispatcher's zero-failure rate to assume when the ladder is not run\n" +
         '  --rates: the ladder to climb; --apps: the apps to run; --profile: node --cpu-prof the apps (bench/results/profiles/);\n' +
         "  --keep-logs: keep the dispatcher's log of each step (bench/results/logs/)\n" +
+        '  --set section.field=<JSON>: a trial config for the dispatcher; --node-flag <--option=value>: a node option for it\n' +
         '  --before <git-rev>: also run that revision of the dispatcher as app "before" (built in a temporary git worktree\n' +
         '    outside the repo, removed at the end), step for step with the others, in the ladder, overload and memory parts;\n' +
         "    the report adds its figures beside the dispatcher's and a Gains section (dispatcher ÷ before)\n",
@@ -657,6 +661,13 @@ async function main(): Promise<void> {
     }
     (bench.overrides[m[1]] ??= {})[m[2]] = value;
     bench.notes.push(`the dispatcher ran with ${m[1]}.${m[2]} = ${JSON.stringify(value)} (--set)`);
+  });
+  argv.forEach((a, i) => {
+    if (a !== '--node-flag') return;
+    const flag = argv[i + 1] ?? '';
+    if (!flag.startsWith('--')) throw usage(`--node-flag wants a node option such as --max-semi-space-size=32, got ${flag}`);
+    bench.nodeFlags.push(flag);
+    bench.notes.push(`the dispatcher ran with node ${flag} (--node-flag)`);
   });
   if (argv.includes('--profile')) bench.profileDir = path.join(outDir, 'profiles', started.toISOString().replace(/[:.]/g, ''));
   if (argv.includes('--keep-logs')) {

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import {
   admitted,
+  chain,
   guardSources,
   limitHops,
   refuseMergedRequest,
@@ -178,6 +179,8 @@ export async function startDispatcher(config: Config, logger: Logger, redis: Red
   const connected = new Set<string>();
   const metrics = config.http.port === undefined ? undefined : startMetrics(redis, registry, connected, overload.guard, logger);
   if (metrics) deps.metrics = metrics;
+  /** bumped whenever `deps` changes, so each srf's invite handler makes a fresh copy for the calls after it */
+  let depsVersion = 0;
 
   const install = (srf: Srf, serverId: string): void => {
     srfByServer.set(serverId, srf);
@@ -193,34 +196,37 @@ export async function startDispatcher(config: Config, logger: Logger, redis: Red
       });
     }
     const ctx: AdmissionContext = { logger, endSession: (req) => srf.endSession(req), refused: metrics && ((code) => metrics.refused(code)) };
-    srf.use('invite', guardSources(sources.guard, ctx));
     srf.use(
       'invite',
-      refuseWhenOverloaded(overload.guard, () => registry.waiting, config.overload.retryAfterS, ctx),
+      chain([
+        guardSources(sources.guard, ctx),
+        refuseWhenOverloaded(overload.guard, () => registry.waiting, config.overload.retryAfterS, ctx),
+        refuseWhileDraining(
+          () => registry.isDraining,
+          () => current.call.retryAfterSeconds,
+          ctx,
+        ),
+        limitHops(ctx),
+        refuseUnsupportedExtensions(ctx),
+        refuseMergedRequest(registry, ctx),
+        routeCall(
+          () => table.routes,
+          () => current,
+          ctx,
+          countStripped,
+          (address, cause) => sources.guard.block(address, cause),
+        ),
+      ]),
     );
-    srf.use(
-      'invite',
-      refuseWhileDraining(
-        () => registry.isDraining,
-        () => current.call.retryAfterSeconds,
-        ctx,
-      ),
-    );
-    srf.use('invite', limitHops(ctx));
-    srf.use('invite', refuseUnsupportedExtensions(ctx));
-    srf.use('invite', refuseMergedRequest(registry, ctx));
-    srf.use(
-      'invite',
-      routeCall(
-        () => table.routes,
-        () => current,
-        ctx,
-        countStripped,
-        (address, cause) => sources.guard.block(address, cause),
-      ),
-    );
+    // a call takes the deps in force when it starts (a reload replaces them for later calls): one copy per reload, not per call
+    let callDeps: CallDeps | undefined;
+    let callDepsVersion = -1;
     srf.invite((req: SrfRequest, res: SrfResponse) => {
-      void new CallSession({ ...deps, srf, serverId }, req, res, admitted(req)).handle();
+      if (callDepsVersion !== depsVersion) {
+        callDeps = { ...deps, srf, serverId };
+        callDepsVersion = depsVersion;
+      }
+      void new CallSession(callDeps as CallDeps, req, res, admitted(req)).handle();
     });
     srf.options((req: SrfRequest, res: SrfResponse) => {
       res.send(registry.isDraining ? 503 : 200);
@@ -263,7 +269,7 @@ export async function startDispatcher(config: Config, logger: Logger, redis: Red
       table.replace(next.routes);
       dns.want(newNames);
     }
-    // calls copy `deps` when they start (see srf.invite above): those in progress keep their config
+    // calls take a copy of `deps` when they start (see srf.invite above): those in progress keep their config
     deps.config = next;
     if (applied.includes('call')) {
       deps.headers = compileHeaderPolicy(next.call.headers);
@@ -271,6 +277,7 @@ export async function startDispatcher(config: Config, logger: Logger, redis: Red
     }
     if (applied.includes('health')) health.configure(next.health);
     if (applied.includes('log')) logger.level = next.log.level;
+    depsVersion += 1;
     current = next;
   };
 

@@ -4,6 +4,7 @@
  */
 import {
   admitted,
+  chain,
   limitHops,
   parseMaxForwards,
   refuseMergedRequest,
@@ -215,5 +216,45 @@ describe('refuseUnsupportedExtensions', () => {
     expect(run(step, withRequire('100rel, X-Frobnicate'), res)).toBe(false);
     expect(res.sent).toEqual([{ status: 420, reason: 'Bad Extension', opts: { headers: { Unsupported: '100rel, x-frobnicate' } } }]);
     expect(requiredExtensions(' timer ,,replaces')).toEqual(['timer', 'replaces']);
+  });
+});
+
+describe('chain', () => {
+  const req = fakeReq('sip:1@fwd.test');
+  const record = (name: string, seen: string[], then: 'next' | 'answer' | 'fail') => (_q: SrfRequest, res: SrfResponse, next: (err?: unknown) => void) => {
+    seen.push(name);
+    if (then === 'next') next();
+    else if (then === 'fail') next(new Error(name));
+    else res.send(403);
+  };
+
+  it('runs the steps in order and then leaves the chain', () => {
+    const seen: string[] = [];
+    const outcome: unknown[] = [];
+    chain([record('a', seen, 'next'), record('b', seen, 'next'), record('c', seen, 'next')])(req, fakeRes(), (err) => outcome.push(err));
+    expect({ seen, outcome }).toEqual({ seen: ['a', 'b', 'c'], outcome: [undefined] });
+  });
+
+  it('stops at a step that answers: neither the later steps nor the handler run', () => {
+    const seen: string[] = [];
+    const outcome: unknown[] = [];
+    const res = fakeRes();
+    chain([record('a', seen, 'next'), record('b', seen, 'answer'), record('c', seen, 'next')])(req, res, (err) => outcome.push(err));
+    expect({ seen, outcome, sent: res.sent.map((s) => s.status) }).toEqual({ seen: ['a', 'b'], outcome: [], sent: [403] });
+  });
+
+  it("leaves with a step's error, skipping the rest", () => {
+    const seen: string[] = [];
+    const outcome: unknown[] = [];
+    chain([record('a', seen, 'fail'), record('b', seen, 'next')])(req, fakeRes(), (err) => outcome.push((err as Error).message));
+    expect({ seen, outcome }).toEqual({ seen: ['a'], outcome: ['a'] });
+  });
+
+  it('is reusable: each request starts at the first step', () => {
+    const seen: string[] = [];
+    const m = chain([record('a', seen, 'next'), record('b', seen, 'next')]);
+    m(req, fakeRes(), () => seen.push('end'));
+    m(req, fakeRes(), () => seen.push('end'));
+    expect(seen).toEqual(['a', 'b', 'end', 'a', 'b', 'end']);
   });
 });
