@@ -3,6 +3,7 @@ import type { Logger } from '../logger';
 import type { AttemptOutcome } from '../call/failover';
 import { healthSignal, isUsable, NO_END, type TargetState } from '../routing/health';
 import type { HealthStore } from '../store/health-store';
+import { Refresher } from '../store/refresher';
 
 /**
  * One instance's view of the target states (quarantined, down), kept in memory so a call never waits
@@ -14,8 +15,10 @@ export class TargetHealth {
   private view = new Map<string, TargetState>();
   /** when this instance last set each target's state itself (epoch ms) */
   private readonly localAt = new Map<string, number>();
-  private timer?: NodeJS.Timeout;
-  private refreshing = false;
+  private readonly refresher = new Refresher(
+    () => this.store.available,
+    (err) => this.logger.debug({ err }, 'could not refresh target states from redis; keeping the current view'),
+  );
   /** routes whose last call found them in panic (lib/routing/health.ts selectableTargets) */
   private readonly panicking = new Set<string>();
 
@@ -52,53 +55,44 @@ export class TargetHealth {
   }
 
   start(): void {
-    void this.refresh();
-    this.timer = setInterval(() => void this.refresh(), this.health.refreshMs);
-    this.timer.unref();
+    this.refresher.start(this.health.refreshMs, () => this.read(Date.now()));
   }
 
   stop(): void {
-    clearInterval(this.timer);
+    this.refresher.stop();
   }
 
   /** New health settings (a config reload): used from the next attempt report and refresh on. */
   configure(health: Config['health']): void {
-    const restart = this.timer !== undefined && health.refreshMs !== this.health.refreshMs;
+    const restart = this.refresher.started && health.refreshMs !== this.health.refreshMs;
     this.health = health;
-    if (restart) {
-      this.stop();
-      this.start();
-    }
+    if (restart) this.start();
   }
 
   /** Reads every target's state from Redis into the view, and announces (once for the cluster) the targets whose state ran out. */
-  async refresh(now = Date.now()): Promise<void> {
-    if (this.refreshing || !this.store.available) return;
-    this.refreshing = true;
-    try {
-      const stored = await this.store.states(this.targetIds());
-      const next = new Map<string, TargetState>();
-      for (const [id, s] of stored) {
-        next.set(id, { state: s.state, until: s.until, cause: s.cause });
-        if (s.until <= now && !s.up) {
-          const left = await this.store.announceUp(id, now);
-          if (left) this.logger.info({ target: id, was: left.was, cause: left.cause }, 'target back up: in selection again');
-        }
+  refresh(now = Date.now()): Promise<void> {
+    return this.refresher.run(() => this.read(now));
+  }
+
+  private async read(now: number): Promise<void> {
+    const stored = await this.store.states(this.targetIds());
+    const next = new Map<string, TargetState>();
+    for (const [id, s] of stored) {
+      next.set(id, { state: s.state, until: s.until, cause: s.cause });
+      if (s.until <= now && !s.up) {
+        const left = await this.store.announceUp(id, now);
+        if (left) this.logger.info({ target: id, was: left.was, cause: left.cause }, 'target back up: in selection again');
       }
-      this.logDrains(next);
-      // a state this instance wrote may not be readable yet (written after the read began): keep the later one
-      // (a state with no end only for a while: it ends in Redis, by probes or an operator, not here)
-      for (const [id, s] of this.view) {
-        if (isUsable(s, now) || (next.get(id)?.until ?? 0) >= s.until) continue;
-        if (s.until >= NO_END && now - (this.localAt.get(id) ?? 0) > 2 * this.health.refreshMs) continue;
-        next.set(id, s);
-      }
-      this.view = next;
-    } catch (err) {
-      this.logger.debug({ err }, 'could not refresh target states from redis; keeping the current view');
-    } finally {
-      this.refreshing = false;
     }
+    this.logDrains(next);
+    // a state this instance wrote may not be readable yet (written after the read began): keep the later one
+    // (a state with no end only for a while: it ends in Redis, by probes or an operator, not here)
+    for (const [id, s] of this.view) {
+      if (isUsable(s, now) || (next.get(id)?.until ?? 0) >= s.until) continue;
+      if (s.until >= NO_END && now - (this.localAt.get(id) ?? 0) > 2 * this.health.refreshMs) continue;
+      next.set(id, s);
+    }
+    this.view = next;
   }
 
   /** What one attempt said about its target; `retryAfter` is its final response's Retry-After, if any. Never throws. */

@@ -1,5 +1,6 @@
 import type { Logger } from '../logger';
 import type { CapacityStore } from '../store/capacity-store';
+import { Refresher } from '../store/refresher';
 
 /**
  * One instance's view of every target's load (`active` + reservations, cluster-wide), for the
@@ -8,8 +9,10 @@ import type { CapacityStore } from '../store/capacity-store';
  */
 export class TargetLoad {
   private view: ReadonlyMap<string, number> = new Map();
-  private timer?: NodeJS.Timeout;
-  private refreshing = false;
+  private readonly refresher = new Refresher(
+    () => this.store.available,
+    (err) => this.logger.debug({ err }, 'could not refresh target loads from redis; keeping the current view'),
+  );
 
   constructor(
     private readonly store: CapacityStore,
@@ -25,24 +28,18 @@ export class TargetLoad {
   }
 
   start(): void {
-    void this.refresh();
-    this.timer = setInterval(() => void this.refresh(), this.refreshMs);
-    this.timer.unref();
+    this.refresher.start(this.refreshMs, () => this.read());
   }
 
   stop(): void {
-    clearInterval(this.timer);
+    this.refresher.stop();
   }
 
-  async refresh(): Promise<void> {
-    if (this.refreshing || !this.store.available) return;
-    this.refreshing = true;
-    try {
-      this.view = await this.store.loads(this.targetIds());
-    } catch (err) {
-      this.logger.debug({ err }, 'could not refresh target loads from redis; keeping the current view');
-    } finally {
-      this.refreshing = false;
-    }
+  refresh(): Promise<void> {
+    return this.refresher.run(() => this.read());
+  }
+
+  private async read(): Promise<void> {
+    this.view = await this.store.loads(this.targetIds());
   }
 }

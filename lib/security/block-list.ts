@@ -1,5 +1,6 @@
 import type { Logger } from '../logger';
 import type { BlockStore } from '../store/block-store';
+import { Refresher } from '../store/refresher';
 
 /**
  * This instance's view of the cluster's source block list, in memory so admission never waits on
@@ -8,8 +9,10 @@ import type { BlockStore } from '../store/block-store';
  */
 export class BlockList {
   private view = new Map<string, number>();
-  private timer?: NodeJS.Timeout;
-  private refreshing = false;
+  private readonly refresher = new Refresher(
+    () => this.store.available,
+    (err) => this.logger.debug({ err }, 'could not refresh the source block list from redis; keeping the current one'),
+  );
 
   constructor(
     private readonly store: BlockStore,
@@ -18,13 +21,11 @@ export class BlockList {
   ) {}
 
   start(): void {
-    void this.refresh();
-    this.timer = setInterval(() => void this.refresh(), this.refreshMs);
-    this.timer.unref();
+    this.refresher.start(this.refreshMs, () => this.read(Date.now()));
   }
 
   stop(): void {
-    clearInterval(this.timer);
+    this.refresher.stop();
   }
 
   /** Whether `address` is blocked now (a block whose end has passed no longer counts). */
@@ -46,19 +47,15 @@ export class BlockList {
     });
   }
 
-  async refresh(now = Date.now()): Promise<void> {
-    if (this.refreshing || !this.store.available) return;
-    this.refreshing = true;
-    try {
-      for (const address of await this.store.releaseExpired(now)) this.logger.info({ source: address }, 'source block ended');
-      const next = await this.store.list(now);
-      // a block written here after the read began is kept
-      for (const [address, until] of this.view) if (until > now && (next.get(address) ?? 0) < until) next.set(address, until);
-      this.view = next;
-    } catch (err) {
-      this.logger.debug({ err }, 'could not refresh the source block list from redis; keeping the current one');
-    } finally {
-      this.refreshing = false;
-    }
+  refresh(now = Date.now()): Promise<void> {
+    return this.refresher.run(() => this.read(now));
+  }
+
+  private async read(now: number): Promise<void> {
+    for (const address of await this.store.releaseExpired(now)) this.logger.info({ source: address }, 'source block ended');
+    const next = await this.store.list(now);
+    // a block written here after the read began is kept
+    for (const [address, until] of this.view) if (until > now && (next.get(address) ?? 0) < until) next.set(address, until);
+    this.view = next;
   }
 }
