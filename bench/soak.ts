@@ -40,6 +40,7 @@ import {
 import { writeSoakReport, soakTable, type SoakResult } from './soak-report';
 import { percentile } from './stats';
 import { drachtioVersionOf, gitDescribe, toolVersions } from './versions';
+import { defaultRate } from './soak-rate';
 
 // ---------------------------------------------------------------------------------------------
 // The mix
@@ -121,34 +122,6 @@ interface Options {
 }
 
 const RESULTS_DIR = path.join(__dirname, 'results');
-const FALLBACK_RATE = 160;
-
-/** 80 % of the dispatcher's top zero-failure rate in the newest full bench result (same drachtio kind), else 160/s. */
-export function defaultRate(kind: 'real' | 'emulator'): { rate: number; source: string } {
-  const found: { startedAt: string; top: number; file: string }[] = [];
-  for (const dir of [RESULTS_DIR, path.join(RESULTS_DIR, 'reference')]) {
-    if (!fs.existsSync(dir)) continue;
-    for (const f of fs.readdirSync(dir).filter((n) => n.endsWith('.json') && !n.includes('-soak-'))) {
-      try {
-        const r = JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8')) as {
-          startedAt?: string;
-          drachtio?: string;
-          mode?: { name?: string };
-          headline?: { dispatcher?: number };
-        };
-        if (r.mode?.name === 'full' && r.drachtio === kind && typeof r.headline?.dispatcher === 'number' && r.startedAt) {
-          found.push({ startedAt: r.startedAt, top: r.headline.dispatcher, file: path.relative(process.cwd(), path.join(dir, f)) });
-        }
-      } catch {
-        /* not a bench result */
-      }
-    }
-  }
-  found.sort((a, b) => a.startedAt.localeCompare(b.startedAt));
-  const newest = found.at(-1);
-  if (!newest) return { rate: FALLBACK_RATE, source: `no full ${kind} bench result in bench/results: ${FALLBACK_RATE}/s` };
-  return { rate: Math.floor(newest.top * 0.8), source: `80 % of ${newest.top}/s, the dispatcher's top zero-failure rate in ${newest.file}` };
-}
 
 function parseOptions(argv: string[], kind: 'real' | 'emulator'): Options {
   const arg = (name: string): string | undefined => {
@@ -163,7 +136,7 @@ function parseOptions(argv: string[], kind: 'real' | 'emulator'): Options {
     return n;
   };
   const rateArg = arg('--rate');
-  const dflt = defaultRate(kind);
+  const dflt = defaultRate(kind, [RESULTS_DIR, path.join(RESULTS_DIR, 'reference')]);
   return {
     rate: num('--rate', dflt.rate),
     rateSource: rateArg === undefined ? dflt.source : '--rate',

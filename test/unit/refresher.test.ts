@@ -33,9 +33,9 @@ describe('Refresher', () => {
       () => available,
       () => undefined,
     );
-    await r.run(async () => void (reads += 1));
+    await r.run(() => Promise.resolve(void (reads += 1)));
     available = true;
-    await r.run(async () => void (reads += 1));
+    await r.run(() => Promise.resolve(void (reads += 1)));
     expect(reads).toBe(1);
   });
 
@@ -47,12 +47,12 @@ describe('Refresher', () => {
       (err) => errors.push((err as Error).message),
     );
     await expect(
-      r.run(async () => {
+      r.run(() => {
         reads += 1;
-        throw new Error('redis gone');
+        return Promise.reject(new Error('redis gone'));
       }),
     ).resolves.toBeUndefined();
-    await r.run(async () => void (reads += 1));
+    await r.run(() => Promise.resolve(void (reads += 1)));
     expect({ errors, reads }).toEqual({ errors: ['redis gone'], reads: 2 });
   });
 
@@ -62,8 +62,8 @@ describe('Refresher', () => {
       () => true,
       () => undefined,
     );
-    r.start(20, async () => void (reads += 1));
-    r.start(20, async () => void (reads += 1));
+    r.start(20, () => Promise.resolve(void (reads += 1)));
+    r.start(20, () => Promise.resolve(void (reads += 1)));
     expect(r.started).toBe(true);
     await sleep(110);
     r.stop();
