@@ -123,7 +123,6 @@ export function udpCounters(): Record<string, number> {
   return out;
 }
 
-/** The machine, for the report's header. */
 /** The machine's CPU time so far, in clock ticks, from /proc/stat's `cpu` line: all of it and what the hypervisor stole. */
 export function cpuTicks(): { total: number; steal: number } {
   try {
@@ -142,6 +141,7 @@ export function stealShare(a: { total: number; steal: number }, b: { total: numb
   return total > 0 ? (b.steal - a.steal) / total : NaN;
 }
 
+/** The machine, for the report's header. */
 export function machine(): { cpus: number; cpuModel: string; memGb: number; kernel: string } {
   const cpuinfo = fs.readFileSync('/proc/cpuinfo', 'utf8');
   const model = /model name\s*:\s*(.+)/.exec(cpuinfo)?.[1] ?? 'unknown';

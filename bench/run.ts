@@ -185,6 +185,8 @@ export interface BenchResult {
   failover?: FailoverResult;
   memory: MemoryResult[];
   notes: string[];
+  /** --set / --node-flag: the dispatcher ran with trial settings, so its figures are not those of its defaults */
+  trial?: { set: Record<string, Record<string, unknown>>; nodeFlags: string[] };
   /** --before: the revision run as app "before" */
   before?: { rev: string; commit: string; subject: string; buildS: number };
   /** --before: dispatcher ÷ before, step for step and for the memory part */
@@ -789,6 +791,7 @@ async function main(): Promise<void> {
     failover,
     memory,
     notes: bench.notes,
+    ...(Object.keys(bench.overrides).length > 0 || bench.nodeFlags.length > 0 ? { trial: { set: bench.overrides, nodeFlags: bench.nodeFlags } } : {}),
   };
   if (before) {
     result.before = { rev: before.rev, commit: before.commit, subject: before.subject, buildS: before.buildS };

@@ -14,11 +14,13 @@ interface BenchResultHead {
   mode?: { name?: string };
   headline?: { dispatcher?: number };
   notes?: string[];
+  trial?: unknown;
 }
 
 /** Whether a bench result's top zero-failure rate speaks for the dispatcher as it ships. */
 export function countsForSoak(r: BenchResultHead, kind: 'real' | 'emulator'): boolean {
-  const trial = (r.notes ?? []).some((n) => /\((--set|--node-flag)\)$/.test(n));
+  // `trial` since it was added; a result written before that says so only in its notes
+  const trial = r.trial !== undefined || (r.notes ?? []).some((n) => /\((--set|--node-flag)\)$/.test(n));
   return r.mode?.name === 'full' && r.drachtio === kind && typeof r.headline?.dispatcher === 'number' && !!r.startedAt && !trial;
 }
 

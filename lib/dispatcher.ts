@@ -149,7 +149,7 @@ export async function startDispatcher(config: Config, logger: Logger, redis: Red
   const failoverBudget = new FailoverBudget(config.call.failoverBudget, (state, refused) => {
     if (state === 'spent')
       logger.warn(
-        { code: 'B2B_WARN_FAILOVER_BUDGET', ...config.call.failoverBudget, windowS: BUDGET_WINDOW_S },
+        { code: 'B2B_WARN_FAILOVER_BUDGET', ...current.call.failoverBudget, windowS: BUDGET_WINDOW_S },
         'failover budget spent: failed calls are not failed over until failovers fall back within it',
       );
     else logger.info({ refused }, 'failover budget available again');

@@ -38,3 +38,8 @@ export function drachtioSection(d: DrachtioServer): { servers: Array<{ host: str
 export function startDispatcher(config: unknown, env: Record<string, string> = {}): Promise<AppProcess> {
   return startApp({ entry: 'apps/dispatcher/main.ts', args: ['--config', writeConfig(config)], env });
 }
+
+/** The dispatcher's id of a UDP target at this address (Redis keys, log lines): `udp:127.0.0.1:5070`. */
+export function targetId(peer: { host: string; port: number }): string {
+  return `udp:${peer.host}:${String(peer.port)}`;
+}

@@ -15,13 +15,12 @@ import { startRedis, type RedisServer } from '../harness/redis';
 import { runUac, startUas, type SippUas } from '../harness/sipp';
 import { binomialBand, binomialBetween } from '../helpers/binomial';
 import { expectNothingCounted } from '../helpers/counted';
-import { drachtioSection, startDispatcher } from '../helpers/dispatcher';
+import { drachtioSection, startDispatcher, targetId } from '../helpers/dispatcher';
 import { newIds, RawSipClient, SDP } from '../helpers/raw-sip';
 
 const PREFIX = 'cp:';
 const REFRESH_MS = 200;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const targetId = (u: SippUas) => `udp:${u.host}:${String(u.port)}`;
 const traceDir = mkdtempSync(join(tmpdir(), 'sipd-capacity-'));
 
 /** When each distinct call's first INVITE reached a sipp back-end (epoch ms), from its -trace_msg file. */

@@ -11,7 +11,7 @@ import { startDrachtio, type DrachtioServer } from '../harness/drachtio';
 import { startRedis, type RedisServer } from '../harness/redis';
 import { runUac, startUas, uacCallId, type SippStats, type SippUas, type UacScenario, type UasBehaviour } from '../harness/sipp';
 import { binomialBetween } from '../helpers/binomial';
-import { drachtioSection, startDispatcher } from '../helpers/dispatcher';
+import { drachtioSection, startDispatcher, targetId } from '../helpers/dispatcher';
 import { newIds, RawSipClient, SDP } from '../helpers/raw-sip';
 
 const PREFIX = 'e2e:';
@@ -122,7 +122,6 @@ describe('dispatcher end to end (sipp -> drachtio -> dispatcher -> sipp)', () =>
   const uas = new Map<string, SippUas[]>();
 
   const sip = () => ({ host: drachtio.sipAddress, port: drachtio.sipPort });
-  const targetId = (u: SippUas) => `udp:${u.host}:${u.port}`;
   const counters = async (u: SippUas) => redis.hgetall(`${PREFIX}target:${targetId(u)}`);
 
   beforeAll(async () => {

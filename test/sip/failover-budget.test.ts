@@ -9,10 +9,9 @@ import { startDrachtio, type DrachtioServer } from '../harness/drachtio';
 import { startRedis, type RedisServer } from '../harness/redis';
 import { runUac, startUas, type SippUas } from '../harness/sipp';
 import { expectNothingCounted } from '../helpers/counted';
-import { drachtioSection, startDispatcher } from '../helpers/dispatcher';
+import { drachtioSection, startDispatcher, targetId } from '../helpers/dispatcher';
 
 const PREFIX = 'fob:';
-const targetId = (u: SippUas) => `udp:${u.host}:${String(u.port)}`;
 
 describe('failover budget', () => {
   let redisServer: RedisServer;

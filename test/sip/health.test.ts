@@ -10,7 +10,7 @@ import type { AppProcess } from '../harness/app';
 import { startDrachtio, type DrachtioServer } from '../harness/drachtio';
 import { startRedis, type RedisServer } from '../harness/redis';
 import { runUac, startUas, type SippUas } from '../harness/sipp';
-import { drachtioSection, startDispatcher } from '../helpers/dispatcher';
+import { drachtioSection, startDispatcher, targetId } from '../helpers/dispatcher';
 import { newIds, RawSipClient, SDP } from '../helpers/raw-sip';
 import { HealthStore } from '../../lib/store/health-store';
 import { makeKeys } from '../../lib/store/keys';
@@ -19,7 +19,6 @@ import { NO_END } from '../../lib/routing/health';
 const PREFIX = 'hl:';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const REFRESH_MS = 200;
-const targetId = (u: SippUas) => `udp:${u.host}:${String(u.port)}`;
 
 describe('target health across two instances', () => {
   let redisServer: RedisServer;

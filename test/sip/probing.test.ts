@@ -12,13 +12,12 @@ import { exitOf, REPO_ROOT, trackChild, type AppProcess } from '../harness/app';
 import { startDrachtio, type DrachtioServer } from '../harness/drachtio';
 import { startRedis, type RedisServer } from '../harness/redis';
 import { runUac, startUas, type ReceivedRequest, type SippUas } from '../harness/sipp';
-import { drachtioSection, startDispatcher, writeConfig } from '../helpers/dispatcher';
+import { drachtioSection, startDispatcher, targetId, writeConfig } from '../helpers/dispatcher';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const REFRESH_MS = 200;
 const PROBE = { intervalMs: 500, timeoutMs: 300, downAfter: 3, upAfter: 2 };
 const PROVISIONAL_MS = 1000;
-const targetId = (u: SippUas) => `udp:${u.host}:${String(u.port)}`;
 const timeOf = (l: Record<string, unknown>): number => (typeof l.time === 'number' ? l.time : Date.parse(String(l.time)));
 const probesIn = (reqs: ReceivedRequest[], from = 0, to = Infinity) => reqs.filter((r) => r.method === 'OPTIONS' && r.at >= from && r.at < to);
 

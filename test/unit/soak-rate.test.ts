@@ -37,6 +37,8 @@ describe('soak default rate', () => {
     writeResult(dir, 'b-full-real.json', full('2026-12-03T12:04:00Z', 500, ['the dispatcher ran with overload.maxSettingUp = 200 (--set)']));
     writeResult(dir, 'c-full-real.json', full('2026-12-03T12:10:00Z', 600, ['the dispatcher ran with node --max-semi-space-size=32 (--node-flag)']));
     expect(defaultRate('real', [dir])).toEqual({ rate: 320, source: expect.stringContaining('a-full-real.json') as string });
+    writeResult(dir, 'd-full-real.json', { ...full('2026-12-03T12:20:00Z', 700), trial: { set: { overload: { maxSettingUp: 200 } }, nodeFlags: [] } });
+    expect(defaultRate('real', [dir]).rate).toBe(320);
   });
 
   it('falls back when there is no result, and skips soak reports and files that are not results', () => {
