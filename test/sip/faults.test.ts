@@ -61,7 +61,10 @@ describe('a back-end killed mid-call', () => {
     expect({ exitCode: r.exitCode, successful: r.stats.successfulCalls }).toEqual({ exitCode: 0, successful: 5 });
     // nothing waits for the dead back-end's BYE transactions (Timer F, 32 s): records and active go now
     await expectNothingCounted(redis, PREFIX, 3000);
-    const ended = app.logs().filter((l) => l.msg === 'call ended' && l.by === 'caller');
+    // each call's end line reaches the test through the app's stdout, possibly after its record is gone: wait for them
+    const endedByCaller = () => app.logs().filter((l) => l.msg === 'call ended' && l.by === 'caller');
+    for (let i = 0; i < 30 && endedByCaller().length < 5; i += 1) await sleep(100);
+    const ended = endedByCaller();
     expect(ended).toHaveLength(5);
 
     // new calls fail over to the survivor (the dead back-end times out, or its ICMP error fails it at once)
