@@ -15,7 +15,7 @@ export const DEFAULTS = {
   redisCommandTimeoutMs: 1000,
   redisConnectTimeoutMs: 2000,
   /** the call path's record and counter writes are gathered this long into one socket write (lib/store/write-batch.ts) */
-  redisBatchMs: 5,
+  redisBatchMs: 20,
   logLevel: 'info',
   /** stdout log lines gathered before one write (lib/logger.ts); 0 = a write per line */
   logBufferBytes: 4096,
