@@ -6,8 +6,8 @@ import { maskUrlCredentials } from './secrets';
  *
  * Walking plain objects and arrays up to MAX_DEPTH levels down (an array is a level), a field is replaced by REDACTED when its
  * name says it holds a secret (SECRET_FIELD: `secret`, `password`, `passphrase`, `token`, `credential`,
- * in any case, anywhere in the name) and a `url` field keeps its user name but loses its password
- * (safeRedisUrl: `redis://app:***@host`). Errors, buffers and class instances are not walked: an error goes through the
+ * in any case, anywhere in the name) and a `url` field holding an address (`scheme://…`) keeps its user
+ * name but loses its password (safeRedisUrl: `redis://app:***@host`). Errors, buffers and class instances are not walked: an error goes through the
  * `err` serializer, which drops the arguments ioredis puts on it (`err.command.args` holds AUTH's password).
  *
  * Copy on write: an object with nothing to hide is returned as it is, so a line without secrets (the call
@@ -36,7 +36,8 @@ function isWalkable(v: unknown): v is Record<string, unknown> | unknown[] {
 
 function redactField(name: string, value: unknown, depth: number): unknown {
   if (SECRET_FIELD.test(name)) return value === undefined ? value : REDACTED;
-  if (name === 'url' && typeof value === 'string') return safeRedisUrl(value);
+  // only an address with a scheme can carry credentials: a request path (`/metrics`) is left as it is
+  if (name === 'url' && typeof value === 'string' && value.includes('://')) return safeRedisUrl(value);
   return depth < MAX_DEPTH && isWalkable(value) ? walk(value, depth + 1) : value;
 }
 
