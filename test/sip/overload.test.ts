@@ -12,6 +12,7 @@ import { startUas, type SippUas } from '../harness/sipp';
 import { expectNothingCounted } from '../helpers/counted';
 import { drachtioSection, startDispatcher } from '../helpers/dispatcher';
 import { newIds, RawSipClient, SDP, type SipResponse } from '../helpers/raw-sip';
+import { until } from '../helpers/until';
 
 const PREFIX = 'ovl:';
 const MAX_CPS = 5;
@@ -83,16 +84,6 @@ describe('overload control', () => {
   const overloaded = (r: SipResponse) => r.status === 503 && r.reason === 'Overloaded';
   const refusedTotal = async () => Number((await redis.hget(`${PREFIX}totals`, 'refused:overload')) ?? 0);
   const logsSince = (n: number) => app.logs().slice(n);
-
-  async function until<T>(read: () => Promise<T> | T, done: (v: T) => boolean, timeoutMs = 4000): Promise<T> {
-    const end = Date.now() + timeoutMs;
-    let v = await read();
-    while (!done(v) && Date.now() < end) {
-      await sleep(50);
-      v = await read();
-    }
-    return v;
-  }
 
   it(`takes at most ${String(MAX_CPS)} new calls a second and answers the rest 503 Overloaded with Retry-After at once`, async () => {
     const logStart = app.logs().length;
