@@ -61,6 +61,8 @@ export interface StartOptions {
   instanceId?: string;
   /** node --cpu-prof into this directory (bench --profile) */
   cpuProfDir?: string;
+  /** the allocation profile of the app's life, written here when it exits (bench --alloc-profile, bench/probe.js) */
+  allocProfileAs?: string;
   /** copy the app's log here when it stops (bench --keep-logs) */
   keepLogAs?: string;
   /** kind "before": the worktree of the --before build; its entry is dist/apps/dispatcher/main.js under it */
@@ -95,7 +97,7 @@ export async function startAppUnderTest(o: StartOptions): Promise<AppUnderTest> 
   const logFile = path.join(dir, 'stdout.log');
   const out = fs.openSync(logFile, 'w');
   let args: string[];
-  let env: Record<string, string | undefined> = { ...process.env, BENCH_REDIS_PORT: new URL(o.redisUrl).port };
+  let env: Record<string, string | undefined> = { ...process.env, BENCH_REDIS_PORT: new URL(o.redisUrl).port, BENCH_ALLOC_PROF: o.allocProfileAs };
   let cwd = REPO_ROOT;
   if (isDispatcher(o.kind)) {
     // "before" is the same program from another revision: same config, flags and environment, its own tree
@@ -195,7 +197,7 @@ export async function startAppUnderTest(o: StartOptions): Promise<AppUnderTest> 
     async stop() {
       // the app's drain is not what is measured: calls still open after a failed step would hold it for
       // call.drainTimeoutMs, so SIGKILL follows after a second (Redis is flushed before the next step)
-      const code = await killChild(child, 'SIGTERM', o.cpuProfDir ? 30000 : 1000);
+      const code = await killChild(child, 'SIGTERM', o.cpuProfDir || o.allocProfileAs ? 30000 : 1000);
       await exited;
       if (o.keepLogAs) fs.copyFileSync(logFile, o.keepLogAs);
       fs.rmSync(dir, { recursive: true, force: true });

@@ -29,3 +29,23 @@ if (typeof process.send === 'function') {
   if (process.channel) process.channel.unref();
   process.on('disconnect', () => undefined);
 }
+
+// BENCH_ALLOC_PROF=<file> (bench --alloc-profile): V8's sampling heap profiler from start to exit, objects
+// collected since included, so the profile shows what each call allocates, not only what it keeps. The
+// inspector session is in-process and synchronous: the profile is written from the 'exit' handler.
+if (process.env.BENCH_ALLOC_PROF) {
+  const inspector = require('node:inspector');
+  const fs = require('node:fs');
+  const session = new inspector.Session();
+  session.connect();
+  session.post('HeapProfiler.startSampling', { samplingInterval: 8192, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+  let written = false;
+  const write = () => {
+    if (written) return;
+    written = true;
+    session.post('HeapProfiler.stopSampling', (err, r) => {
+      if (!err) fs.writeFileSync(process.env.BENCH_ALLOC_PROF, JSON.stringify(r.profile));
+    });
+  };
+  process.on('exit', write);
+}

@@ -185,8 +185,8 @@ export interface BenchResult {
   failover?: FailoverResult;
   memory: MemoryResult[];
   notes: string[];
-  /** --set / --node-flag: the dispatcher ran with trial settings, so its figures are not those of its defaults */
-  trial?: { set: Record<string, Record<string, unknown>>; nodeFlags: string[] };
+  /** --set / --node-flag / a profiler on: the dispatcher ran with trial settings, so its figures are not those of its defaults */
+  trial?: { set: Record<string, Record<string, unknown>>; nodeFlags: string[]; profiled?: Array<'cpu' | 'alloc'> };
   /** --before: the revision run as app "before" */
   before?: { rev: string; commit: string; subject: string; buildS: number };
   /** --before: dispatcher ÷ before, step for step and for the memory part */
@@ -232,6 +232,8 @@ class Bench {
   readonly notes: string[] = [];
   /** --profile: the dispatcher's CPU profiles go here; --keep-logs: its logs */
   profileDir?: string;
+  /** --alloc-profile: every app's allocation profile, one file per step, goes here */
+  allocDir?: string;
   /** --set section.field=value: the dispatcher's config changed for a trial (not before's) */
   overrides: Record<string, Record<string, unknown>> = {};
   /** --node-flag: node options for the dispatcher only (not before's, not the baseline's), e.g. V8 heap sizing */
@@ -260,6 +262,7 @@ class Bench {
       redisUrl: this.redis.url,
       instanceId: `bench-${stepNo}`,
       cpuProfDir: this.profileDir,
+      allocProfileAs: this.allocDir ? path.join(this.allocDir, `step-${stepNo}-${kind}.heapprofile`) : undefined,
       keepLogAs: isDispatcher(kind) && this.logDir ? path.join(this.logDir, `step-${stepNo}.log`) : undefined,
       beforeDir: this.beforeDir,
       overrides: this.overrides,
@@ -586,16 +589,24 @@ function usage(message: string): Error {
 // Main
 // ---------------------------------------------------------------------------------------------
 
+/** The result's `trial` field, when the dispatcher did not run as shipped (soak-rate.ts leaves such runs out). */
+function trialOf(bench: Bench): Pick<BenchResult, 'trial'> {
+  const profiled: Array<'cpu' | 'alloc'> = [...(bench.profileDir ? (['cpu'] as const) : []), ...(bench.allocDir ? (['alloc'] as const) : [])];
+  if (Object.keys(bench.overrides).length === 0 && bench.nodeFlags.length === 0 && profiled.length === 0) return {};
+  return { trial: { set: bench.overrides, nodeFlags: bench.nodeFlags, ...(profiled.length > 0 ? { profiled } : {}) } };
+}
+
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   if (argv.includes('--help') || argv.includes('-h')) {
     process.stdout.write(
       'usage: npm run bench -- [--quick] [--out <dir>] [--only ladder,overload,distribution,memory] [--top <calls/s>]\n' +
-        '                        [--rates 300,400] [--apps dispatcher,baseline,before] [--before <git-rev>] [--profile] [--keep-logs]\n' +
+        '                        [--rates 300,400] [--apps dispatcher,baseline,before] [--before <git-rev>] [--profile] [--alloc-profile] [--keep-logs]\n' +
         '  DRACHTIO_BIN=<drachtio binary> for a real drachtio-server (the emulator otherwise)\n' +
         "  --only: run these parts only (for development); --top: the dispatcher's zero-failure rate to assume when the ladder is not run\n" +
         '  --rates: the ladder to climb; --apps: the apps to run; --profile: node --cpu-prof the apps (bench/results/profiles/);\n' +
-        "  --keep-logs: keep the dispatcher's log of each step (bench/results/logs/)\n" +
+        "  --alloc-profile: every allocation of each app, sampled, collected objects included (bench/results/profiles/;\n" +
+        '    open in a browser\'s developer tools, Memory); --keep-logs: keep the dispatcher\'s log of each step (bench/results/logs/)\n' +
         '  --set section.field=<JSON>: a trial config for the dispatcher; --node-flag <--option=value>: a node option for it\n' +
         '  --before <git-rev>: also run that revision of the dispatcher as app "before" (built in a temporary git worktree\n' +
         '    outside the repo, removed at the end), step for step with the others, in the ladder, overload and memory parts;\n' +
@@ -672,6 +683,11 @@ async function main(): Promise<void> {
     bench.notes.push(`the dispatcher ran with node ${flag} (--node-flag)`);
   });
   if (argv.includes('--profile')) bench.profileDir = path.join(outDir, 'profiles', started.toISOString().replace(/[:.]/g, ''));
+  if (argv.includes('--alloc-profile')) {
+    bench.allocDir = path.join(outDir, 'profiles', `${started.toISOString().replace(/[:.]/g, '')}-alloc`);
+    fs.mkdirSync(bench.allocDir, { recursive: true });
+    bench.notes.push('the apps ran with the allocation sampler on (--alloc-profile): their CPU figures are not to be quoted');
+  }
   if (argv.includes('--keep-logs')) {
     bench.logDir = path.join(outDir, 'logs', started.toISOString().replace(/[:.]/g, ''));
     fs.mkdirSync(bench.logDir, { recursive: true });
@@ -791,7 +807,7 @@ async function main(): Promise<void> {
     failover,
     memory,
     notes: bench.notes,
-    ...(Object.keys(bench.overrides).length > 0 || bench.nodeFlags.length > 0 ? { trial: { set: bench.overrides, nodeFlags: bench.nodeFlags } } : {}),
+    ...trialOf(bench),
   };
   if (before) {
     result.before = { rev: before.rev, commit: before.commit, subject: before.subject, buildS: before.buildS };

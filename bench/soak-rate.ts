@@ -1,7 +1,7 @@
 /**
  * The soak's default rate (npm run soak): 80 % of the dispatcher's top zero-failure rate in the newest
  * full bench result for the same drachtio kind. A run that tried the dispatcher with a trial setting
- * (`--set`, `--node-flag`) does not count: its top is not the dispatcher as configured by default.
+ * (`--set`, `--node-flag`) or with a profiler on does not count: its top is not the dispatcher as it ships.
  */
 import fs from 'node:fs';
 import path from 'node:path';

@@ -22,24 +22,48 @@ export function forwardedParts(msg: SrfRequest | SrfResponse, matcher: HeaderMat
   return msg.body ? { headers, body: msg.body } : { headers };
 }
 
+/** What a dialog's relay handlers need: the other leg, which side this one is, the header policy, the call's log. */
+interface Relay {
+  to: Dialog;
+  side: 'caller' | 'target';
+  matcher: HeaderMatcher;
+  log: Logger;
+}
+
+const RELAY = Symbol('sipd.relay');
+type RelayingDialog = Dialog & { [RELAY]?: Relay };
+type Handler = (this: RelayingDialog, req: SrfRequest, res: SrfResponse) => void;
+
+// One handler per method for every call, finding its call on the dialog it is called on (an emitter calls
+// its listeners with itself as `this`): no closures per call, which would live as long as the call does
+const onModify: Handler = function (req, res) {
+  const r = this[RELAY];
+  if (r) void relayReinvite(r.to, this, req, res, r.matcher, r.log.child({ from: r.side }));
+};
+const onRequest = new Map<(typeof RELAYED_METHODS)[number], Handler>(
+  RELAYED_METHODS.map((method) => {
+    const sipMethod = method.toUpperCase() as SipMethod;
+    const handler: Handler = function (req, res) {
+      const r = this[RELAY];
+      if (r) void relayRequest(r.to, sipMethod, req, res, r.matcher, r.log.child({ from: r.side }));
+    };
+    return [method, handler];
+  }),
+);
+
 /**
  * Relays re-INVITE, UPDATE, INFO, NOTIFY, MESSAGE, OPTIONS and REFER between the two legs of a call,
  * each answered with the other leg's response. Attach synchronously once both dialogs exist:
  * a re-INVITE is not held back by drachtio-srf (lib/dialog.js).
  */
 export function relayInDialogRequests(a: Dialog, b: Dialog, matcher: HeaderMatcher, log: Logger): void {
-  const wire = (from: Dialog, to: Dialog, side: 'caller' | 'target'): void => {
-    from.on('modify', (req: SrfRequest, res: SrfResponse) => {
-      void relayReinvite(to, from, req, res, matcher, log.child({ from: side }));
-    });
-    for (const method of RELAYED_METHODS) {
-      from.on(method, (req: SrfRequest, res: SrfResponse) => {
-        void relayRequest(to, method.toUpperCase() as SipMethod, req, res, matcher, log.child({ from: side }));
-      });
-    }
+  const wire = (from: RelayingDialog, to: Dialog): void => {
+    from[RELAY] = { to, side: from.type === 'uas' ? 'caller' : 'target', matcher, log };
+    from.on('modify', onModify);
+    for (const [method, handler] of onRequest) from.on(method, handler);
   };
-  wire(a, b, a.type === 'uas' ? 'caller' : 'target');
-  wire(b, a, b.type === 'uas' ? 'caller' : 'target');
+  wire(a, b);
+  wire(b, a);
 }
 
 async function relayRequest(to: Dialog, method: SipMethod, req: SrfRequest, res: SrfResponse, matcher: HeaderMatcher, log: Logger): Promise<void> {

@@ -68,8 +68,10 @@ export function compileHeaderPatterns(patterns: readonly string[]): HeaderMatche
 /** Picks the headers to copy from a parsed header map (as drachtio-srf gives `msg.headers`). */
 export function copyHeaders(headers: Readonly<Record<string, string | undefined>>, matcher: HeaderMatcher): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [name, value] of Object.entries(headers)) {
-    if (value !== undefined && matcher(name)) out[COMPACT[name.toLowerCase()] ?? name] = value;
+  // for…in, not Object.entries: no [name, value] array per header of every message relayed
+  for (const name in headers) {
+    const value = headers[name];
+    if (value !== undefined && Object.prototype.hasOwnProperty.call(headers, name) && matcher(name)) out[COMPACT[name.toLowerCase()] ?? name] = value;
   }
   return out;
 }

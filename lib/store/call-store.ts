@@ -68,8 +68,27 @@ export interface TargetCounters {
   failed: Record<string, number>;
 }
 
+/** JSON.stringify replacer: every value a string, as Redis stores hash fields (epoch ms numbers included). */
+function asStrings(_key: string, value: unknown): unknown {
+  return typeof value === 'number' ? String(value) : value;
+}
+
 type StoreRedis = Redis & {
-  sipdRecordAnswered(k1: string, k2: string, k3: string, k4: string, k5: string, k6: string, k7: string, k8: string, ...argv: string[]): Promise<number>;
+  sipdRecordAnswered(
+    k1: string,
+    k2: string,
+    k3: string,
+    k4: string,
+    k5: string,
+    k6: string,
+    k7: string,
+    k8: string,
+    key: string,
+    target: string,
+    maxlen: string,
+    reservation: string,
+    record: string,
+  ): Promise<number>;
   sipdEndCall(k1: string, k2: string, key: string, prefix: string, by: string, now: string, maxlen: string, instance: string): Promise<string | null>;
 };
 
@@ -138,8 +157,6 @@ export class CallStore {
    * `reservation`: the capacity reservation the call held (lib/cluster/capacity.ts), turned into its `active` slot in the same script.
    */
   async recordAnswered(rec: CallRecord, reservation = ''): Promise<boolean> {
-    const argv: string[] = [];
-    for (const [k, v] of Object.entries(rec)) argv.push(k, String(v));
     this.batch?.hold();
     const created = await this.redis.sipdRecordAnswered(
       this.keys.call(rec.key),
@@ -154,7 +171,7 @@ export class CallStore {
       rec.target,
       String(this.streamMaxLen),
       reservation,
-      ...argv,
+      JSON.stringify(rec, asStrings),
     );
     return created === 1;
   }

@@ -12,7 +12,8 @@
  * KEYS[1] call hash, KEYS[2] target hash, KEYS[3] instance call set, KEYS[4] targets set, KEYS[5] events stream,
  * KEYS[6] instances set, KEYS[7] cluster totals hash, KEYS[8] the target's reservations (sorted set)
  * ARGV[1] call key, ARGV[2] targetId, ARGV[3] stream max length, ARGV[4] the capacity reservation this call
- * held ('' = none), ARGV[5..] field/value pairs of the record
+ * held ('' = none), ARGV[5] the record as a JSON object of strings (one argument instead of a pair per field:
+ * the client builds, and Redis parses, a third of the arguments)
  * The reservation becomes the call's `active` slot in the same step, so the target's load (active +
  * reserved) never dips or doubles in between. The answer also ends the target's passive failure run
  * (lib/cluster/target-health.ts), so an answered call costs no round trip of its own for that.
@@ -21,8 +22,12 @@
 export const RECORD_ANSWERED = `
 if ARGV[4] ~= '' then redis.call('ZREM', KEYS[8], ARGV[4]) end
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local rec = cjson.decode(ARGV[5])
 local fields = {}
-for i = 5, #ARGV do fields[#fields + 1] = ARGV[i] end
+for k, v in pairs(rec) do
+  fields[#fields + 1] = k
+  fields[#fields + 1] = v
+end
 redis.call('HSET', KEYS[1], unpack(fields))
 redis.call('HINCRBY', KEYS[2], 'active', 1)
 redis.call('HINCRBY', KEYS[2], 'attempts', 1)
@@ -30,12 +35,11 @@ redis.call('HINCRBY', KEYS[2], 'answered', 1)
 redis.call('HDEL', KEYS[2], 'failureRun', 'failureRunLabels')
 redis.call('SADD', KEYS[3], ARGV[1])
 redis.call('SADD', KEYS[4], ARGV[2])
-local rec = redis.call('HMGET', KEYS[1], 'instance', 'route')
-redis.call('SADD', KEYS[6], rec[1])
+redis.call('SADD', KEYS[6], rec.instance)
 redis.call('HINCRBY', KEYS[7], 'active', 1)
 redis.call('HINCRBY', KEYS[7], 'attempts', 1)
 redis.call('HINCRBY', KEYS[7], 'answered', 1)
-redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[3], '*', 'type', 'answered', 'call', ARGV[1], 'target', ARGV[2], 'instance', rec[1], 'route', rec[2])
+redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[3], '*', 'type', 'answered', 'call', ARGV[1], 'target', ARGV[2], 'instance', rec.instance, 'route', rec.route)
 return 1
 `;
 
