@@ -3,7 +3,8 @@
  * SIGKILLed mid-call, no answered call is cut; the survivor adopts its calls and, when a party hangs
  * up, sends the other leg its BYE and removes the record, so `active` ends at 0 and no record remains.
  */
-import { expectNothingCounted as expectNothingCountedIn } from '../helpers/counted';
+import { callIdOfKey } from '../../lib/store/call-store';
+import { expectNothingCounted as expectNothingCountedIn, leftInRedis } from '../helpers/counted';
 import type Redis from 'ioredis';
 import type { AppProcess } from '../harness/app';
 import { startDrachtio, type DrachtioServer } from '../harness/drachtio';
@@ -44,6 +45,12 @@ describe('one cluster: an instance SIGKILLed mid-call loses no call and leaves n
     ]);
     soak = { answer, bye, unavailable, busy };
   }, 60000);
+
+  // a failed test leaves no instance running (the next test starts its own with the same ids) and nothing counted
+  afterEach(async () => {
+    await Promise.all(apps.splice(0).map((a) => a.stop('SIGKILL')));
+    await redis.flushall();
+  });
 
   afterAll(async () => {
     await Promise.all(apps.map((a) => a.stop('SIGKILL')));
@@ -93,7 +100,21 @@ describe('one cluster: an instance SIGKILLed mid-call loses no call and leaves n
     }
   }
 
-  const expectNothingCounted = (timeoutMs: number) => expectNothingCountedIn(redis, PREFIX, timeoutMs);
+  /** As the shared helper, and on failure the left records, their events and every app's log lines of their calls. */
+  async function expectNothingCounted(timeoutMs: number): Promise<void> {
+    try {
+      await expectNothingCountedIn(redis, PREFIX, timeoutMs);
+    } catch (err) {
+      const keys = (await leftInRedis(redis, PREFIX)).records.map((k) => k.slice(`${PREFIX}call:`.length));
+      const callIds = new Set(keys.map(callIdOfKey));
+      const records = await Promise.all(keys.map((k) => redis.hgetall(`${PREFIX}call:${k}`)));
+      const events = (await redis.xrange(`${PREFIX}events`, '-', '+')).filter(([, f]) => keys.some((k) => f.includes(k)));
+      const lines = apps.flatMap((a) => a.logs().filter((l) => callIds.has(String(l.callId))));
+      throw new Error(
+        `${(err as Error).message}\nleft records: ${JSON.stringify(records)}\ntheir events: ${JSON.stringify(events)}\ntheir log lines:\n${lines.map((l) => JSON.stringify(l)).join('\n')}`,
+      );
+    }
+  }
 
   async function endedEvents(): Promise<Array<Record<string, string>>> {
     const entries = await redis.xrange(`${PREFIX}events`, '-', '+');
