@@ -605,8 +605,8 @@ async function main(): Promise<void> {
         '  DRACHTIO_BIN=<drachtio binary> for a real drachtio-server (the emulator otherwise)\n' +
         "  --only: run these parts only (for development); --top: the dispatcher's zero-failure rate to assume when the ladder is not run\n" +
         '  --rates: the ladder to climb; --apps: the apps to run; --profile: node --cpu-prof the apps (bench/results/profiles/);\n' +
-        "  --alloc-profile: every allocation of each app, sampled, collected objects included (bench/results/profiles/;\n" +
-        '    open in a browser\'s developer tools, Memory); --keep-logs: keep the dispatcher\'s log of each step (bench/results/logs/)\n' +
+        '  --alloc-profile: every allocation of each app, sampled, collected objects included (bench/results/profiles/;\n' +
+        "    open in a browser's developer tools, Memory); --keep-logs: keep the dispatcher's log of each step (bench/results/logs/)\n" +
         '  --set section.field=<JSON>: a trial config for the dispatcher; --node-flag <--option=value>: a node option for it\n' +
         '  --before <git-rev>: also run that revision of the dispatcher as app "before" (built in a temporary git worktree\n' +
         '    outside the repo, removed at the end), step for step with the others, in the ladder, overload and memory parts;\n' +

@@ -64,9 +64,19 @@ const CASES: Case[] = [
     secret: 'P-err-13',
     kept: ['"message":"WRONGPASS invalid username-password pair"', '"name":"auth"'],
   },
-  { path: 'a token in an array of objects', logged: { peers: [{ id: 'p1', authToken: 'T-arr-14' }] }, secret: 'T-arr-14', kept: ['"id":"p1"', `"authToken":"${REDACTED}"`] },
+  {
+    path: 'a token in an array of objects',
+    logged: { peers: [{ id: 'p1', authToken: 'T-arr-14' }] },
+    secret: 'T-arr-14',
+    kept: ['"id":"p1"', `"authToken":"${REDACTED}"`],
+  },
   { path: 'a url anywhere', logged: { upstream: { url: 'https://ops:U-any-15@api.lan/x' } }, secret: 'U-any-15', kept: ['"url":"https://ops:***@api.lan/x"'] },
-  { path: 'a request path is not an address', logged: { url: '/metrics', key: 'abc;tag' }, secret: 'unparseable', kept: ['"url":"/metrics"', '"key":"abc;tag"'] },
+  {
+    path: 'a request path is not an address',
+    logged: { url: '/metrics', key: 'abc;tag' },
+    secret: 'unparseable',
+    kept: ['"url":"/metrics"', '"key":"abc;tag"'],
+  },
   { path: 'a child logger binding', logged: {}, secret: 'S-child-16', kept: ['"callId":"c1"'] },
 ];
 
