@@ -10,6 +10,7 @@ import { freeTcpPort } from '../harness/ports';
 import { startRedis, type RedisServer } from '../harness/redis';
 import { runUac, startUas, type SippUas } from '../harness/sipp';
 import { drachtioSection, startDispatcher } from '../helpers/dispatcher';
+import { until } from '../helpers/until';
 
 const PREFIX = 'http:';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -33,15 +34,7 @@ describe('health, readiness and metrics over HTTP', () => {
     return { status: res.status, body: (await res.json()) as Ready['body'] };
   }
 
-  async function readyUntil(pred: (r: Ready) => boolean, timeoutMs = 15000): Promise<Ready> {
-    const end = Date.now() + timeoutMs;
-    let r = await ready();
-    while (!pred(r) && Date.now() < end) {
-      await sleep(100);
-      r = await ready();
-    }
-    return r;
-  }
+  const readyUntil = (pred: (r: Ready) => boolean, timeoutMs = 15000): Promise<Ready> => until(ready, pred, timeoutMs);
 
   async function metrics(): Promise<Map<string, ReturnType<typeof parsePrometheusTextFormat>[number]>> {
     const res = await fetch(url('/metrics'));
