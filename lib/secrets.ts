@@ -9,7 +9,14 @@
  * A URL with credentials keeps its user name and loses its password (`redis://app:***@host`);
  * query parameters with secret names lose their values (`?password=***`).
  */
-export const SECRET_KEY = /secret|passw(?:or)?d|passphrase|token|credential|key$/i;
+const SECRET_WORDS = 'secret|passw(?:or)?d|passphrase|token|credential';
+export const SECRET_KEY = new RegExp(`${SECRET_WORDS}|key$`, 'i');
+
+/**
+ * The rule for log lines (lib/log-redaction.ts): the same words, without the `key` ending, because the
+ * `key` fields a log line carries are identifiers logged on purpose (call keys, Redis keys), not secrets.
+ */
+export const SECRET_WORD = new RegExp(SECRET_WORDS, 'i');
 
 /** What a secret is replaced with. */
 export const MASK = '***';
