@@ -30,6 +30,8 @@ export const ERROR_CODES = {
     'This instance is overloaded (calls being set up, new calls per second, or event-loop delay over its limit) and answers new INVITEs 503 at once',
   B2B_WARN_SOURCE_BLOCKED: 'A source address was put on the block list (a scanner, over its call rate, or refused by a route with refuseSource: drop)',
   B2B_WARN_CLUSTER_TAKEOVER: 'An instance stopped heartbeating and this one adopted the calls it owned',
+  B2B_WARN_ADOPTED_UNPROBED:
+    "A leg of an adopted call could not be probed (drachtio-server unreachable or refused the probe): a party's hangup goes unnoticed until a probe works; retried every cluster.watchIntervalMs, logged once per streak",
   B2B_WARN_CONFIG_DEFAULT_SECRET: "A drachtio connection uses drachtio-server's well-known default secret",
   // target health (lib/cluster/target-health.ts)
   B2B_WARN_TARGET_QUARANTINED: 'A target answered 503 with Retry-After and is out of selection, cluster-wide, for that long',

@@ -68,10 +68,14 @@ export function legStateOf(result: number | 'ENODIALOG'): LegState {
 export class AdoptedCall {
   private timer?: NodeJS.Timeout;
   private released = false;
+  /** stop() was called: a probe in flight then neither acts on its result nor schedules another */
+  private stopped = false;
   private probing = false;
   private lastOptions = Date.now();
   /** whether this round also sends an in-dialog OPTIONS to each peer */
   private optionsDue = false;
+  /** a leg could not be probed in the last round: warned once per streak, and told when probing works again */
+  private unprobed = false;
 
   constructor(
     readonly record: CallRecord,
@@ -88,10 +92,13 @@ export class AdoptedCall {
   }
 
   start(): void {
+    this.log.info({ key: this.key, target: this.record.target }, 'watching an adopted call until a party hangs up');
     void this.probe();
   }
 
+  /** Stops watching (the instance shuts down cleanly): the call stays recorded for a survivor to adopt. */
   stop(): void {
+    this.stopped = true;
     clearTimeout(this.timer);
     this.timer = undefined;
   }
@@ -106,17 +113,19 @@ export class AdoptedCall {
   }
 
   private schedule(): void {
-    if (!this.released) this.timer = setTimeout(() => void this.probe(), this.intervalMs);
+    if (!this.released && !this.stopped) this.timer = setTimeout(() => void this.probe(), this.intervalMs);
   }
 
   private async probe(): Promise<void> {
-    if (this.released || this.probing) return;
+    if (this.released || this.probing || this.stopped) return;
     this.probing = true;
     this.optionsDue = this.optionsIntervalMs > 0 && Date.now() - this.lastOptions >= this.optionsIntervalMs;
     if (this.optionsDue) this.lastOptions = Date.now();
     try {
       const [a, b] = await Promise.all([this.state(this.record.aDialogId), this.state(this.record.bDialogId)]);
-      if (this.released) return;
+      this.noteProbed(a !== 'unknown' && b !== 'unknown');
+      // stopped meanwhile: the survivor that adopts the call next sees the same hangup
+      if (this.released || this.stopped) return;
       if (a !== 'gone' && b !== 'gone') return;
       this.released = true;
       const by: ReleaseReason = a === 'gone' && b === 'gone' ? 'both' : a === 'gone' ? 'caller' : 'target';
@@ -137,9 +146,24 @@ export class AdoptedCall {
       return legStateOf(await requestOnDialog(this.srf, dialogId, 'OPTIONS'));
     } catch (err) {
       // drachtio unreachable or refused the request: try again next interval
-      this.log.debug({ err }, 'could not probe a leg of an adopted call');
+      if (!this.unprobed)
+        this.log.warn(
+          { err, code: 'B2B_WARN_ADOPTED_UNPROBED', dialogId, retryMs: this.intervalMs },
+          'could not probe a leg of an adopted call; a hangup on it goes unnoticed until a probe works',
+        );
+      else this.log.debug({ err, dialogId }, 'could not probe a leg of an adopted call');
       return 'unknown';
     }
+  }
+
+  /** Ends a streak of failed probes: one line when probing works again (the warning was once per streak). */
+  private noteProbed(bothLegs: boolean): void {
+    if (!bothLegs) {
+      this.unprobed = true;
+      return;
+    }
+    if (this.unprobed) this.log.info('probing an adopted call works again');
+    this.unprobed = false;
   }
 
   private async bye(dialogId: string): Promise<void> {
