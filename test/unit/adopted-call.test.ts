@@ -33,7 +33,11 @@ type Answer = 'up' | 'gone' | 'refused';
 
 /** What drachtio-server answers a request on a dialog, as drachtio-srf hands it to the callback. */
 function fakeSrf(answer: (dialogId: string) => Answer, sent: Array<{ method: string; dialogId: string }>): Srf {
-  const request = (_uri: string, opts: { method: string; stackDialogId: string }, cb: (err: (Error & { code?: string }) | null, req?: unknown) => void): void => {
+  const request = (
+    _uri: string,
+    opts: { method: string; stackDialogId: string },
+    cb: (err: (Error & { code?: string }) | null, req?: unknown) => void,
+  ): void => {
     sent.push({ method: opts.method, dialogId: opts.stackDialogId });
     const state = answer(opts.stackDialogId);
     const nok = (text: string, code: string): void => {
@@ -41,7 +45,8 @@ function fakeSrf(answer: (dialogId: string) => Answer, sent: Array<{ method: str
     };
     if (state === 'refused') return nok('Server error: Error creating sip transaction for request', 'EDRACHTIO');
     if (state === 'gone') return nok('Server error: unable to find dialog for dialog id provided', 'ENODIALOG');
-    if (opts.method === LOCAL_PROBE_METHOD) return nok(`Server error: invalid or missing method supplied on start line: ${opts.method} sip:placeholder SIP/2.0`, 'EDRACHTIO');
+    if (opts.method === LOCAL_PROBE_METHOD)
+      return nok(`Server error: invalid or missing method supplied on start line: ${opts.method} sip:placeholder SIP/2.0`, 'EDRACHTIO');
     // a BYE: sent, and the peer answers 200
     setImmediate(() =>
       cb(null, {
@@ -106,7 +111,9 @@ describe('AdoptedCall', () => {
     expect(warned[0]).toMatchObject({ level: 'warn', callId: record.callId, dialogId: 'B', retryMs: 20 });
     expect(lines.filter((l) => l.msg === 'probing an adopted call works again')).toHaveLength(1);
     const order = lines.map((l) => l.msg);
-    expect(order.indexOf('probing an adopted call works again')).toBeGreaterThan(order.findIndex((m) => typeof m === 'string' && m.startsWith('could not probe')));
+    expect(order.indexOf('probing an adopted call works again')).toBeGreaterThan(
+      order.findIndex((m) => typeof m === 'string' && m.startsWith('could not probe')),
+    );
   });
 
   it('stop() during a probe: nothing more is sent and the call is not released (it stays recorded for a survivor)', async () => {
