@@ -74,22 +74,10 @@ function asStrings(_key: string, value: unknown): unknown {
 }
 
 type StoreRedis = Redis & {
-  sipdRecordAnswered(
-    k1: string,
-    k2: string,
-    k3: string,
-    k4: string,
-    k5: string,
-    k6: string,
-    k7: string,
-    k8: string,
-    key: string,
-    target: string,
-    maxlen: string,
-    reservation: string,
-    record: string,
-  ): Promise<number>;
-  sipdEndCall(k1: string, k2: string, key: string, prefix: string, by: string, now: string, maxlen: string, instance: string): Promise<string | null>;
+  /** 8 keys, then key, target, stream max length, reservation, the record as JSON (RECORD_ANSWERED) */
+  sipdRecordAnswered(...keysThenArgs: string[]): Promise<number>;
+  /** 2 keys, then key, prefix, by, now, stream max length, instance (END_CALL) */
+  sipdEndCall(...keysThenArgs: string[]): Promise<string | null>;
 };
 
 /**
@@ -130,7 +118,15 @@ export class CallStore {
   }
 
   private async countAttempt(targetId: string, field: string): Promise<void> {
-    this.batch?.hold();
+    const { batch } = this;
+    if (batch?.batching) {
+      await batch.write(
+        'attempt',
+        [this.keys.target(targetId), this.keys.targets(), this.keys.totals(), this.keys.events()],
+        [targetId, field, String(this.streamMaxLen), this.instanceId],
+      );
+      return;
+    }
     await this.redis
       .multi()
       .hincrby(this.keys.target(targetId), 'attempts', 1)
@@ -157,8 +153,7 @@ export class CallStore {
    * `reservation`: the capacity reservation the call held (lib/cluster/capacity.ts), turned into its `active` slot in the same script.
    */
   async recordAnswered(rec: CallRecord, reservation = ''): Promise<boolean> {
-    this.batch?.hold();
-    const created = await this.redis.sipdRecordAnswered(
+    const keys = [
       this.keys.call(rec.key),
       this.keys.target(rec.target),
       this.keys.instanceCalls(rec.instance),
@@ -167,12 +162,9 @@ export class CallStore {
       this.keys.instances(),
       this.keys.totals(),
       this.keys.targetReserved(rec.target),
-      rec.key,
-      rec.target,
-      String(this.streamMaxLen),
-      reservation,
-      JSON.stringify(rec, asStrings),
-    );
+    ];
+    const args = [rec.key, rec.target, String(this.streamMaxLen), reservation, JSON.stringify(rec, asStrings)];
+    const created = this.batch?.batching ? await this.batch.write('answered', keys, args) : await this.redis.sipdRecordAnswered(...keys, ...args);
     return created === 1;
   }
 
@@ -181,18 +173,10 @@ export class CallStore {
    * was no record (already ended, or never stored). Idempotent: safe to run whatever recordAnswered returned.
    */
   async endCall(key: string, by = 'unknown'): Promise<string | null> {
-    this.batch?.hold();
-    const target = await this.redis.sipdEndCall(
-      this.keys.call(key),
-      this.keys.events(),
-      key,
-      this.keys.prefix,
-      by,
-      String(Date.now()),
-      String(this.streamMaxLen),
-      this.instanceId,
-    );
-    return target ?? null;
+    const keys = [this.keys.call(key), this.keys.events()];
+    const args = [key, this.keys.prefix, by, String(Date.now()), String(this.streamMaxLen), this.instanceId];
+    const target = this.batch?.batching ? await this.batch.write('end', keys, args) : await this.redis.sipdEndCall(...keys, ...args);
+    return typeof target === 'string' ? target : null;
   }
 
   async getCall(key: string): Promise<CallRecord | null> {

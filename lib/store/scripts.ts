@@ -19,7 +19,8 @@
  * (lib/cluster/target-health.ts), so an answered call costs no round trip of its own for that.
  * Returns 1 when recorded, 0 when a record for this call key already existed (nothing counted).
  */
-export const RECORD_ANSWERED = `
+const RECORD_ANSWERED_FN = `
+local function recordAnswered(KEYS, ARGV)
 if ARGV[4] ~= '' then redis.call('ZREM', KEYS[8], ARGV[4]) end
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 local rec = cjson.decode(ARGV[5])
@@ -41,6 +42,10 @@ redis.call('HINCRBY', KEYS[7], 'attempts', 1)
 redis.call('HINCRBY', KEYS[7], 'answered', 1)
 redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[3], '*', 'type', 'answered', 'call', ARGV[1], 'target', ARGV[2], 'instance', rec.instance, 'route', rec.route)
 return 1
+end
+`;
+export const RECORD_ANSWERED = `${RECORD_ANSWERED_FN}
+return recordAnswered(KEYS, ARGV)
 `;
 
 /*
@@ -145,7 +150,8 @@ return {removed, freeIfRoom(KEYS[1], KEYS[2], KEYS[3], ARGV[3], ARGV[2], ARGV[4]
  * ARGV[5] stream max length, ARGV[6] the instance ending it
  * Returns the target id whose `active` was decremented, or false when there was no record.
  */
-export const END_CALL = `
+const END_CALL_FN = `
+local function endCall(KEYS, ARGV)
 local rec = redis.call('HMGET', KEYS[1], 'target', 'instance', 'answeredAt', 'route')
 local target = rec[1]
 if not target then return false end
@@ -157,6 +163,60 @@ redis.call('HINCRBY', ARGV[2] .. 'totals', 'ended', 1)
 local duration = tonumber(ARGV[4]) - (tonumber(rec[3]) or tonumber(ARGV[4]))
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], '*', 'type', 'ended', 'call', ARGV[1], 'target', target, 'instance', ARGV[6], 'owner', rec[2], 'route', rec[4] or '', 'by', ARGV[3], 'durationMs', tostring(duration))
 return target
+end
+`;
+export const END_CALL = `${END_CALL_FN}
+return endCall(KEYS, ARGV)
+`;
+
+/**
+ * Counts one attempt that did not become a call (lib/store/call-store.ts `countAttempt`).
+ * KEYS[1] target hash, KEYS[2] targets set, KEYS[3] cluster totals hash, KEYS[4] events stream
+ * ARGV[1] targetId, ARGV[2] the target's field (`canceled`, `failed:<label>`), ARGV[3] stream max length, ARGV[4] instance
+ */
+const COUNT_ATTEMPT_FN = `
+local function countAttempt(KEYS, ARGV)
+redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+redis.call('HINCRBY', KEYS[1], ARGV[2], 1)
+redis.call('SADD', KEYS[2], ARGV[1])
+redis.call('HINCRBY', KEYS[3], 'attempts', 1)
+local total = 'failed'
+if ARGV[2] == 'canceled' then total = 'canceled' end
+redis.call('HINCRBY', KEYS[3], total, 1)
+redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[3], '*', 'type', 'attempt', 'target', ARGV[1], 'result', ARGV[2], 'instance', ARGV[4])
+return 1
+end
+`;
+
+/** The kinds of write a WRITE_BATCH runs, each the script function of the same name above. */
+export type BatchedWrite = 'answered' | 'end' | 'attempt';
+
+/**
+ * The call path's writes of one batch window (lib/store/write-batch.ts) in one script: each op runs
+ * as its own script would (RECORD_ANSWERED, END_CALL, the attempt count), in the order given.
+ * ARGV[1] a JSON array of ops, each `[kind, keys, args]` (strings only).
+ * Returns one `{1, result}` per op, or `{0, error}` for an op that failed (the others still run: each is
+ * its own step, as when they were separate scripts).
+ */
+export const WRITE_BATCH = `${RECORD_ANSWERED_FN}${END_CALL_FN}${COUNT_ATTEMPT_FN}
+local ops = cjson.decode(ARGV[1])
+local fns = { answered = recordAnswered, ['end'] = endCall, attempt = countAttempt }
+local out = {}
+for i, op in ipairs(ops) do
+  local fn = fns[op[1]]
+  if fn then
+    local ok, r = pcall(fn, op[2], op[3])
+    if ok then
+      out[i] = {1, r}
+    else
+      if type(r) == 'table' and r.err then r = r.err end
+      out[i] = {0, tostring(r)}
+    end
+  else
+    out[i] = {0, 'unknown write ' .. tostring(op[1])}
+  end
+end
+return out
 `;
 
 /**

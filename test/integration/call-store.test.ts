@@ -3,6 +3,7 @@ import { CallStore, type CallRecord } from '../../lib/store/call-store';
 import { createRedis } from '../../lib/store/redis-client';
 import { createLogger } from '../../lib/logger';
 import { validateConfig } from '../../lib/config/load';
+import { WriteBatch } from '../../lib/store/write-batch';
 import { startRedis, type RedisServer } from '../harness/redis';
 
 const TARGET = 'udp:127.0.0.1:5070';
@@ -30,15 +31,22 @@ function record(callId: string, target = TARGET, instance = 'node-a'): CallRecor
   };
 }
 
-describe('CallStore against a real redis-server', () => {
+/** The store's writes as commands of their own, and gathered into one script per window (lib/store/write-batch.ts): the same results. */
+describe.each([
+  ['each write a command of its own', 0],
+  ['writes gathered into one script per 5 ms window', 5],
+])('CallStore against a real redis-server: %s', (_mode, windowMs) => {
   let server: RedisServer;
   let redis: Redis;
   let store: CallStore;
+  const storeOn = (client: Redis, prefix = 'test:'): CallStore =>
+    new CallStore(client, prefix, 'node-a', undefined, windowMs > 0 ? new WriteBatch(client, windowMs) : undefined);
 
   beforeAll(async () => {
     server = await startRedis();
     redis = server.client();
-    store = new CallStore(redis, 'test:');
+    await redis.ping();
+    store = storeOn(redis);
   });
   afterAll(async () => {
     await server.stop();
@@ -77,7 +85,13 @@ describe('CallStore against a real redis-server', () => {
   });
 
   it('decrements once when many clients end the same call at the same moment', async () => {
-    const clients = Array.from({ length: 8 }, () => new CallStore(server.client(), 'test:'));
+    const clients = await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        const client = server.client();
+        await client.ping();
+        return storeOn(client);
+      }),
+    );
     for (let i = 0; i < 50; i += 1) await store.recordAnswered(record(`race-${i}`));
     const ends = await Promise.all(clients.flatMap((c) => Array.from({ length: 50 }, (_, i) => c.endCall(`race-${i}`))));
     expect(ends.filter((t) => t !== null)).toHaveLength(50);
@@ -109,7 +123,7 @@ describe('CallStore against a real redis-server', () => {
     const lines: string[] = [];
     const logger = createLogger('warn', { write: (s: string) => lines.push(s) });
     const dead = createRedis(cfg.redis, logger);
-    const deadStore = new CallStore(dead, 'test:');
+    const deadStore = storeOn(dead);
     const t0 = Date.now();
     await expect(deadStore.recordAnswered(record('x'))).rejects.toThrow();
     expect(Date.now() - t0).toBeLessThan(1000);
@@ -118,7 +132,9 @@ describe('CallStore against a real redis-server', () => {
     dead.disconnect();
     expect(logged()).toBe(true);
   });
+});
 
+describe('CallStore and AUTH against a real redis-server', () => {
   it('authenticates with a password in the URL and in config, and never logs it', async () => {
     const secured = await startRedis({ password: 'hunter2' });
     try {
