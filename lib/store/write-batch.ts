@@ -108,6 +108,9 @@ export class WriteBatch {
     this.sending = true;
     try {
       sent = (this.redis as BatchRedis).sipdWriteBatch(body);
+    } catch (err) {
+      // ioredis reports failures by rejecting; a throw here must not reach the command that triggered the send
+      sent = Promise.reject(err instanceof Error ? err : new Error(String(err)));
     } finally {
       this.sending = false;
     }

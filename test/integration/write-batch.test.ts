@@ -131,8 +131,11 @@ describe('WriteBatch against a real redis-server', () => {
     it('a command issued after a write, on the same connection, runs after it (a read sees the write)', async () => {
       const client = server.client();
       await client.ping();
-      const store = new CallStore(client, 'wb:', 'node-a', undefined, new WriteBatch(client, 10000));
-      await store.recordAnswered(record('warm'));
+      const batch = new WriteBatch(client, 10000);
+      const store = new CallStore(client, 'wb:', 'node-a', undefined, batch);
+      const warm = store.recordAnswered(record('warm'));
+      batch.flush();
+      await warm;
       const recorded = store.recordAnswered(record('c1'));
       const read = client.hget('wb:call:c1', 'target');
       const ended = store.endCall('c1');
@@ -141,7 +144,7 @@ describe('WriteBatch against a real redis-server', () => {
       await sleep(50);
       expect(await observer.exists('wb:call:c1')).toBe(0);
       const t0 = Date.now();
-      (store as unknown as { batch: WriteBatch }).batch.flush();
+      batch.flush();
       expect(await Promise.all([recorded, read, ended, readAfterEnd])).toEqual([true, 't1', 't1', 0]);
       expect(Date.now() - t0).toBeLessThan(1000);
       client.disconnect();
@@ -162,6 +165,22 @@ describe('WriteBatch against a real redis-server', () => {
       expect(bad.status).toBe('rejected');
       expect(String((bad as PromiseRejectedResult).reason)).toMatch(/WRONGTYPE/);
       expect(await observer.exists('wb:call:c1', 'wb:call:c2')).toBe(2);
+      client.disconnect();
+    });
+
+    it("a script call that throws fails its window's writes, never the command that set it off", async () => {
+      const client = server.client();
+      await client.ping();
+      const store = new CallStore(client, 'wb:', 'node-a', undefined, new WriteBatch(client, 50));
+      Object.assign(client, {
+        sipdWriteBatch: () => {
+          throw new Error('thrown by the client');
+        },
+      });
+      const recorded = store.recordAnswered(record('c1')).catch((err: unknown) => err);
+      // this GET sends the window first (the throw), and must itself go through
+      expect(await client.get('wb:nothing')).toBeNull();
+      expect(await recorded).toMatchObject({ message: 'thrown by the client' });
       client.disconnect();
     });
 
