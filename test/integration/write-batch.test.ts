@@ -104,10 +104,16 @@ describe('WriteBatch against a real redis-server', () => {
   });
 
   describe("the call path's writes as one script per window (CallStore)", () => {
-    it('the writes of one window run as one script, each with its own result', async () => {
+    /** A connection of its own (the batch wraps its sendCommand), ready, with a batched store on it. */
+    async function batchedStore(windowMs: number): Promise<{ client: Redis; batch: WriteBatch; store: CallStore }> {
       const client = server.client();
       await client.ping();
-      const store = new CallStore(client, 'wb:', 'node-a', undefined, new WriteBatch(client, 100));
+      const batch = new WriteBatch(client, windowMs);
+      return { client, batch, store: new CallStore(client, 'wb:', 'node-a', undefined, batch) };
+    }
+
+    it('the writes of one window run as one script, each with its own result', async () => {
+      const { client, store } = await batchedStore(100);
       await store.recordAnswered(record('warm')); // loads the scripts on this connection (EVAL once)
       await observer.config('RESETSTAT');
       const results = await Promise.all([
@@ -129,10 +135,7 @@ describe('WriteBatch against a real redis-server', () => {
     });
 
     it('a command issued after a write, on the same connection, runs after it (a read sees the write)', async () => {
-      const client = server.client();
-      await client.ping();
-      const batch = new WriteBatch(client, 10000);
-      const store = new CallStore(client, 'wb:', 'node-a', undefined, batch);
+      const { client, batch, store } = await batchedStore(10000);
       const warm = store.recordAnswered(record('warm'));
       batch.flush();
       await warm;
@@ -151,9 +154,7 @@ describe('WriteBatch against a real redis-server', () => {
     });
 
     it('an op that fails in Redis rejects alone; the others of its window stand', async () => {
-      const client = server.client();
-      await client.ping();
-      const store = new CallStore(client, 'wb:', 'node-a', undefined, new WriteBatch(client, 20));
+      const { client, store } = await batchedStore(20);
       await observer.set('wb:target:broken', 'not a hash');
       const [ok1, bad, ok2] = await Promise.allSettled([
         store.recordAnswered(record('c1')),
@@ -169,9 +170,7 @@ describe('WriteBatch against a real redis-server', () => {
     });
 
     it("a script call that throws fails its window's writes, never the command that set it off", async () => {
-      const client = server.client();
-      await client.ping();
-      const store = new CallStore(client, 'wb:', 'node-a', undefined, new WriteBatch(client, 50));
+      const { client, store } = await batchedStore(50);
       Object.assign(client, {
         sipdWriteBatch: () => {
           throw new Error('thrown by the client');
@@ -185,10 +184,7 @@ describe('WriteBatch against a real redis-server', () => {
     });
 
     it('after SCRIPT FLUSH a window is resent whole (as EVAL), before the writes gathered since', async () => {
-      const client = server.client();
-      await client.ping();
-      const batch = new WriteBatch(client, 30);
-      const store = new CallStore(client, 'wb:', 'node-a', undefined, batch);
+      const { client, batch, store } = await batchedStore(30);
       await store.recordAnswered(record('warm'));
       await observer.script('FLUSH');
       const recorded = store.recordAnswered(record('c1'));
