@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { makeKeys, type Keys } from './keys';
-import { END_CALL, RECORD_ANSWERED } from './scripts';
+import { COUNT_ATTEMPT, END_CALL, RECORD_ANSWERED } from './scripts';
 import type { WriteBatch } from './write-batch';
 
 /** Longest the event stream grows to (XADD MAXLEN ~), unless the config says otherwise. */
@@ -78,10 +78,12 @@ type StoreRedis = Redis & {
   sipdRecordAnswered(...keysThenArgs: string[]): Promise<number>;
   /** 2 keys, then key, prefix, by, now, stream max length, instance (END_CALL) */
   sipdEndCall(...keysThenArgs: string[]): Promise<string | null>;
+  /** 4 keys, then targetId, field, stream max length, instance (COUNT_ATTEMPT) */
+  sipdCountAttempt(...keysThenArgs: string[]): Promise<number>;
 };
 
 /**
- * Call records and per-target counters in Redis. Each method is one round trip.
+ * Call records and per-target counters in Redis. Each method is one round trip, or one op of a write window (lib/store/write-batch.ts).
  */
 export class CallStore {
   readonly keys: Keys;
@@ -99,6 +101,7 @@ export class CallStore {
     this.keys = makeKeys(prefix);
     redis.defineCommand('sipdRecordAnswered', { numberOfKeys: 8, lua: RECORD_ANSWERED });
     redis.defineCommand('sipdEndCall', { numberOfKeys: 2, lua: END_CALL });
+    redis.defineCommand('sipdCountAttempt', { numberOfKeys: 4, lua: COUNT_ATTEMPT });
     this.redis = redis as StoreRedis;
   }
 
@@ -118,24 +121,10 @@ export class CallStore {
   }
 
   private async countAttempt(targetId: string, field: string): Promise<void> {
-    const { batch } = this;
-    if (batch?.batching) {
-      await batch.write(
-        'attempt',
-        [this.keys.target(targetId), this.keys.targets(), this.keys.totals(), this.keys.events()],
-        [targetId, field, String(this.streamMaxLen), this.instanceId],
-      );
-      return;
-    }
-    await this.redis
-      .multi()
-      .hincrby(this.keys.target(targetId), 'attempts', 1)
-      .hincrby(this.keys.target(targetId), field, 1)
-      .sadd(this.keys.targets(), targetId)
-      .hincrby(this.keys.totals(), 'attempts', 1)
-      .hincrby(this.keys.totals(), field === 'canceled' ? 'canceled' : 'failed', 1)
-      .xadd(this.keys.events(), 'MAXLEN', '~', this.streamMaxLen, '*', 'type', 'attempt', 'target', targetId, 'result', field, 'instance', this.instanceId)
-      .exec();
+    const keys = [this.keys.target(targetId), this.keys.targets(), this.keys.totals(), this.keys.events()];
+    const args = [targetId, field, String(this.streamMaxLen), this.instanceId];
+    if (this.batch?.batching) await this.batch.write('attempt', keys, args);
+    else await this.redis.sipdCountAttempt(...keys, ...args);
   }
 
   /** Counts a route event, e.g. `stripped-user-parameters`. */

@@ -187,6 +187,9 @@ redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[3], '*', 'type', 'attempt', 'tar
 return 1
 end
 `;
+export const COUNT_ATTEMPT = `${COUNT_ATTEMPT_FN}
+return countAttempt(KEYS, ARGV)
+`;
 
 /** The kinds of write a WRITE_BATCH runs, each the script function of the same name above. */
 export type BatchedWrite = 'answered' | 'end' | 'attempt';

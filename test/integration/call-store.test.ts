@@ -104,6 +104,14 @@ describe.each([
     await store.recordFailedAttempt(TARGET, 'timeout');
     await store.recordCanceledAttempt(TARGET);
     expect(await store.targetCounters(TARGET)).toEqual({ active: 0, attempts: 4, answered: 0, canceled: 1, failed: { '503': 2, timeout: 1 } });
+    expect(await redis.hgetall('test:totals')).toEqual({ attempts: '4', failed: '3', canceled: '1' });
+    const events = (await redis.xrange('test:events', '-', '+')).map(([, f]) => f.join(' '));
+    expect(events).toEqual([
+      `type attempt target ${TARGET} result failed:503 instance node-a`,
+      `type attempt target ${TARGET} result failed:503 instance node-a`,
+      `type attempt target ${TARGET} result failed:timeout instance node-a`,
+      `type attempt target ${TARGET} result canceled instance node-a`,
+    ]);
   });
 
   it('keeps records apart per prefix', async () => {
