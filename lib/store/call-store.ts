@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { makeKeys, type Keys } from './keys';
-import { COUNT_ATTEMPT, END_CALL, RECORD_ANSWERED } from './scripts';
+import { COUNT_ATTEMPT, END_CALL, RECORD_ANSWERED, type BatchedWrite } from './scripts';
 import type { WriteBatch } from './write-batch';
 
 /** Longest the event stream grows to (XADD MAXLEN ~), unless the config says otherwise. */
@@ -73,6 +73,9 @@ function asStrings(_key: string, value: unknown): unknown {
   return typeof value === 'number' ? String(value) : value;
 }
 
+/** Each batched write's own script, as defined on the connection in the constructor. */
+const DIRECT = { answered: 'sipdRecordAnswered', end: 'sipdEndCall', attempt: 'sipdCountAttempt' } as const satisfies Record<BatchedWrite, string>;
+
 type StoreRedis = Redis & {
   /** 8 keys, then key, target, stream max length, reservation, the record as JSON (RECORD_ANSWERED) */
   sipdRecordAnswered(...keysThenArgs: string[]): Promise<number>;
@@ -123,8 +126,7 @@ export class CallStore {
   private async countAttempt(targetId: string, field: string): Promise<void> {
     const keys = [this.keys.target(targetId), this.keys.targets(), this.keys.totals(), this.keys.events()];
     const args = [targetId, field, String(this.streamMaxLen), this.instanceId];
-    if (this.batch?.batching) await this.batch.write('attempt', keys, args);
-    else await this.redis.sipdCountAttempt(...keys, ...args);
+    await this.write('attempt', keys, args);
   }
 
   /** Counts a route event, e.g. `stripped-user-parameters`. */
@@ -153,8 +155,7 @@ export class CallStore {
       this.keys.targetReserved(rec.target),
     ];
     const args = [rec.key, rec.target, String(this.streamMaxLen), reservation, JSON.stringify(rec, asStrings)];
-    const created = this.batch?.batching ? await this.batch.write('answered', keys, args) : await this.redis.sipdRecordAnswered(...keys, ...args);
-    return created === 1;
+    return (await this.write('answered', keys, args)) === 1;
   }
 
   /**
@@ -164,8 +165,14 @@ export class CallStore {
   async endCall(key: string, by = 'unknown'): Promise<string | null> {
     const keys = [this.keys.call(key), this.keys.events()];
     const args = [key, this.keys.prefix, by, String(Date.now()), String(this.streamMaxLen), this.instanceId];
-    const target = this.batch?.batching ? await this.batch.write('end', keys, args) : await this.redis.sipdEndCall(...keys, ...args);
+    const target = await this.write('end', keys, args);
     return typeof target === 'string' ? target : null;
+  }
+
+  /** A call-path write: one op of the write window when it is batching, else its own script at once (the same Lua function either way). */
+  private write(kind: BatchedWrite, keys: string[], args: string[]): Promise<unknown> {
+    if (this.batch?.batching) return this.batch.write(kind, keys, args);
+    return this.redis[DIRECT[kind]](...keys, ...args);
   }
 
   async getCall(key: string): Promise<CallRecord | null> {
